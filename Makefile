@@ -1,0 +1,69 @@
+# One entry point for every command of the course. The README's two commands are
+# `make book` (execute the chapters and build the HTML book) and `make test`.
+# Both bootstrap .venv from requirements.txt and fetch the data when missing.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Profile for `make book`: auto = full on a CUDA machine, quick on a CPU.
+PROFILE ?= auto
+
+.PHONY: book test setup data system-deps notebooks build check browser-test bench clean
+
+book: setup data
+	$(BIN)/python -m alexnet_course.book run --profile $(PROFILE)
+	$(BIN)/python -m alexnet_course.book build
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+test: setup data
+	$(BIN)/python -m pytest tests
+	COURSE_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	$(BIN)/python -m alexnet_course.book check
+	$(BIN)/python -m alexnet_course.book build
+	$(BIN)/python -m alexnet_course.book browser-test
+
+setup: $(STAMP)
+
+# torch is deliberately not pinned: torchvision's wheel brings the torch it was built against.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# Debian packages: the Fashion-MNIST files and Chromium for the browser test.
+# Installed only where we are root with apt; elsewhere the data step downloads
+# through torchvision and the browser test says what is missing.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  need=""; \
+	  [ -d /usr/share/datasets/fashion-mnist ] || need="$$need dataset-fashion-mnist"; \
+	  command -v chromium >/dev/null || need="$$need chromium"; \
+	  if [ -n "$$need" ]; then \
+	    (apt-get install -y -qq $$need >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$need >/dev/null)) \
+	      || echo "apt-get could not install$$need; continuing"; \
+	  fi; \
+	fi
+
+data: setup system-deps
+	$(BIN)/python -m alexnet_course.data fetch
+
+notebooks: setup data
+	$(BIN)/python -m alexnet_course.book run --profile $(PROFILE)
+
+build: setup
+	$(BIN)/python -m alexnet_course.book build
+
+check: setup
+	$(BIN)/python -m alexnet_course.book check
+
+browser-test: setup
+	$(BIN)/python -m alexnet_course.book browser-test
+
+bench: setup data
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf _build .pytest_cache
