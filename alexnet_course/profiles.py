@@ -1,0 +1,58 @@
+"""Run profiles: how big each chapter's experiments are.
+
+``smoke`` is for CI (seconds per notebook), ``quick`` for a CPU (a meaningful
+result in about two minutes per chapter: stratified subsets, small inputs, few
+epochs), ``full`` for one GPU (the scale of the homework and of d2l's runs).
+A notebook's parameters cell says ``profile = "auto"``: the ``COURSE_PROFILE``
+environment variable when it is set, otherwise ``full`` on CUDA and ``quick`` on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_size: int | None  # None: the whole training set
+    test_size: int | None
+    epochs: int
+    batch_size: int
+    seeds: int  # independent repeats for mean ± spread
+    description: str
+
+    def pick(self, **choices: Any) -> Any:
+        """The value for this profile: ``p.pick(smoke=32, quick=64, full=224)``."""
+        if self.name not in choices:
+            raise ValueError(f"no value given for profile {self.name!r}; "
+                             f"got values for {', '.join(choices) or 'none'}")
+        return choices[self.name]
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile("smoke", train_size=512, test_size=256, epochs=1, batch_size=128,
+                     seeds=1, description="CI: checks that every cell runs, in seconds; "
+                     "its numbers mean nothing"),
+    "quick": Profile("quick", train_size=6000, test_size=2000, epochs=3, batch_size=128,
+                     seeds=1, description="CPU: stratified subsets, small inputs, few epochs; "
+                     "about two minutes per chapter"),
+    "full": Profile("full", train_size=None, test_size=None, epochs=10, batch_size=128,
+                    seeds=3, description="one GPU: all 60,000/10,000 images at the "
+                    "resolutions of the homework and d2l"),
+}
+
+
+def resolve_profile(profile: str = "auto") -> Profile:
+    """``"auto"`` → ``$COURSE_PROFILE`` if set, else ``full`` on CUDA, ``quick`` on CPU."""
+    if profile == "auto":
+        profile = os.environ.get("COURSE_PROFILE") or ("full" if torch.cuda.is_available()
+                                                       else "quick")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of: auto, "
+                         f"{', '.join(PROFILES)}")
+    return PROFILES[profile]
