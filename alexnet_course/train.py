@@ -217,7 +217,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
         scheduler_kwargs: dict[str, Any] | None = None, warmup_steps: int = 0,
         label_smoothing: float = 0.0, device: str | torch.device | None = None,
         amp: str | bool = "auto", channels_last: bool = False, compile: bool = False,
-        checkpoint: str | os.PathLike | None = None, guard: bool = True,
+        checkpoint: str | os.PathLike | None = None, guard: bool = True, stall_min_steps: int = 50,
         predict: Predict | None = None, on_epoch_end: Callable[[int, dict], None] | None = None,
         progress: bool | None = None, log: Callable[[str], None] | None = print) -> History:
     """Train ``net`` for ``epochs`` and return its :class:`History`.
@@ -228,6 +228,9 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
     ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU. With ``checkpoint``
     every finished epoch is saved there, and a re-run with the same arguments resumes
     after the last one. ``predict(net, X)`` is used for evaluation (e.g. ten-crop).
+    ``guard`` stops on a NaN/inf loss, and on an epoch of at least ``stall_min_steps``
+    batches that ends at loss ln(C) with chance accuracy (a short epoch may not have
+    started learning yet, so it is not judged).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -343,7 +346,9 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
         if ckpt_path is not None:
             _save(ckpt_path, net, optimizer, sched, history, _fingerprint(net, epochs, optimizer))
         chance_loss = math.log(num_classes)
-        if guard and abs(train_loss - chance_loss) < 0.005 and train_acc < 1.5 / num_classes:
+        chance_acc = 1 / num_classes + 0.02  # a net stuck on one class scores its frequency
+        if (guard and abs(train_loss - chance_loss) < 0.005 and train_acc < chance_acc
+                and test_acc < chance_acc and len(train_iter) >= stall_min_steps):
             raise TrainingFailed(
                 f"epoch {epoch + 1}: the loss stayed at ln({num_classes}) = {chance_loss:.3f} "
                 f"with chance accuracy ({train_acc:.3f}) for the whole epoch: the network "

@@ -1,0 +1,157 @@
+"""fit(): it learns, it repeats exactly, it resumes, and its guards fire."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_course.data import load_fashion_mnist
+from alexnet_course.profiles import resolve_profile
+from alexnet_course.train import History, TrainingFailed, evaluate, fit, set_seed
+
+
+def small_lenet(dropout: float = 0.0) -> nn.Sequential:
+    """A ReLU LeNet written out here, independent of the package's model zoo."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Dropout(dropout), nn.Linear(120, 10))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_fashion_mnist(64, train_size=640, test_size=320, device="cpu")
+
+
+def _curves(h: History):
+    return [(r["train_loss"], r["train_acc"], r["test_acc"], r["lr"]) for r in h.records]
+
+
+def test_lenet_learns_fashion_mnist_subset():
+    train, test = load_fashion_mnist(128, train_size=6000, test_size=2000, device="cpu")
+    set_seed(0)
+    h = fit(small_lenet(), train, test, epochs=3, lr=2e-3, optimizer="adam", log=None,
+            progress=False)
+    assert h.last["test_acc"] >= 0.75, h.records  # chance is 0.10
+    assert h.records[1]["train_loss"] < h.records[0]["train_loss"]
+    assert h.examples_per_sec > 0 and len(h) == 3
+
+
+def test_same_seed_same_history(tiny):
+    train, test = tiny
+    runs = []
+    for _ in range(2):
+        set_seed(7)
+        runs.append(fit(small_lenet(0.3), train, test, epochs=2, lr=0.05, momentum=0.9,
+                        log=None))
+    assert _curves(runs[0]) == _curves(runs[1])
+
+
+def test_interrupted_run_resumes_to_the_same_end(tiny, tmp_path):
+    train, test = tiny
+    args = dict(epochs=3, lr=0.05, momentum=0.9, scheduler="step",
+                scheduler_kwargs={"step_size": 1, "gamma": 0.5}, log=None)
+    set_seed(1)
+    whole = fit(small_lenet(0.3), train, test, **args)
+
+    ckpt = tmp_path / "run.pt"
+
+    def stop_after_two(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    set_seed(1)
+    with pytest.raises(KeyboardInterrupt):
+        fit(small_lenet(0.3), train, test, checkpoint=ckpt, on_epoch_end=stop_after_two, **args)
+    assert ckpt.exists()  # epoch 1 was saved before the interruption
+    set_seed(1)
+    resumed = fit(small_lenet(0.3), train, test, checkpoint=ckpt, **args)
+    # epoch 2 was interrupted before its checkpoint, so it ran again: same numbers
+    assert _curves(resumed) == _curves(whole)
+
+
+def test_checkpoint_from_another_model_is_refused(tiny, tmp_path):
+    train, test = tiny
+    ckpt = tmp_path / "run.pt"
+    fit(small_lenet(), train, test, epochs=1, lr=0.01, checkpoint=ckpt, log=None)
+    other = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    with pytest.raises(ValueError, match="different run"):
+        fit(other, train, test, epochs=1, lr=0.01, checkpoint=ckpt, log=None)
+
+
+def test_nan_loss_stops_with_causes(tiny):
+    train, test = tiny
+    set_seed(0)
+    with pytest.raises(TrainingFailed, match="NaN or infinite.*learning rate") as err:
+        fit(small_lenet(), train, test, epochs=2, lr=1e6, momentum=0.9, log=None)
+    assert len(err.value.history) == 0
+
+
+class ReluLogits(nn.Module):
+    """The bug from the source material: a ReLU on the logits. With a negative bias
+    every logit is 0, so the softmax is uniform and no gradient flows."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+        nn.init.constant_(self.fc.bias, -10.0)
+        nn.init.zeros_(self.fc.weight)
+
+    def forward(self, x):
+        return torch.relu(self.fc(torch.flatten(x, 1)))
+
+
+def test_stuck_at_chance_is_reported(tiny):
+    train, test = tiny
+    with pytest.raises(TrainingFailed, match=r"ln\(10\) = 2.303.*not learning") as err:
+        fit(ReluLogits(), train, test, epochs=3, lr=0.1, stall_min_steps=10, log=None)
+    h = err.value.history
+    assert len(h) == 1 and math.isclose(h.last["train_loss"], math.log(10), abs_tol=1e-4)
+    # the same run goes on when asked to
+    h = fit(ReluLogits(), train, test, epochs=1, lr=0.1, guard=False, log=None)
+    assert len(h) == 1
+    # an epoch too short to judge is not called stuck
+    h = fit(ReluLogits(), train, test, epochs=1, lr=0.1, stall_min_steps=11, log=None)
+    assert len(h) == 1
+
+
+def test_history_round_trips(tiny, tmp_path):
+    train, test = tiny
+    h = fit(small_lenet(), train, test, epochs=1, lr=0.01, log=None)
+    again = History.from_dict(__import__("json").loads(h.to_json(tmp_path / "h.json")))
+    assert again.records == h.records and again.meta["parameters"] == h.meta["parameters"]
+    frame = h.to_frame()
+    assert list(frame.index) == [1] and "test_acc" in frame
+
+
+def test_epoch_line_and_warmup(tiny):
+    train, test = tiny
+    lines = []
+    net = small_lenet()
+    h = fit(net, train, test, epochs=1, lr=0.1, warmup_steps=5, log=lines.append)
+    assert lines[0].startswith("epoch 1/1, loss ") and "examples/sec on cpu" in lines[0]
+    assert h.last["lr"] == 0.1  # warm-up scales steps, never the schedule
+    assert evaluate(net, test) == h.last["test_acc"]
+
+
+def test_bad_arguments():
+    train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
+    with pytest.raises(ValueError, match="needs lr="):
+        fit(small_lenet(), train, test, epochs=1)
+    with pytest.raises(ValueError, match="choose one of: sgd, adam, adamw"):
+        fit(small_lenet(), train, test, epochs=1, lr=0.1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="choose one of: plateau"):
+        fit(small_lenet(), train, test, epochs=1, lr=0.1, scheduler="poly")
+
+
+def test_profile_resolution(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert resolve_profile("auto").name == "smoke"
+    assert resolve_profile("full").name == "full"  # an explicit choice wins
+    monkeypatch.delenv("COURSE_PROFILE")
+    expected = "full" if torch.cuda.is_available() else "quick"
+    assert resolve_profile().name == expected
+    assert resolve_profile().pick(smoke=1, quick=2, full=3) == (3 if expected == "full" else 2)
+    with pytest.raises(ValueError, match="choose one of: auto, smoke, quick, full"):
+        resolve_profile("huge")
