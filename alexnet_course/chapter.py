@@ -44,11 +44,19 @@ def git_commit() -> str:
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """myst-nb's ``glue`` when available (the book), a no-op elsewhere (e.g. Colab)."""
+    """myst-nb's ``glue`` when available (the book), a no-op elsewhere (e.g. Colab).
+
+    Strings are glued as Markdown, so prose shows them without quotes through
+    ``{glue:md}`name` ``; numbers keep their value for ``{glue:text}`name:.3f` ``.
+    """
     try:
         from myst_nb import glue as _glue
     except ImportError:
         return
+    if isinstance(value, str):
+        from IPython.display import Markdown
+
+        value = Markdown(value)
     _glue(name, value, display=display)
 
 
