@@ -1,0 +1,110 @@
+"""One training run as the chapters use it: data, model, ``fit``, a table row, a results JSON.
+
+A chapter describes each run with explicit keywords; :func:`train_run` does the rest
+and returns a :class:`RunResult` whose ``row`` goes into the chapter's tables. Runs
+stopped by a guard of ``fit`` are kept (``failed`` says why), so a chapter can count
+collapses instead of crashing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from torch import Tensor, nn
+
+from .chapter import Chapter
+from .data import load_dataset
+from .models import get_model
+from .train import History, TrainingFailed, fit, set_seed
+
+IN_CHANNELS = {"fashion_mnist": 1, "cifar10": 3}
+
+
+def forward_flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """FLOPs of one forward pass of one image (``torch.utils.flop_counter``)."""
+    from .analysis import count_flops
+
+    return count_flops(net, input_shape)
+
+
+@dataclass
+class RunResult:
+    run: str
+    history: History
+    row: dict[str, Any]
+    failed: str | None = None
+    net: nn.Module | None = None
+
+
+def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
+              epochs: int, lr: float | None = None, model_kwargs: dict[str, Any] | None = None,
+              dataset: str = "fashion_mnist", resize: int | None = None,
+              batch_size: int | None = None, train_size: int | None | str = "profile",
+              test_size: int | None | str = "profile", seed: int = 0,
+              transform: Callable[[Tensor], Tensor] | None = None, normalize: Any = False,
+              data_kwargs: dict[str, Any] | None = None, keep_net: bool = False,
+              extra: dict[str, Any] | None = None, **fit_kwargs: Any) -> RunResult:
+    """Train one model and record it under ``results/<chapter>/<run>.json``.
+
+    ``model`` is a registry name (with ``model_kwargs``) or a zero-argument factory.
+    ``train_size``/``test_size`` default to the chapter's profile. ``seed`` is added to
+    the chapter's seed, so repeats of a run differ only by it. ``extra`` adds columns
+    to the row (e.g. what an ablation changed).
+    """
+    p = ch.profile
+    train_size = p.train_size if train_size == "profile" else train_size
+    test_size = p.test_size if test_size == "profile" else test_size
+    batch_size = batch_size or p.batch_size
+    set_seed(ch.seed + seed)
+    loaders = load_dataset(dataset, batch_size, resize, train_size=train_size,
+                           test_size=test_size, device=ch.device, transform=transform,
+                           normalize=normalize, seed=ch.seed + seed, **(data_kwargs or {}))
+    train_iter, test_iter = loaders[0], loaders[-1]
+    kwargs = {"in_channels": IN_CHANNELS.get(dataset, 3), **(model_kwargs or {})}
+    net = get_model(model, **kwargs) if isinstance(model, str) else model()
+    name = model if isinstance(model, str) else type(net).__name__
+    shape = train_iter.image_shape
+    flops = forward_flops(net, shape)
+    failed = None
+    try:
+        history = fit(net, train_iter, test_iter, epochs=epochs, lr=lr, device=ch.device,
+                      **fit_kwargs)
+    except TrainingFailed as err:
+        history, failed = err.history, str(err)
+        print(f"{run}: stopped: {str(err).split(':')[0]} ({str(err)[:120]}...)")
+    history.meta.update({"model_name": name, "model_kwargs": model_kwargs or {},
+                         "dataset": dataset, "seed": ch.seed + seed, "flops": flops})
+    last = history.records[-1] if history.records else {}
+    row = {"run": run, "model": name, "input": f"{shape[1]}×{shape[2]}",
+           "parameters": sum(q.numel() for q in net.parameters()), "GFLOPs": flops / 1e9,
+           "epochs": len(history), "train examples": train_iter.num_examples,
+           "seconds": history.seconds if history.records else math.nan,
+           "s/epoch": history.seconds / len(history) if history.records else math.nan,
+           "examples/sec": history.examples_per_sec if history.records else math.nan,
+           "best test acc": history.best_test_acc if history.records else math.nan,
+           "last test acc": last.get("test_acc", math.nan),
+           "last train loss": last.get("train_loss", math.nan),
+           "failed": failed is not None, **(extra or {})}
+    ch.save_run(run, history, row=row, failed=failed)
+    return RunResult(run, history, row, failed, net if keep_net else None)
+
+
+def table(results: Iterable[RunResult], columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of several runs as a DataFrame indexed by run name."""
+    frame = pd.DataFrame([r.row for r in results]).set_index("run")
+    return frame[columns] if columns else frame
+
+
+def mean_spread(results: Iterable[RunResult], by: str,
+                metrics: tuple[str, ...] = ("best test acc", "last test acc", "s/epoch")
+                ) -> pd.DataFrame:
+    """Mean and standard deviation of ``metrics`` over runs that share ``by`` (e.g. seeds)."""
+    frame = pd.DataFrame([r.row for r in results])
+    grouped = frame.groupby(by, sort=False)[list(metrics)]
+    out = grouped.mean().add_suffix(" (mean)").join(grouped.std(ddof=0).add_suffix(" (sd)"))
+    out.insert(0, "runs", grouped.size())
+    return out
