@@ -1,0 +1,91 @@
+"""AlexNet as described in Krizhevsky, Sutskever & Hinton (2012), "ImageNet Classification
+with Deep Convolutional Neural Networks", NeurIPS, in its single-GPU layout.
+
+Section 3.5 and Figure 2 of the paper: 96/256/384/384/256 convolution channels; ReLU after
+every layer; local response normalisation (k=2, n=5, α=1e-4, β=0.75) after the ReLUs of
+conv1 and conv2; overlapping 3×3 stride-2 max pooling after the two LRNs and conv5;
+dropout 0.5 in the first two fully connected layers. Section 5: weights ~ N(0, 0.01²),
+biases 1 in conv2, conv4, conv5 and the hidden FC layers, 0 elsewhere.
+
+Deviations: the paper splits conv2, conv4, conv5 (and the FC layers) across two GPUs, so
+those convs see only half of the previous layer's channels; here every layer is fully
+connected across channels, which is what "single-GPU" re-implementations do.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from ..layers import LocalResponseNorm
+from ._utils import check_input_size, init_weights, plan_fixed_head
+
+
+class AlexNetPaper(nn.Module):
+    """The 2012 AlexNet, single-GPU layout; accepts both 224×224 and 227×227 input.
+
+    The paper's text says 224×224, but 11×11 stride-4 convolution without padding needs 227
+    to give the 55×55 maps of Figure 2. With ``padding=2`` (our choice; the paper gives
+    none) both sizes work: 224 -> 55 and 227 -> 56 after conv1, and both reach 27×27 after
+    the first pool, hence the same 6×6×256 = 9216 features.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224,
+                 dropout: float = 0.5, init: str = "paper", lrn: bool = True) -> None:
+        super().__init__()
+
+        def norm() -> nn.Module:
+            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
+
+        self.features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=2)),  # -> 96×55×55
+            ("relu1", nn.ReLU(inplace=True)),
+            ("norm1", norm()),
+            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 96×27×27 (overlapping)
+            ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2)),
+            ("relu2", nn.ReLU(inplace=True)),
+            ("norm2", norm()),
+            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×13×13
+            ("conv3", nn.Conv2d(256, 384, kernel_size=3, padding=1)),
+            ("relu3", nn.ReLU(inplace=True)),
+            ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1)),
+            ("relu4", nn.ReLU(inplace=True)),
+            ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1)),
+            ("relu5", nn.ReLU(inplace=True)),
+            ("pool5", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×6×6
+        ]))
+        s = plan_fixed_head(self, input_size)
+        self.classifier = nn.Sequential(OrderedDict([
+            ("drop6", nn.Dropout(dropout)),
+            ("fc6", nn.Linear(256 * s * s, 4096)),  # 9216 inputs at 224 or 227
+            ("relu6", nn.ReLU(inplace=True)),
+            ("drop7", nn.Dropout(dropout)),
+            ("fc7", nn.Linear(4096, 4096)),
+            ("relu7", nn.ReLU(inplace=True)),
+            # No ReLU on the logits: the softmax needs negative values too. A reproduction
+            # in the course's source material put a ReLU here, a bug that clips every logit
+            # at 0 and stalls training once the logits of the true class go negative.
+            ("fc8", nn.Linear(4096, num_classes)),
+        ]))
+        self.reset_parameters(init)
+
+    def reset_parameters(self, init: str = "paper") -> None:
+        """``"paper"``: Section 5's scheme; ``"default"``: PyTorch's; ``"kaiming"``: He et al."""
+        if init != "paper":
+            init_weights(self, init)
+            return
+        ones = {"features.conv2", "features.conv4", "features.conv5", "classifier.fc6", "classifier.fc7"}
+        for name, m in self.named_modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(m.weight, mean=0.0, std=0.01)
+                # Bias 1 "accelerates the early stages of learning by providing the ReLUs
+                # with positive inputs" (Section 5).
+                nn.init.constant_(m.bias, 1.0 if name in ones else 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
+        x = self.features(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)

@@ -1,0 +1,68 @@
+"""Network in Network (Lin, Chen & Yan, 2014, "Network In Network", ICLR), as d2l adapts
+it to Fashion-MNIST: AlexNet's kernel sizes and strides (conv1 unpadded, unlike d2l's
+AlexNet), each convolution followed by 1×1 convolutions (the "mlpconv" layer), and a
+global-average-pooling head with one channel per class instead of fully connected layers.
+
+``head="fc"`` replaces that head with AlexNet-style flattening and a linear classifier on
+a 384-channel last block, for the comparison the paper makes in its Section 4.6.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from ._utils import check_input_size, init_weights, min_size, plan_fixed_head
+
+
+def nin_block(in_channels: int, out_channels: int, kernel_size: int, strides: int, padding: int,
+              num_1x1: int = 2) -> nn.Sequential:
+    """A k×k conv then ``num_1x1`` 1×1 convs (a per-pixel MLP across channels), all + ReLU."""
+    layers: list[tuple[str, nn.Module]] = [
+        ("conv", nn.Conv2d(in_channels, out_channels, kernel_size, strides, padding)),
+        ("relu", nn.ReLU(inplace=True)),
+    ]
+    for i in range(1, num_1x1 + 1):
+        layers += [(f"conv1x1_{i}", nn.Conv2d(out_channels, out_channels, kernel_size=1)),
+                   (f"relu1x1_{i}", nn.ReLU(inplace=True))]
+    return nn.Sequential(OrderedDict(layers))
+
+
+class NiN(nn.Module):
+    """d2l's NiN (1,992,166 parameters at one channel, 10 classes, any input >= 67)."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224, *,
+                 num_1x1: int = 2, head: str = "gap", dropout: float = 0.5, init: str = "xavier") -> None:
+        super().__init__()
+        if head not in ("gap", "fc"):
+            raise ValueError(f"unknown head {head!r}; use 'gap' or 'fc'")
+        last = num_classes if head == "gap" else 384
+        self.features = nn.Sequential(OrderedDict([
+            ("block1", nin_block(in_channels, 96, kernel_size=11, strides=4, padding=0, num_1x1=num_1x1)),  # -> 54
+            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 96×26×26
+            ("block2", nin_block(96, 256, kernel_size=5, strides=1, padding=2, num_1x1=num_1x1)),
+            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×12×12
+            ("block3", nin_block(256, 384, kernel_size=3, strides=1, padding=1, num_1x1=num_1x1)),
+            ("pool3", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 384×5×5
+            ("drop", nn.Dropout(dropout)),
+            # With the GAP head, the last block's channels are the class scores.
+            ("block4", nin_block(384, last, kernel_size=3, strides=1, padding=1, num_1x1=num_1x1)),
+        ]))
+        self.head = head
+        if head == "gap":
+            self.input_size, self.min_input_size = input_size, min_size(self.features)
+            self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)))  # no parameters
+        else:
+            s = plan_fixed_head(self, input_size)
+            self.classifier = nn.Sequential(nn.Linear(last * s * s, num_classes))
+        init_weights(self, init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_size(self, x)
+        x = self.features(x)
+        if self.head == "gap":
+            x = self.classifier(x)  # -> classes×1×1
+            return torch.flatten(x, 1)
+        return self.classifier(torch.flatten(x, 1))
