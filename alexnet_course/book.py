@@ -37,7 +37,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,6 +47,8 @@ from urllib.parse import unquote, urlsplit
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_NAME = ".manifest.json"
 PROFILES = ("smoke", "quick", "full")
+# Seconds one notebook may run before `run` stops it, unless --timeout says otherwise.
+DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "full": 4 * 3600}
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 # Package files that do not change what a chapter computes: editing them reruns nothing.
@@ -327,7 +329,7 @@ def _select(entries: Sequence[TocEntry], only: Sequence[str] | None) -> list[Toc
     return chosen
 
 
-def _tail(path: Path, lines: int = 25) -> str:
+def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -372,18 +374,20 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
 
 
 def command_run(root: Path, profile: str, only: Sequence[str] | None, force: bool,
-                timeout: float) -> int:
+                timeout: float | None = None) -> int:
     entries = parse_toc(root)
     selected = _select(entries, only)
     unrunnable = [e for e in entries if e.path is None and e.source is None]
     profile = resolve_profile_name(profile)
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT_S.get(profile, 3600)
     manifest = load_manifest(root)
     package_sha = package_hash(root)
     device: dict[str, Any] | None = None
     failures: list[str] = []
     total_start = time.monotonic()
-    print(f"book run: profile {profile}, {len(selected)} notebook(s) with a source in notebooks/",
-          flush=True)
+    print(f"book run: profile {profile}, {len(selected)} notebook(s) with a source in "
+          f"notebooks/, at most {timeout:.0f} s each", flush=True)
     for index, entry in enumerate(selected, 1):
         assert entry.source is not None
         source_sha = notebook_hash(entry.source)
@@ -1021,8 +1025,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
     run.add_argument("--force", action="store_true",
                      help="execute even when notebook, package and profile are unchanged")
-    run.add_argument("--timeout", type=float, default=1800, metavar="S",
-                     help="seconds one notebook may run before it is stopped (default 1800)")
+    run.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="seconds one notebook may run before it is stopped (default: "
+                     + ", ".join(f"{k} {v}" for k, v in DEFAULT_TIMEOUT_S.items()) + ")")
     commands.add_parser("build", help="render the HTML book (warnings are errors)")
     check = commands.add_parser("check", help="verify the executed notebooks of the toc")
     check.add_argument("--strict", action="store_true",
