@@ -33,7 +33,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# Debian packages: the Fashion-MNIST files and Chromium for the browser test.
+# Debian packages: the Fashion-MNIST files, Chromium for the browser test and npm,
+# which fetches the pinned widget/MathJax JavaScript the offline book serves.
 # Installed only where we are root with apt; elsewhere the data step downloads
 # through torchvision and the browser test says what is missing.
 system-deps:
@@ -41,6 +42,7 @@ system-deps:
 	  need=""; \
 	  [ -d /usr/share/datasets/fashion-mnist ] || need="$$need dataset-fashion-mnist"; \
 	  command -v chromium >/dev/null || need="$$need chromium"; \
+	  command -v npm >/dev/null || need="$$need npm"; \
 	  if [ -n "$$need" ]; then \
 	    (apt-get install -y -qq $$need >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$need >/dev/null)) \
 	      || echo "apt-get could not install$$need; continuing"; \
