@@ -1,0 +1,64 @@
+"""Fast tests of alexnet_course.ablations (no training, no data)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_course import ablations
+from alexnet_course.experiments import RunResult
+from alexnet_course.train import History
+
+
+def test_build_swaps_activation_and_pool_without_changing_parameters():
+    base = ablations.build("lenet")
+    relu_max = ablations.build("lenet", activation="relu", pool="max")
+    kinds = {type(m) for m in relu_max.modules()}
+    assert nn.ReLU in kinds and nn.MaxPool2d in kinds
+    assert nn.Sigmoid not in kinds and nn.AvgPool2d not in kinds
+    assert sum(p.numel() for p in base.parameters()) == sum(p.numel() for p in relu_max.parameters())
+    assert relu_max(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError):
+        ablations.build("lenet", activation="swish")
+
+
+def _result(variant, accs, secs=1.0):
+    recs = [{"epoch": i + 1, "test_acc": a, "seconds": secs, "train_seconds": secs,
+             "examples": 100, "train_loss": 1.0, "train_acc": a} for i, a in enumerate(accs)]
+    h = History(records=recs)
+    row = {"run": variant, "variant": variant, "change": variant, "model": "m", "input": "28×28",
+           "parameters": 10, "GFLOPs": 0.1, "epochs": len(recs), "best test acc": max(accs),
+           "s/epoch": secs, "examples/sec": 100 / secs, "failed": False}
+    return RunResult(variant, h, row)
+
+
+def test_compare_and_fastest_meeting():
+    runs = [_result("base", [0.80, 0.86], 2.0), _result("base", [0.84, 0.88], 2.0),
+            _result("fast", [0.83, 0.86], 1.0), _result("tiny", [0.60, 0.70], 0.5)]
+    frame = ablations.compare(runs, baseline="base", threshold=0.85)
+    assert list(frame.index) == ["base", "fast", "tiny"]
+    assert frame.loc["base", "seeds"] == 2
+    assert frame.loc["base", "test acc"] == pytest.approx(0.87)
+    assert frame.loc["fast", "time saved"] == pytest.approx(0.5)
+    assert frame.loc["base", "s to threshold"] == pytest.approx(4.0)
+    assert math.isnan(frame.loc["tiny", "s to threshold"])
+    assert ablations.fastest_meeting(frame, 0.85) == "fast"
+    assert ablations.fastest_meeting(frame, 0.99) is None
+    with pytest.raises(ValueError):
+        ablations.compare(runs, baseline="nope")
+
+
+def test_memory_estimate_scales_with_batch():
+    net = ablations.build("lenet_modern")
+    small = ablations.memory_estimate(net, (1, 28, 28), 32)
+    big = ablations.memory_estimate(net, (1, 28, 28), 64)
+    assert big["activations"] == pytest.approx(2 * small["activations"])
+    assert small["weights"] == pytest.approx(61706 * 4 / 2**20)
+    assert small["optimizer"] == pytest.approx(2 * small["weights"])
+
+
+def test_peak_memory_is_nan_on_cpu():
+    with ablations.peak_memory("cpu") as mem:
+        pass
+    assert math.isnan(mem["peak MiB"])
