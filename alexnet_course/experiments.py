@@ -28,7 +28,8 @@ def forward_flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass of one image (``torch.utils.flop_counter``)."""
     from .analysis import count_flops
 
-    return count_flops(net, input_shape)
+    # analysis.count_flops takes the side and the channels, not a shape
+    return count_flops(net, input_size=input_shape[-1], in_channels=input_shape[0])
 
 
 @dataclass
