@@ -1,0 +1,165 @@
+"""AlexNet's data augmentation (Krizhevsky, Sutskever & Hinton, 2012, Section 4.1) as
+batched, on-device transforms, and its ten-crop test-time evaluation.
+
+The transforms are callables that take a float batch ``N×C×H×W`` (on any device) and
+return one; they are the ``transform`` hooks the data loader applies to training batches.
+Each draws its own random numbers per image and accepts an optional ``torch.Generator``
+(at construction, or per call) for reproducible runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+Transform = Callable[..., torch.Tensor]
+
+
+def _rand(shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None, normal: bool = False) -> torch.Tensor:
+    """Random numbers drawn on the generator's device (or ``x``'s), returned on ``x``'s device."""
+    device = generator.device if generator is not None else x.device
+    fn = torch.randn if normal else torch.rand
+    return fn(shape, generator=generator, device=device).to(x.device)
+
+
+def fit_pca_lighting(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigen-decomposition of the C×C covariance of pixel values over a training set.
+
+    ``images``: ``N×C×H×W``, uint8 (scaled to [0, 1]) or float (used as is: fit on the same
+    scale the batches will have). Returns ``(eigvals, eigvecs)``, eigenvalues in decreasing
+    order and eigenvectors as the columns of ``eigvecs`` (float32). Accumulated in float64
+    over chunks of images, so a whole dataset fits in memory.
+    """
+    if images.dim() != 4:
+        raise ValueError(f"expected N×C×H×W images, got shape {tuple(images.shape)}")
+    c = images.shape[1]
+    total, s1, s2 = 0, torch.zeros(c, dtype=torch.float64), torch.zeros(c, c, dtype=torch.float64)
+    for start in range(0, images.shape[0], chunk):
+        x = images[start:start + chunk].to("cpu", torch.float64)
+        if images.dtype == torch.uint8:
+            x = x / 255.0
+        pixels = x.transpose(0, 1).reshape(c, -1)  # C × (pixels in the chunk)
+        total += pixels.shape[1]
+        s1 += pixels.sum(1)
+        s2 += pixels @ pixels.T
+    mean = s1 / total
+    cov = (s2 - total * torch.outer(mean, mean)) / (total - 1)
+    eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
+    order = eigvals.argsort(descending=True)
+    return eigvals[order].clamp_min(0).float(), eigvecs[:, order].float()
+
+
+class PCALighting:
+    """"Fancy PCA": to every pixel of an image add ``Σ_i α_i λ_i p_i`` with one draw
+    ``α_i ~ N(0, std²)`` per image (the paper: std 0.1), ``λ_i, p_i`` from ``fit_pca_lighting``.
+
+    Along principal component ``p_i`` the shift therefore has standard deviation
+    ``std·λ_i`` (λ_i is a variance, so this scale is the paper's literal formula); with
+    ``magnitude="sqrt"`` it is ``std·sqrt(λ_i)``, i.e. variance ``λ_i·std²``, a perturbation
+    proportional to the data's spread along each component. For one-channel images
+    (``C=1``) this is a random brightness shift of the whole image.
+    """
+
+    def __init__(self, eigvals: torch.Tensor, eigvecs: torch.Tensor, std: float = 0.1,
+                 magnitude: str = "eigval", generator: torch.Generator | None = None) -> None:
+        if magnitude not in ("eigval", "sqrt"):
+            raise ValueError(f"unknown magnitude {magnitude!r}; use 'eigval' or 'sqrt'")
+        self.eigvals, self.eigvecs = eigvals.float(), eigvecs.float()
+        self.scale = self.eigvals if magnitude == "eigval" else self.eigvals.sqrt()
+        self.std, self.generator = std, generator
+
+    def shift(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The N×C colour shift that ``__call__`` adds (one per image)."""
+        alpha = _rand((x.shape[0], self.eigvals.numel()), x, generator or self.generator, normal=True) * self.std
+        return (alpha * self.scale.to(x.device)) @ self.eigvecs.to(x.device).T  # rows: Σ α_i λ_i p_i
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return x + self.shift(x, generator).to(x.dtype)[:, :, None, None]
+
+
+class RandomCrop:
+    """A ``size``×``size`` crop at an independent random position per image, after padding
+    by ``padding`` (zeros) if given; with ``padding=0`` the batch must be at least ``size``."""
+
+    def __init__(self, size: int, padding: int = 0, generator: torch.Generator | None = None) -> None:
+        self.size, self.padding, self.generator = size, padding, generator
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.padding:
+            x = nn.functional.pad(x, (self.padding,) * 4)
+        n, _, h, w = x.shape
+        if h < self.size or w < self.size:
+            raise ValueError(f"cannot crop {self.size}×{self.size} from {h}×{w} images")
+        g = generator or self.generator
+        top = (_rand((n,), x, g) * (h - self.size + 1)).long().clamp_max(h - self.size)
+        left = (_rand((n,), x, g) * (w - self.size + 1)).long().clamp_max(w - self.size)
+        ar = torch.arange(self.size, device=x.device)
+        rows = (top[:, None] + ar)[:, :, None]  # N×size×1
+        cols = (left[:, None] + ar)[:, None, :]  # N×1×size
+        # Advanced indexing gathers every image's own window at once: N×size×size×C.
+        out = x[torch.arange(n, device=x.device)[:, None, None], :, rows, cols]
+        return out.permute(0, 3, 1, 2).contiguous()
+
+
+class RandomHorizontalFlip:
+    """Mirror each image left-right with probability ``p``."""
+
+    def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        self.p, self.generator = p, generator
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        flip = _rand((x.shape[0],), x, generator or self.generator) < self.p
+        return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+class Compose:
+    """Apply transforms in order, passing the same generator to each."""
+
+    def __init__(self, *transforms: Transform) -> None:
+        self.transforms = transforms
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        for t in self.transforms:
+            x = t(x, generator) if generator is not None else t(x)
+        return x
+
+
+def ten_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The ten ``size``×``size`` patches of Section 4.1, as a ``10×N×C×size×size`` tensor:
+    top-left, top-right, bottom-left, bottom-right, centre (torchvision's order and centre
+    rounding), then the mirror image of each of the five, in the same order (torchvision's
+    ``ten_crop`` crops the mirrored image instead: the same patches, ordered differently)."""
+    h, w = x.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"cannot take {size}×{size} crops from {h}×{w} images")
+    top, left = int(round((h - size) / 2.0)), int(round((w - size) / 2.0))
+    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), (top, left)]
+    crops = torch.stack([x[..., i:i + size, j:j + size] for i, j in corners])
+    return torch.cat([crops, crops.flip(-1)])
+
+
+def ten_crop_predict(net: nn.Module, x: torch.Tensor, size: int, average: str = "logits") -> torch.Tensor:
+    """Average of ``net``'s outputs over the ten crops of ``x`` (one forward pass of 10·N).
+
+    ``average="logits"`` averages the logits; ``"softmax"`` averages the softmax outputs, as
+    the paper does, and returns their log so that argmax and NLL work as with logits."""
+    crops = ten_crop(x, size)
+    out = net(crops.flatten(0, 1)).unflatten(0, (10, x.shape[0]))
+    if average == "logits":
+        return out.mean(0)
+    if average == "softmax":
+        return out.softmax(-1).mean(0).log()
+    raise ValueError(f"unknown average {average!r}; use 'logits' or 'softmax'")
+
+
+class TenCropModel(nn.Module):
+    """Wraps ``net`` so that its forward pass is ``ten_crop_predict`` (for evaluation)."""
+
+    def __init__(self, net: nn.Module, size: int, average: str = "logits") -> None:
+        super().__init__()
+        self.net, self.size, self.average = net, size, average
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ten_crop_predict(self.net, x, self.size, self.average)

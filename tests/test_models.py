@@ -1,0 +1,215 @@
+"""The model zoo: every registered model runs at its default input size, reference
+parameter counts, input-size errors, initialisation and the configurable variants."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from alexnet_course import analysis
+from alexnet_course.models import (MODELS, AlexNetNoPool, AlexNetPaper, AlexNetSimple, AlexNetTV, Inception,
+                                   NiN, VGG, VGG_ARCHS, get_model)
+
+# Parameter counts with one input channel and 10 classes, from the source material
+# (d2l's models) and torchvision.
+REFERENCE_PARAMS = {
+    "lenet": 61_706,
+    "alexnet_d2l": 46_764_746,
+    "vgg11": 128_806_154,
+    "vgg_small": 43_093_322,  # VGG-11, channels / 4, 4096-wide FC layers
+    "nin": 1_992_166,
+    "googlenet": 5_977_530,
+}
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    torch.manual_seed(0)
+    return get_model(name, **kwargs)
+
+
+# Full-width VGGs cost 15-40 GFLOPs per 224×224 image on a CPU: their real forward pass
+# runs with channels / 8; the full-width shapes are checked on the meta device below.
+NARROW = {"vgg11": {"ratio": 8}, "vgg13": {"ratio": 8}, "vgg16": {"ratio": 8}, "vgg19": {"ratio": 8}}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_forward_at_default_input_size(name: str) -> None:
+    net = build(name, **NARROW.get(name, {})).eval()
+    s = net.input_size
+    with torch.no_grad():
+        out = net(torch.randn(2, 1, s, s))
+    assert out.shape == (2, 10)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_full_width_output_shape_on_meta(name: str) -> None:
+    with torch.device("meta"):
+        net = get_model(name).eval()
+        s = net.input_size
+        assert net(torch.zeros(2, 1, s, s)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_min_input_size_attribute_matches_search(name: str) -> None:
+    with torch.device("meta"):  # the attribute is set at construction; no weights needed
+        net = get_model(name, **NARROW.get(name, {}))  # the minimum does not depend on width
+    m = net.min_input_size
+    # Only shapes matter here: allocate the weights without initialising them.
+    net.to_empty(device="cpu")
+    assert analysis.min_input_size(net, max_size=2 * m + 8) == m
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if n in ("nin", "alexnet_d2l", "alexnet_tv",
+                                                                  "lenet", "inception_v3_small", "vgg_small")))
+def test_too_small_input_names_the_minimum(name: str) -> None:
+    net = build(name, **NARROW.get(name, {}))
+    m = net.min_input_size
+    assert m > 1
+    with pytest.raises(ValueError, match=rf"needs inputs of at least {m}×{m} pixels, got {m - 1}×{m - 1}: "
+                                         rf"pass resize={net.input_size} \(or larger\)"):
+        net(torch.zeros(1, 1, m - 1, m - 1))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_PARAMS))
+def test_reference_parameter_counts(name: str) -> None:
+    with torch.device("meta"):
+        net = get_model(name)
+    assert analysis.count_params(net) == REFERENCE_PARAMS[name]
+
+
+def test_alexnet_tv_matches_torchvision() -> None:
+    with torch.device("meta"):
+        ours, theirs = AlexNetTV(in_channels=3, num_classes=1000), torchvision.models.alexnet(weights=None)
+    assert analysis.count_params(ours) == analysis.count_params(theirs) == 61_100_840
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
+           [(k, v.shape) for k, v in theirs.state_dict().items()]
+
+
+def test_fixed_head_rejects_other_sizes_and_says_what_it_was_built_for() -> None:
+    net = build("alexnet_d2l")
+    with pytest.raises(ValueError, match=r"built for input_size=224 .*got 96×96.*input_size=96"):
+        net(torch.zeros(1, 1, 96, 96))
+    assert build("alexnet_d2l", input_size=96)(torch.zeros(1, 1, 96, 96)).shape == (1, 10)
+
+
+def test_paper_alexnet_takes_224_and_227_with_the_same_9216_features() -> None:
+    with torch.device("meta"):
+        a, b = AlexNetPaper(input_size=224), AlexNetPaper(input_size=227)
+    assert a.classifier.fc6.in_features == b.classifier.fc6.in_features == 9216
+    assert analysis.count_params(a) == analysis.count_params(b) == 58_299_082
+    with torch.device("meta"):
+        assert a(torch.zeros(1, 1, 227, 227, device="meta")).shape == (1, 10)
+    with pytest.raises(ValueError, match="built for input_size=224"):
+        a(torch.zeros(1, 1, 200, 200))
+
+
+def test_paper_alexnet_init_statistics() -> None:
+    net = build("alexnet_paper")
+    ones = {"features.conv2", "features.conv4", "features.conv5", "classifier.fc6", "classifier.fc7"}
+    layers = {n: m for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert len(layers) == 8
+    for name, m in layers.items():
+        w = m.weight.detach()
+        assert abs(w.std().item() - 0.01) < 0.01 * (0.02 if w.numel() > 100_000 else 0.25), name
+        assert abs(w.mean().item()) < 0.01 * 5 / w.numel() ** 0.5 + 1e-4, name
+        assert torch.equal(m.bias.detach(), torch.full_like(m.bias, 1.0 if name in ones else 0.0)), name
+    kaiming = build("alexnet_paper", init="kaiming")
+    assert kaiming.features.conv3.weight.std().item() == pytest.approx((2 / (256 * 9)) ** 0.5, rel=0.02)
+    assert torch.all(kaiming.features.conv2.bias == 0)
+
+
+def test_paper_alexnet_logits_are_not_rectified() -> None:
+    net = build("alexnet_paper", init="kaiming").eval()
+    assert isinstance(net.classifier[-1], nn.Linear)
+    with torch.no_grad():
+        out = net(torch.randn(4, 1, 224, 224))
+    assert (out < 0).any()  # a ReLU on the logits would make this impossible
+
+
+def test_get_model_unknown_name_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown model 'alexnet2'.*alexnet_paper.*googlenet"):
+        get_model("alexnet2")
+    assert isinstance(get_model(" LeNet "), nn.Module)
+
+
+def test_alexnet_simple_switches() -> None:
+    with torch.device("meta"):
+        full = AlexNetSimple()
+        small = AlexNetSimple(input_size=96, drop_equal_convs=True, drop_fc7=True, fc_width=256, width=0.5)
+    assert analysis.count_params(full) == REFERENCE_PARAMS["alexnet_d2l"]
+    names = dict(small.named_modules())
+    assert "features.conv4" not in names and "classifier.fc7" not in names
+    c1, c2, c3, c5 = 48, 128, 192, 128
+    # 96 -> 22 -> 10 -> 4 -> 1: one pixel per channel reaches the classifier
+    assert small.classifier.fc6.in_features == c5
+    expected = (c1 * 121 + c1) + (c2 * c1 * 25 + c2) + (c3 * c2 * 9 + c3) + (c5 * c3 * 9 + c5) \
+        + (c5 * 256 + 256) + (256 * 10 + 10)
+    assert analysis.count_params(small) == expected
+
+
+def test_alexnet_28_runs_on_native_fashion_mnist() -> None:
+    net = build("alexnet_28", fc_width=256).eval()
+    assert net.classifier.fc6.in_features == 256 * 2 * 2
+    assert net(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+
+
+@pytest.mark.parametrize("pool", ["max", "conv1x1", "strided"])
+def test_alexnet_nopool_from_32_to_224(pool: str) -> None:
+    net = AlexNetNoPool(pool=pool, width=0.125, fc_width=64).eval()
+    for size in (32, 64, 224):
+        assert net(torch.zeros(1, 1, size, size)).shape == (1, 10)
+    n_pool_convs = sum(1 for n, m in net.named_modules() if n.startswith("features.pool") and isinstance(m, nn.Conv2d))
+    assert n_pool_convs == (0 if pool == "max" else 3)
+    with pytest.raises(ValueError, match="unknown pool"):
+        AlexNetNoPool(pool="avg")
+
+
+@pytest.mark.parametrize("size,side", [(224, 7), (96, 3), (84, 2), (56, 1)])
+def test_vgg_in_features_follow_input_size(size: int, side: int) -> None:
+    with torch.device("meta"):
+        net = VGG(VGG_ARCHS["vgg11"], input_size=size, ratio=4)
+    assert net.classifier.fc1.in_features == 128 * side * side
+    assert net(torch.zeros(1, 1, size, size, device="meta")).shape == (1, 10)
+
+
+def test_vgg_configs_have_the_papers_depths() -> None:
+    for name, weight_layers in [("vgg11", 11), ("vgg13", 13), ("vgg16", 16), ("vgg19", 19)]:
+        with torch.device("meta"):
+            net = get_model(name)
+        assert sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in net.modules()) == weight_layers
+
+
+def test_nin_fc_head_and_1x1_count() -> None:
+    net = NiN(head="fc", num_1x1=1, input_size=224).eval()
+    assert net.classifier[0].in_features == 384 * 5 * 5
+    assert sum(m.kernel_size == (1, 1) for m in net.modules() if isinstance(m, nn.Conv2d)) == 4
+    assert net(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
+
+
+def test_inception_argument_names_follow_the_paper() -> None:
+    assert list(inspect.signature(Inception).parameters) == [
+        "in_channels", "ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj"]
+    block = Inception(192, 64, 96, 128, 16, 32, 32)
+    assert block(torch.zeros(1, 192, 12, 12)).shape == (1, 256, 12, 12)
+
+
+def test_inception_resnet_scales_the_residual() -> None:
+    net = build("inception_resnet_small", scale=0.0).eval()
+    block = net.features.block_a1
+    x = torch.randn(1, block.out_channels, 9, 9)
+    assert torch.equal(block(x), torch.relu(x))  # scale 0: the module is the identity (then ReLU)
+
+
+def test_alex_resnet_options() -> None:
+    plain = build("alex_resnet", norm="none", residual=False, init="normal001")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert sum(isinstance(m, nn.Conv2d) for m in plain.modules()) == 9
+    se = build("alex_resnet_se")
+    assert sum(type(m).__name__ == "SqueezeExcitation" for m in se.modules()) == 4
+    with pytest.raises(ValueError, match="unknown norm"):
+        get_model("alex_resnet", norm="ln")
