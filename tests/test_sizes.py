@@ -1,0 +1,42 @@
+"""Per-kind parameter and FLOP tables (alexnet_course.sizes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from alexnet_course import analysis, sizes
+from alexnet_course.models import get_model
+
+
+def test_alexnet_first_fc_layer_holds_most_parameters() -> None:
+    with torch.device("meta"):
+        net = get_model("alexnet_d2l", input_size=224)
+        costs = sizes.layer_costs(net, 224)
+    assert costs["params"].sum() == analysis.count_params(net) == 46_764_746
+    fc6 = costs.set_index("layer").loc["classifier.fc6"]
+    assert fc6["kind"] == "fully connected" and fc6["param share"] > 0.5
+    assert costs["flops"].sum() == analysis.count_flops(net, 224)
+
+
+def test_nin_gap_head_has_no_fully_connected_layer() -> None:
+    with torch.device("meta"):
+        by_kind = sizes.cost_by_kind(get_model("nin"), 224)
+        fc_head = sizes.cost_by_kind(get_model("nin", head="fc"), 224)
+    assert list(by_kind.index) == list(sizes.KINDS)
+    assert by_kind.loc["fully connected", "params"] == 0
+    assert by_kind.loc["conv 1×1", "params"] > 0
+    assert fc_head.loc["fully connected", "params"] > 0
+    assert by_kind["param share"].sum() == pytest.approx(1.0)
+
+
+def test_size_summary_and_factorisation() -> None:
+    with torch.device("meta"):
+        table = sizes.size_summary({"AlexNet": (get_model("alexnet_d2l"), 224),
+                                    "GoogLeNet": (get_model("googlenet"), 96)})
+    assert table.loc["AlexNet", "FC share"] > 0.9 > 0.01 > table.loc["GoogLeNet", "FC share"]
+    f = sizes.factorisation_costs(channels=8, size=6, n=5)
+    assert list(f["params"]) == [25 * 64, 18 * 64, 10 * 64]
+    assert f["relative cost"].tolist() == pytest.approx([1.0, 18 / 25, 10 / 25])
+    with pytest.raises(ValueError):
+        sizes.factorisation_costs(n=4)
