@@ -88,6 +88,32 @@ def size_summary(models: Mapping[str, tuple[nn.Module, int]], in_channels: int =
     return pd.DataFrame(rows).set_index("model")
 
 
+def reduction_savings(net: nn.Module) -> pd.DataFrame:
+    """What the 1×1 "reduction" convolutions save in every GoogLeNet ``Inception`` module.
+
+    For each module's 3×3 and 5×5 paths (``branch2``, ``branch3``: a 1×1 conv to
+    ``ch3x3red``/``ch5x5red`` channels, then the k×k conv), the parameters as built
+    against those of the k×k conv applied to the module's input directly (same output
+    channels, with biases). Columns: ``module``, ``in``, ``with 1×1 reduction``,
+    ``without``, ``saving`` (the fraction of ``without`` that the reduction removes).
+    """
+    from .models.googlenet import Inception
+
+    rows = []
+    for name, m in net.named_modules():
+        if not isinstance(m, Inception):
+            continue
+        built = without = 0
+        for branch in (m.branch2, m.branch3):
+            reduce, conv = [c for c in branch if isinstance(c, nn.Conv2d)]
+            built += count_params(reduce) + count_params(conv)
+            k = conv.kernel_size[0] * conv.kernel_size[1]
+            without += reduce.in_channels * k * conv.out_channels + conv.out_channels
+        rows.append({"module": name, "in": m.branch1[0].in_channels, "with 1×1 reduction": built,
+                     "without": without, "saving": 1 - built / without})
+    return pd.DataFrame(rows, columns=["module", "in", "with 1×1 reduction", "without", "saving"])
+
+
 def factorisation_costs(channels: int = 64, size: int = 12, n: int = 5) -> pd.DataFrame:
     """Parameters and forward FLOPs of ways to see an n×n window, ``channels`` in and out,
     on a ``size``×``size`` map (no bias, so the ratios are exact): one n×n convolution,
@@ -112,8 +138,7 @@ def factorisation_costs(channels: int = 64, size: int = 12, n: int = 5) -> pd.Da
     return df
 
 
-def plot_cost_by_kind(models: Mapping[str, tuple[nn.Module, int]], in_channels: int = 1,
-                      log: bool = True) -> Figure:
+def plot_cost_by_kind(models: Mapping[str, tuple[nn.Module, int]], in_channels: int = 1) -> Figure:
     """Two stacked bar charts, parameters and FLOPs per model, split by kind of layer."""
     import matplotlib.pyplot as plt
 

@@ -40,3 +40,15 @@ def test_size_summary_and_factorisation() -> None:
     assert f["relative cost"].tolist() == pytest.approx([1.0, 18 / 25, 10 / 25])
     with pytest.raises(ValueError):
         sizes.factorisation_costs(n=4)
+
+
+def test_reduction_savings_of_googlenet() -> None:
+    with torch.device("meta"):
+        table = sizes.reduction_savings(get_model("googlenet"))
+    assert len(table) == 9
+    row = table.set_index("module").loc["features.inception3a"]
+    # 3×3 path: 192->96 (1×1) ->128 (3×3); 5×5 path: 192->16 (1×1) ->32 (5×5), with biases
+    built = (192 * 96 + 96) + (96 * 9 * 128 + 128) + (192 * 16 + 16) + (16 * 25 * 32 + 32)
+    assert row["with 1×1 reduction"] == built
+    assert row["without"] == (192 * 9 * 128 + 128) + (192 * 25 * 32 + 32)
+    assert (table["saving"] > 0).all()
