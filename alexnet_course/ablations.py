@@ -113,7 +113,7 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
             extra = {"variant": spec.name, "change": spec.change, **extra_common}
             model = spec.factory()
             if callable(model):  # keywords are inside the factory; record them anyway
-                extra["model_kwargs"] = str(spec.model_kwargs)
+                extra.update(model=spec.model, model_kwargs=str(spec.model_kwargs))
             results.append(train_run(ch, run, model,
                                      model_kwargs=None if callable(model) else model_kwargs,
                                      seed=seed, extra=extra, **kw))
