@@ -26,11 +26,19 @@ VGG_ARCHS: dict[str, tuple[tuple[int, int], ...]] = {
 }
 
 
-def vgg_block(num_convs: int, in_channels: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
-    """``num_convs`` 3×3 convs (padding 1, size kept), each + ReLU, then a 2×2 max pool (size halved)."""
+def vgg_block(num_convs: int, in_channels: int, out_channels: int, batch_norm: bool = False,
+              first_kernel: int = 3) -> nn.Sequential:
+    """``num_convs`` 3×3 convs (padding 1, size kept), each + ReLU, then a 2×2 max pool (size halved).
+
+    ``first_kernel`` (odd) gives the block's first convolution a larger square window, with
+    padding ``first_kernel // 2`` so the map size is kept (for the "large first kernel" ablation).
+    """
+    if first_kernel < 1 or first_kernel % 2 == 0:
+        raise ValueError(f"first_kernel must be a positive odd number, got {first_kernel}")
     layers: list[tuple[str, nn.Module]] = []
     for i in range(1, num_convs + 1):
-        layers.append((f"conv{i}", nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)))
+        k = first_kernel if i == 1 else 3
+        layers.append((f"conv{i}", nn.Conv2d(in_channels, out_channels, kernel_size=k, padding=k // 2)))
         if batch_norm:  # not in the paper (it predates batch norm); torchvision's vgg*_bn
             layers.append((f"bn{i}", nn.BatchNorm2d(out_channels)))
         layers.append((f"relu{i}", nn.ReLU(inplace=True)))
@@ -40,17 +48,22 @@ def vgg_block(num_convs: int, in_channels: int, out_channels: int, batch_norm: b
 
 
 class VGG(nn.Module):
-    """VGG from a ``conv_arch``; defaults give d2l's VGG (224×224, one channel, 10 classes)."""
+    """VGG from a ``conv_arch``; defaults give d2l's VGG (224×224, one channel, 10 classes).
+
+    ``first_kernel`` (default 3, the paper's) sets the window of the very first convolution,
+    e.g. 7 or 11 for a LeNet/AlexNet-like large first kernel; map sizes do not change.
+    """
 
     def __init__(self, conv_arch: Sequence[tuple[int, int]], *, in_channels: int = 1,
                  num_classes: int = 10, input_size: int = 224, fc_width: int = 4096,
                  ratio: int = 1, dropout: float = 0.5, batch_norm: bool = False,
-                 init: str = "xavier") -> None:
+                 init: str = "xavier", first_kernel: int = 3) -> None:
         super().__init__()
         blocks: list[tuple[str, nn.Module]] = []
         for i, (num_convs, out_channels) in enumerate(conv_arch, start=1):
             out_channels = out_channels // ratio
-            blocks.append((f"block{i}", vgg_block(num_convs, in_channels, out_channels, batch_norm)))
+            k = first_kernel if i == 1 else 3  # only the network's first convolution changes
+            blocks.append((f"block{i}", vgg_block(num_convs, in_channels, out_channels, batch_norm, k)))
             in_channels = out_channels  # each block halves the map: 224 -> 112 -> ... -> 7
         self.features = nn.Sequential(OrderedDict(blocks))
         s = plan_fixed_head(self, input_size)
