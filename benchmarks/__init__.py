@@ -1,0 +1,1 @@
+"""Speed measurements for the course (run with ``python -m benchmarks.run_all``; never timed tests)."""

@@ -1,0 +1,387 @@
+"""Our training path against a d2l-style reference pipeline, in one process.
+
+Reference (``d2l``): what *Dive into Deep Learning* does in ``load_data_fashion_mnist`` and
+``train_ch6``: torchvision's ``datasets.FashionMNIST`` read from ``FashionMNIST/raw``,
+``transforms.Resize`` + ``ToTensor`` on PIL images in ``DataLoader`` workers
+(``num_workers = min(4, os.cpu_count())``, ``shuffle=True``), and a loop that accumulates
+``loss``/accuracy into Python floats every batch (one host sync per batch) and evaluates
+with ``evaluate_accuracy_gpu``. d2l's Xavier re-initialisation and its plot are left out:
+both pipelines start from copies of the same initialised model.
+
+Ours: :func:`alexnet_course.data.load_fashion_mnist` (uint8 data on the device, resized
+there in batches) and :func:`alexnet_course.train.fit` (metrics kept on the device, one
+sync per epoch), in float32; the variants add ``channels_last``, ``torch.compile`` and
+bf16 autocast (CUDA only).
+
+Every row times the same things: ``train_s`` is the wall-clock of the training pass (data
+loading and preparation included), ``epoch_s`` adds the test-set evaluation; examples/sec
+is training examples / ``train_s``. For the reference we also give the figure d2l itself
+prints (``d2l_reported``), whose timer runs only around each batch's compute and so leaves
+data loading out. The first ``--warmup`` epochs of every row are run and discarded.
+
+    python -m benchmarks.bench_training                       # CPU defaults, all models
+    python -m benchmarks.bench_training --models lenet alexnet --variants d2l ours compile
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gzip
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from alexnet_course.data import (FASHION_MNIST_MD5, find_fashion_mnist, load_fashion_mnist,
+                                 stratified_indices)
+from alexnet_course.train import fit, set_seed
+
+from .common import RESULTS_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One benchmarked network, with d2l's batch size and learning rate for it."""
+
+    registry: str            # name for alexnet_course.models.get_model
+    batch_size: int
+    lr: float
+    size_cpu: int | None     # input side on a CPU (None: the native 28×28)
+    size_gpu: int | None
+    train_size_cpu: int      # training subset on a CPU (the GPU default is all 60,000)
+
+
+SPECS: dict[str, Spec] = {
+    "lenet": Spec("lenet", 256, 0.9, None, None, 10_000),
+    "alexnet": Spec("alexnet_d2l", 128, 0.01, 96, 224, 2048),
+    "vgg_small": Spec("vgg_small", 128, 0.05, 96, 96, 2048),
+    "nin": Spec("nin", 128, 0.1, 96, 96, 2048),
+    "googlenet": Spec("googlenet", 128, 0.1, 96, 96, 2048),
+}
+VARIANTS = ("d2l", "ours", "channels_last", "compile", "bf16")
+DEFAULT_VARIANTS = {"cpu": ("d2l", "ours", "channels_last"),
+                    "cuda": ("d2l", "ours", "channels_last", "bf16", "compile")}
+
+
+# --------------------------------------------------------------------------- d2l reference
+def torchvision_root(dest: Path, source: Path | None = None) -> Path:
+    """A folder laid out as torchvision's FashionMNIST expects (``FashionMNIST/raw/*-ubyte``),
+    built by decompressing the files that ``find_fashion_mnist()`` finds: no download."""
+    source = source or find_fashion_mnist()
+    raw = dest / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in FASHION_MNIST_MD5:
+        target = raw / name
+        if target.exists():
+            continue
+        gz, plain = source / (name + ".gz"), source / name
+        if gz.is_file():
+            with gzip.open(gz) as fin, open(target, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+        else:
+            shutil.copyfile(plain, target)
+    return dest
+
+
+def d2l_workers() -> int:
+    """d2l's ``get_dataloader_workers()`` returns 4; never more workers than cores."""
+    return min(4, os.cpu_count() or 1)
+
+
+def d2l_loaders(root: Path, batch_size: int, resize: int | None, *,
+                train_idx: torch.Tensor | None = None, test_idx: torch.Tensor | None = None,
+                num_workers: int | None = None):
+    """d2l's ``load_data_fashion_mnist`` (optionally on the same subsets as ours)."""
+    from torch.utils import data
+    from torchvision import datasets, transforms
+
+    trans = [transforms.ToTensor()]
+    if resize:
+        trans.insert(0, transforms.Resize(resize))
+    trans = transforms.Compose(trans)
+    mnist_train = datasets.FashionMNIST(root=str(root), train=True, transform=trans, download=False)
+    mnist_test = datasets.FashionMNIST(root=str(root), train=False, transform=trans, download=False)
+    if train_idx is not None:
+        mnist_train = data.Subset(mnist_train, train_idx.tolist())
+    if test_idx is not None:
+        mnist_test = data.Subset(mnist_test, test_idx.tolist())
+    workers = d2l_workers() if num_workers is None else num_workers
+    return (data.DataLoader(mnist_train, batch_size, shuffle=True, num_workers=workers),
+            data.DataLoader(mnist_test, batch_size, shuffle=False, num_workers=workers))
+
+
+class Accumulator:
+    """d2l's Accumulator: sums in Python floats (``float(tensor)`` syncs with the device)."""
+
+    def __init__(self, n: int) -> None:
+        self.data = [0.0] * n
+
+    def add(self, *args) -> None:
+        self.data = [a + float(b) for a, b in zip(self.data, args)]
+
+    def __getitem__(self, idx: int) -> float:
+        return self.data[idx]
+
+
+def d2l_accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """d2l's ``accuracy``: the number of correct predictions, as a Python float."""
+    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(axis=1)
+    cmp = y_hat.type(y.dtype) == y
+    return float(cmp.type(y.dtype).sum())
+
+
+def d2l_evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device) -> float:
+    net.eval()
+    metric = Accumulator(2)
+    with torch.no_grad():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            metric.add(d2l_accuracy(net(X), y), y.numel())
+    return metric[0] / metric[1]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def d2l_train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
+                  device: torch.device) -> list[dict[str, Any]]:
+    """d2l's ``train_ch6`` loop (without the Xavier re-init and the Animator), timed.
+
+    Returns one record per epoch with wall-clock times and the examples/sec d2l prints.
+    """
+    net.to(device)
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    loss = nn.CrossEntropyLoss()
+    records = []
+    for epoch in range(num_epochs):
+        metric = Accumulator(3)
+        net.train()
+        timer_sum = 0.0  # d2l's Timer: started after the batch arrived, stopped after metric.add
+        _sync(device)
+        t0 = time.perf_counter()
+        for X, y in train_iter:
+            tb = time.perf_counter()
+            optimizer.zero_grad()
+            X, y = X.to(device), y.to(device)
+            y_hat = net(X)
+            l = loss(y_hat, y)
+            l.backward()
+            optimizer.step()
+            with torch.no_grad():
+                metric.add(l * X.shape[0], d2l_accuracy(y_hat, y), X.shape[0])
+            timer_sum += time.perf_counter() - tb
+            train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
+        _sync(device)
+        train_seconds = time.perf_counter() - t0
+        test_acc = d2l_evaluate_accuracy_gpu(net, test_iter, device)
+        _sync(device)
+        seconds = time.perf_counter() - t0
+        records.append({"epoch": epoch + 1, "train_loss": train_l, "train_acc": train_acc,
+                        "test_acc": test_acc, "examples": int(metric[2]),
+                        "train_seconds": train_seconds, "seconds": seconds,
+                        "examples_per_sec": metric[2] / train_seconds,
+                        "d2l_reported_examples_per_sec": metric[2] / timer_sum})
+    return records
+
+
+# --------------------------------------------------------------------------- runs
+def _prewarm(net0: nn.Module, batch_size: int, size: int, device: torch.device) -> None:
+    """One untimed training step on a throwaway copy, in both memory formats, so that
+    one-off costs (allocator, oneDNN/cuDNN kernel choice) fall on no pipeline."""
+    x = torch.rand(batch_size, 1, size, size, device=device)
+    y = torch.randint(0, 10, (batch_size,), device=device)
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        net = copy.deepcopy(net0).to(device).to(memory_format=fmt)
+        nn.functional.cross_entropy(net(x.contiguous(memory_format=fmt)), y).backward()
+    _sync(device)
+
+
+def _summarise(records: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
+    measured = records[warmup:] or records[-1:]
+    out = {
+        "train_s": statistics.median(r["train_seconds"] for r in measured),
+        "epoch_s": statistics.median(r["seconds"] for r in measured),
+        "examples": measured[-1]["examples"],
+        "train_loss": measured[-1]["train_loss"],
+        "test_acc": measured[-1]["test_acc"],
+        "warmup_s": sum(r["seconds"] for r in records[:warmup]),
+        "epochs": [{k: r[k] for k in ("epoch", "train_seconds", "seconds", "train_loss")}
+                   for r in records],
+    }
+    out["examples_per_sec"] = out["examples"] / out["train_s"]
+    if "d2l_reported_examples_per_sec" in measured[-1]:
+        out["d2l_reported_examples_per_sec"] = statistics.mean(
+            r["d2l_reported_examples_per_sec"] for r in measured)
+    return out
+
+
+def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str],
+              resize: int | None, train_size: int | None, test_size: int | None,
+              batch_size: int, epochs: int, warmup: int, tv_root: Path,
+              seed: int = 0, log=None) -> list[dict[str, Any]]:
+    from alexnet_course.models import get_model
+
+    log = log or (lambda msg: print(msg, flush=True))
+    set_seed(seed)
+    kwargs = {} if resize is None else {"input_size": resize}
+    net0 = get_model(spec.registry, **kwargs)
+    params = sum(p.numel() for p in net0.parameters())
+    total = epochs + warmup
+    _prewarm(net0, batch_size, resize or 28, device)
+    rows = []
+    for variant in variants:
+        if variant == "bf16" and device.type != "cuda":
+            log(f"  {name}: skipping bf16 (autocast to bf16 is measured on CUDA only)")
+            continue
+        net = copy.deepcopy(net0)
+        set_seed(seed)
+        t0 = time.perf_counter()
+        if variant == "d2l":
+            # The same stratified subsets as load_fashion_mnist(seed=0) takes.
+            from alexnet_course.data import fashion_mnist_tensors
+
+            train_idx = test_idx = None
+            if train_size is not None:
+                train_idx = stratified_indices(fashion_mnist_tensors(True)[1], train_size, seed=seed)
+            if test_size is not None:
+                test_idx = stratified_indices(fashion_mnist_tensors(False)[1], test_size, seed=seed)
+            train_iter, test_iter = d2l_loaders(tv_root, batch_size, resize,
+                                                train_idx=train_idx, test_idx=test_idx)
+            setup_s = time.perf_counter() - t0
+            records = d2l_train_ch6(net, train_iter, test_iter, total, spec.lr, device)
+        else:
+            train_iter, test_iter = load_fashion_mnist(batch_size, resize, train_size=train_size,
+                                                       test_size=test_size, device=device,
+                                                       seed=seed)
+            setup_s = time.perf_counter() - t0
+            history = fit(net, train_iter, test_iter, epochs=total, lr=spec.lr, device=device,
+                          amp="bf16" if variant == "bf16" else False,
+                          channels_last=variant == "channels_last",
+                          compile=variant == "compile", guard=False, progress=False, log=None)
+            records = history.records
+        row = {"model": name, "registry": spec.registry, "variant": variant,
+               "input_size": resize or 28, "batch_size": batch_size, "lr": spec.lr,
+               "parameters": params, "setup_s": setup_s, **_summarise(records, warmup)}
+        rows.append(row)
+        extra = (f", d2l prints {row['d2l_reported_examples_per_sec']:.0f}/s"
+                 if "d2l_reported_examples_per_sec" in row else "")
+        log(f"  {name:10s} {variant:14s} train {row['train_s']:7.2f} s, epoch "
+            f"{row['epoch_s']:7.2f} s, {row['examples_per_sec']:8.0f} examples/s{extra}")
+    ref = next((r for r in rows if r["variant"] == "d2l"), None)
+    for r in rows:
+        r["speedup_train"] = ref["train_s"] / r["train_s"] if ref else None
+        r["speedup_epoch"] = ref["epoch_s"] / r["epoch_s"] if ref else None
+    return rows
+
+
+def to_frame(rows: list[dict[str, Any]]):
+    import pandas as pd
+
+    cols = {"model": "model", "input_size": "size", "variant": "pipeline",
+            "examples": "examples", "train_s": "train s", "epoch_s": "epoch s",
+            "examples_per_sec": "examples/s", "d2l_reported_examples_per_sec": "d2l prints /s",
+            "speedup_train": "× train", "speedup_epoch": "× epoch"}
+    df = pd.DataFrame(rows)
+    for c in cols:
+        if c not in df:
+            df[c] = None
+    return df[list(cols)].rename(columns=cols)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    df = to_frame(rows)
+    fmt = {"train s": "{:.2f}", "epoch s": "{:.2f}", "examples/s": "{:.0f}",
+           "d2l prints /s": "{:.0f}", "× train": "{:.2f}×", "× epoch": "{:.2f}×"}
+    for col, f in fmt.items():
+        df[col] = [("" if v is None or v != v else f.format(v)) for v in df[col]]
+    return df.to_markdown(index=False)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=list(SPECS), choices=list(SPECS))
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=None,
+                   help="pipelines to time (default: d2l ours channels_last on CPU; "
+                        "all on CUDA)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--train-size", type=int, default=None,
+                   help="training examples (default: per model on CPU, all 60000 on CUDA)")
+    p.add_argument("--lenet-train-size", type=int, default=None,
+                   help="override --train-size for LeNet only")
+    p.add_argument("--test-size", type=int, default=None,
+                   help="test examples evaluated per epoch (default 1000 on CPU, 10000 on CUDA)")
+    p.add_argument("--size", type=int, default=None, help="input side for every model but LeNet")
+    p.add_argument("--batch-size", type=int, default=None, help="default: d2l's per model")
+    p.add_argument("--epochs", type=int, default=1, help="measured epochs")
+    p.add_argument("--warmup", type=int, default=1, help="epochs run first and discarded")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--out", default=None, help="JSON path (default results/training_<device>.json)")
+    args = p.parse_args(argv)
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    on_gpu = device.type == "cuda"
+    plan = []
+    for name in args.models:
+        spec = SPECS[name]
+        resize = spec.size_gpu if on_gpu else spec.size_cpu
+        if args.size and resize is not None:
+            resize = args.size
+        train_size = args.train_size if args.train_size else (None if on_gpu else spec.train_size_cpu)
+        if name == "lenet" and args.lenet_train_size:
+            train_size = args.lenet_train_size
+        plan.append({"name": name, "resize": resize, "train_size": train_size,
+                     "test_size": args.test_size or (None if on_gpu else 1000),
+                     "batch_size": args.batch_size or spec.batch_size,
+                     "variants": args.variants or list(DEFAULT_VARIANTS[device.type]),
+                     "epochs": args.epochs, "warmup": args.warmup})
+    out = Path(args.out) if args.out else None
+    return run_plan(plan, device, out=out, argv=sys.argv[1:] if argv is None else argv)
+
+
+def run_plan(plan: list[dict[str, Any]], device: torch.device, *, out: Path | None = None,
+             argv: list[str] | None = None) -> dict[str, Any]:
+    """Time every entry of ``plan`` (keyword arguments of :func:`run_model` plus ``name``),
+    print the table and write ``results/training_<device>.json`` (or ``out``)."""
+    load_start = loadavg()
+    started = time.perf_counter()
+    hw = hardware(device)
+    print(f"training benchmark on {hardware_line(hw)}; loadavg {load_start}", flush=True)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="fmnist-tv-") as tmp:
+        tv_root = torchvision_root(Path(tmp))
+        for entry in plan:
+            entry = dict(entry)
+            name = entry.pop("name")
+            rows += run_model(name, SPECS[name], device=device, tv_root=tv_root, **entry)
+    payload = {
+        "benchmark": "training", "hardware": hw, "loadavg_start": load_start,
+        "loadavg_end": loadavg(), "note": SHARED_NOTE, "seconds": time.perf_counter() - started,
+        "settings": {"plan": plan, "d2l_num_workers": d2l_workers(), "argv": argv,
+                     "epochs": max(e["epochs"] for e in plan),
+                     "warmup": ", ".join(sorted({str(e["warmup"]) for e in plan}))},
+        "rows": rows,
+    }
+    print(to_frame(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    out = out or RESULTS_DIR / f"training_{device.type}.json"
+    write_json(out.stem, payload, out.parent)
+    print(f"wrote {out}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Every benchmark, quickly, on this machine: ``python -m benchmarks.run_all`` (``make bench``).
+
+On a CPU the training comparison uses small training subsets so that the whole run stays
+around ten minutes on two cores (and longer when other processes share them); on a GPU it
+uses the whole dataset. Then the LRN benchmark (``benchmarks/bench_lrn.py``, when present),
+the book's execution time per profile, and ``results/summary.md`` for the book's
+Performance page. Writes ``benchmarks/results/*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+from . import bench_book, bench_training, report
+from .common import REPO_ROOT, cpu_model, loadavg, write_json
+
+# name, training subset, measured epochs, warm-up epochs, variants (CPU)
+CPU_PLAN = [
+    ("lenet", 10_000, 2, 1, ["d2l", "ours", "channels_last"]),
+    ("alexnet", 1024, 1, 0, ["d2l", "ours", "channels_last"]),
+    ("vgg_small", 512, 1, 0, ["d2l", "ours"]),
+    ("nin", 512, 1, 0, ["d2l", "ours"]),
+    ("googlenet", 256, 1, 0, ["d2l", "ours"]),
+]
+CPU_TEST_SIZE = 500
+
+
+def training_plan(device: torch.device) -> list[dict]:
+    plan = []
+    for name, train_size, epochs, warmup, variants in CPU_PLAN:
+        spec = bench_training.SPECS[name]
+        if device.type == "cuda":
+            plan.append({"name": name, "resize": spec.size_gpu, "train_size": None,
+                         "test_size": None, "batch_size": spec.batch_size, "epochs": 2,
+                         "warmup": 1, "variants": list(bench_training.DEFAULT_VARIANTS["cuda"])})
+        else:
+            plan.append({"name": name, "resize": spec.size_cpu, "train_size": train_size,
+                         "test_size": CPU_TEST_SIZE, "batch_size": spec.batch_size,
+                         "epochs": epochs, "warmup": warmup, "variants": variants})
+    return plan
+
+
+def run_lrn() -> str:
+    """benchmarks/bench_lrn.py (another developer's): its ``main()``, else as a script."""
+    if not (Path(__file__).parent / "bench_lrn.py").exists():
+        return "absent"
+    module = importlib.import_module("benchmarks.bench_lrn")
+    if hasattr(module, "main"):
+        try:
+            module.main([])
+        except TypeError:  # a main() without argv
+            module.main()
+        return "ok"
+    subprocess.run([sys.executable, "-m", "benchmarks.bench_lrn"], cwd=REPO_ROOT, check=True)
+    return "ok (subprocess)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default=None)
+    p.add_argument("--skip", nargs="*", default=[], choices=["training", "lrn", "book"])
+    args = p.parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    started, load_start = time.perf_counter(), loadavg()
+    steps: dict[str, dict] = {}
+    failed = False
+    for step, fn in (("training", lambda: bench_training.run_plan(training_plan(device), device,
+                                                                  argv=["run_all"])),
+                     ("lrn", run_lrn), ("book", lambda: bench_book.main([]))):
+        if step in args.skip:
+            continue
+        print(f"\n== {step} ==", flush=True)
+        t0 = time.perf_counter()
+        try:
+            result = fn()
+            status = result if isinstance(result, str) else "ok"
+        except Exception:  # report every step, then fail at the end
+            traceback.print_exc()
+            status, failed = "failed", True
+        steps[step] = {"status": status, "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"== {step}: {status} in {steps[step]['seconds']:.0f} s", flush=True)
+    payload = {"benchmark": "run_all", "device": device.type, "cpu": cpu_model(),
+               "seconds": time.perf_counter() - started, "steps": steps,
+               "loadavg_start": load_start, "loadavg_end": loadavg()}
+    write_json("run_all", payload)
+    report.main()
+    print(f"run_all: {payload['seconds']:.0f} s; " +
+          ", ".join(f"{k} {v['status']} ({v['seconds']:.0f} s)" for k, v in steps.items()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Fast checks of the benchmark code (no timing): the d2l-style reference computes what ours does."""
+
+import copy
+
+import pytest
+import torch
+
+from alexnet_course.data import DataError, fashion_mnist_tensors, load_fashion_mnist, stratified_indices
+from alexnet_course.models import get_model
+from alexnet_course.train import fit, set_seed
+from benchmarks import bench_book, bench_training as bt
+
+try:
+    fashion_mnist_tensors(True, download=False)
+except DataError:  # pragma: no cover - the data is fetched by `make test`
+    pytest.skip("Fashion-MNIST is not available", allow_module_level=True)
+
+N = 128
+
+
+@pytest.fixture(scope="module")
+def tv_root(tmp_path_factory):
+    return bt.torchvision_root(tmp_path_factory.mktemp("tv"))
+
+
+def _subset_loaders(tv_root, resize):
+    train_idx = stratified_indices(fashion_mnist_tensors(True)[1], N, seed=0)
+    test_idx = stratified_indices(fashion_mnist_tensors(False)[1], N, seed=0)
+    ref = bt.d2l_loaders(tv_root, N, resize, train_idx=train_idx, test_idx=test_idx, num_workers=0)
+    ours = load_fashion_mnist(N, resize, train_size=N, test_size=N, device="cpu", seed=0)
+    return ref, ours
+
+
+def test_torchvision_root_layout(tv_root):
+    raw = tv_root / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(bt.FASHION_MNIST_MD5)
+
+
+@pytest.mark.parametrize("resize, tol", [(None, 1e-6), (64, 2e-3)])
+def test_same_batch_same_loss(tv_root, resize, tol):
+    """One batch holding the same N images: the reference loop and fit() report the same
+    training loss and test accuracy from the same initial model (PIL's uint8 resize rounds
+    to whole grey levels, hence the looser tolerance when resizing)."""
+    (ref_train, ref_test), (our_train, our_test) = _subset_loaders(tv_root, resize)
+    set_seed(0)
+    net0 = get_model("lenet", **({} if resize is None else {"input_size": resize}))
+    ref = bt.d2l_train_ch6(copy.deepcopy(net0), ref_train, ref_test, 1, 0.1, torch.device("cpu"))
+    ours = fit(copy.deepcopy(net0), our_train, our_test, epochs=1, lr=0.1, device="cpu",
+               amp=False, guard=False, progress=False, log=None).records
+    assert ref[0]["examples"] == ours[0]["examples"] == N
+    assert ref[0]["train_loss"] == pytest.approx(ours[0]["train_loss"], abs=tol)
+    assert ref[0]["train_acc"] == pytest.approx(ours[0]["train_acc"], abs=1 / N + 1e-9)
+    assert ref[0]["test_acc"] == pytest.approx(ours[0]["test_acc"], abs=2 / N)
+
+
+def test_same_images(tv_root):
+    """The reference's PIL Resize + ToTensor and our on-device resize agree within 1/255."""
+    (ref_train, _), (our_train, _) = _subset_loaders(tv_root, 64)
+    ref_train = torch.utils.data.DataLoader(ref_train.dataset, N, shuffle=False)
+    (x_ref, y_ref), = list(ref_train)
+    x_ours = our_train.prepare(our_train.images)
+    assert torch.equal(y_ref, our_train.labels)
+    assert (x_ref - x_ours).abs().max() <= 1 / 255 + 1e-4
+
+
+def test_speedups_and_tables():
+    rows = [{"model": "m", "variant": v, "input_size": 28, "examples": 10, "train_s": t,
+             "epoch_s": t + 1, "examples_per_sec": 10 / t} for v, t in (("d2l", 4.0), ("ours", 1.0))]
+    for r in rows:
+        r["speedup_train"] = rows[0]["train_s"] / r["train_s"]
+        r["speedup_epoch"] = rows[0]["epoch_s"] / r["epoch_s"]
+    table = bt.markdown_table(rows)
+    assert "4.00×" in table and "2.50×" in table
+
+
+def test_book_summary_handles_missing(tmp_path):
+    (tmp_path / "01_a").mkdir()
+    (tmp_path / "01_a" / "_chapter.json").write_text(
+        '{"chapter": "01_a", "profile": "quick", "wall_seconds": 75.0, "device_name": "cpu"}')
+    (tmp_path / "02_b").mkdir()
+    (tmp_path / "02_b" / "_chapter.json").write_text("{broken")
+    rows = bench_book.collect([tmp_path])
+    payload = {"expected_chapters": ["01_a", "02_b"],
+               "profiles": bench_book.summarise(rows, ["01_a", "02_b"])}
+    text = bench_book.markdown_table(payload)
+    assert "1 min 15 s" in text and "1 missing" in text
+    assert bench_book.markdown_table({"expected_chapters": [], "profiles": {}}).startswith("_No")
