@@ -1,0 +1,61 @@
+"""Fast tests for alexnet_course.featuremaps (and VGG's first_kernel option it is used with)."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from alexnet_course import analysis
+from alexnet_course.featuremaps import (map_table, neighbour_correlation, plot_feature_maps,
+                                        strongest_channels)
+from alexnet_course.models import get_model
+
+
+def test_strongest_channels_orders_by_mean() -> None:
+    fmap = torch.zeros(4, 3, 3)
+    fmap[2] += 5
+    fmap[0] += 1
+    assert strongest_channels(fmap, 2) == [2, 0]
+    assert len(strongest_channels(fmap, 10)) == 4
+    with pytest.raises(ValueError):
+        strongest_channels(torch.zeros(1, 4, 3, 3), 2)
+
+
+def test_neighbour_correlation_smooth_vs_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(8, 2, 16, 16, generator=g)
+    ramp = torch.arange(16.0).repeat(8, 2, 16, 1) + 0.01 * noise
+    assert abs(neighbour_correlation(noise)) < 0.1
+    assert neighbour_correlation(ramp) > 0.9
+    assert math.isnan(neighbour_correlation(torch.zeros(2, 3, 4, 4)))  # constant: no correlation
+    assert math.isnan(neighbour_correlation(torch.randn(2, 3, 1, 1)))
+
+
+def test_map_table_and_plot_from_feature_maps() -> None:
+    net = get_model("vgg11", ratio=16, input_size=32, fc_width=32).eval()
+    x = torch.rand(2, 1, 32, 32)
+    maps = analysis.feature_maps(net, x, ["features.block1.relu1", "features.block2"])
+    table = map_table(maps, labels={"features.block2": "block 2"})
+    assert list(table.index) == ["features.block1.relu1", "block 2"]
+    assert table.loc["block 2", "side"] == 8 and table.loc["block 2", "channels"] == 8
+    fig = plot_feature_maps(maps, x, channels=3, title="t")
+    assert len(fig.axes) == 2 * 4
+    with pytest.raises(ValueError):
+        plot_feature_maps({})
+
+
+def test_vgg_first_kernel_keeps_sizes_and_default() -> None:
+    base = get_model("vgg11", ratio=8, input_size=64, fc_width=64)
+    big = get_model("vgg11", ratio=8, input_size=64, fc_width=64, first_kernel=11)
+    assert base.features.block1.conv1.kernel_size == (3, 3)
+    assert big.features.block1.conv1.kernel_size == (11, 11)
+    assert big.features.block2.conv1.kernel_size == (3, 3)
+    assert big(torch.zeros(1, 1, 64, 64)).shape == (1, 10)
+    extra = analysis.count_params(big) - analysis.count_params(base)
+    assert extra == (121 - 9) * 8  # one input channel, 64/8 output channels
+    with pytest.raises(ValueError):
+        get_model("vgg11", ratio=8, input_size=64, first_kernel=4)
