@@ -93,3 +93,27 @@ def plot_feature_maps(maps: Mapping[str, torch.Tensor], image: torch.Tensor | No
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def stacked_vs_single(channels: int = 64, max_convs: int = 3) -> pd.DataFrame:
+    """Stacks of 1…``max_convs`` 3×3 convolutions against one k×k convolution with the same
+    receptive field (k = 2n + 1), for ``channels`` in and out channels.
+
+    Receptive fields come from :func:`alexnet_course.analysis.receptive_field` on the
+    actual stacks; parameters count weights and biases; "nonlinearities" is the number of
+    ReLUs a stack applies (one per convolution).
+    """
+    from torch import nn
+
+    from .analysis import count_params, receptive_field
+
+    rows = []
+    for n in range(1, max_convs + 1):
+        stack = nn.Sequential(*[nn.Conv2d(channels, channels, 3, padding=1) for _ in range(n)])
+        rf = int(receptive_field(stack)["rf"].iloc[-1])
+        single = nn.Conv2d(channels, channels, rf, padding=rf // 2)
+        rows.append({"3×3 convs stacked": n, "receptive field": f"{rf}×{rf}",
+                     "stack params": count_params(stack), "stack nonlinearities": n,
+                     f"one {rf}×{rf} conv params": count_params(single),
+                     "params ratio (stack / single)": count_params(stack) / count_params(single)})
+    return pd.DataFrame(rows).set_index("3×3 convs stacked")

@@ -59,3 +59,13 @@ def test_vgg_first_kernel_keeps_sizes_and_default() -> None:
     assert extra == (121 - 9) * 8  # one input channel, 64/8 output channels
     with pytest.raises(ValueError):
         get_model("vgg11", ratio=8, input_size=64, first_kernel=4)
+
+
+def test_stacked_vs_single_counts() -> None:
+    from alexnet_course.featuremaps import stacked_vs_single
+
+    t = stacked_vs_single(channels=4, max_convs=3)
+    assert list(t["receptive field"]) == ["3×3", "5×5", "7×7"]
+    assert t.loc[3, "stack params"] == 3 * (9 * 16 + 4)
+    assert t.loc[3, "one 7×7 conv params"] == 49 * 16 + 4
+    assert t.loc[1, "params ratio (stack / single)"] == 1.0
