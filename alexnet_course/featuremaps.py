@@ -117,3 +117,34 @@ def stacked_vs_single(channels: int = 64, max_convs: int = 3) -> pd.DataFrame:
                      f"one {rf}×{rf} conv params": count_params(single),
                      "params ratio (stack / single)": count_params(stack) / count_params(single)})
     return pd.DataFrame(rows).set_index("3×3 convs stacked")
+
+
+def size_table(model: str, sizes: list[int], in_channels: int = 1, **model_kwargs: object) -> pd.DataFrame:
+    """What one registry model costs at each input side, without allocating its weights.
+
+    Builds ``model`` for every side on PyTorch's ``meta`` device and returns one row per
+    side: the final feature map (``feature_size`` where the model has one), the first
+    linear layer's ``in_features`` and parameters, all parameters, forward GFLOPs per image
+    and the activation memory per image in MiB (float32): the outputs of every convolution,
+    pooling and linear layer, which the backward pass keeps (in-place ReLUs add nothing).
+    """
+    from torch import nn
+
+    from .analysis import count_flops, count_params, shape_table
+    from .models import get_model
+
+    kept = ("Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear")
+    rows = []
+    for s in sizes:
+        with torch.device("meta"):
+            net = get_model(model, in_channels=in_channels, input_size=s, **model_kwargs)
+        fc1 = next(m for m in net.modules() if isinstance(m, nn.Linear))
+        shapes = shape_table(net, input_size=s, in_channels=in_channels)
+        values = sum(int(torch.Size(shape).numel()) for shape, kind in zip(shapes["output_shape"], shapes["type"])
+                     if kind in kept)
+        side = getattr(net, "feature_size", None)
+        rows.append({"input": f"{s}×{s}", "final map": f"{side}×{side}" if side else "",
+                     "fc1 in_features": fc1.in_features, "fc1 params": count_params(fc1),
+                     "parameters": count_params(net), "GFLOPs": count_flops(net, s, in_channels) / 1e9,
+                     "activation MiB / image": values * 4 / 2**20})
+    return pd.DataFrame(rows).set_index("input")

@@ -69,3 +69,16 @@ def test_stacked_vs_single_counts() -> None:
     assert t.loc[3, "stack params"] == 3 * (9 * 16 + 4)
     assert t.loc[3, "one 7×7 conv params"] == 49 * 16 + 4
     assert t.loc[1, "params ratio (stack / single)"] == 1.0
+
+
+def test_size_table_vgg_only_fc1_changes() -> None:
+    from alexnet_course.featuremaps import size_table
+
+    t = size_table("vgg11", [224, 96, 56], ratio=8, fc_width=64)
+    assert list(t["final map"]) == ["7×7", "3×3", "1×1"]
+    assert list(t["fc1 in_features"]) == [64 * 49, 64 * 9, 64]
+    non_fc1 = t["parameters"] - t["fc1 params"]
+    assert non_fc1.nunique() == 1
+    assert t["GFLOPs"].is_monotonic_decreasing and t["activation MiB / image"].is_monotonic_decreasing
+    # first conv's output alone: 8 channels × 224² float32 values
+    assert t.loc["224×224", "activation MiB / image"] > 8 * 224 * 224 * 4 / 2**20
