@@ -62,7 +62,7 @@ def generic_section(payload: dict[str, Any]) -> str:
 def build_summary(results_dir: Path = RESULTS_DIR) -> str:
     out = []
     for device, title in (("cpu", "CPU"), ("cuda", "GPU")):
-        out.append(f"### Training: ours against the d2l pipeline, {title}\n")
+        out.append(f"## Training: ours against the d2l pipeline, {title}\n")
         payload = _load(results_dir / f"training_{device}.json")
         if payload:
             out.append(training_section(payload, device))
@@ -71,7 +71,7 @@ def build_summary(results_dir: Path = RESULTS_DIR) -> str:
                        f"--device {device}` on a machine with {'a GPU' if device == 'cuda' else 'a CPU'}._")
         out.append("")
     out.append(TRAINING_EXPLAINED + "\n")
-    out.append("### The whole book, per profile\n")
+    out.append("## The whole book, per profile\n")
     book = _load(results_dir / "book.json")
     out.append(bench_book.markdown_table(book) if book else "_Not measured yet._")
     out.append("")
@@ -82,7 +82,7 @@ def build_summary(results_dir: Path = RESULTS_DIR) -> str:
         payload = _load(path)
         if payload is None:
             continue
-        out.append(f"### {payload.get('title') or payload.get('benchmark') or path.stem}\n")
+        out.append(f"## {payload.get('title') or payload.get('benchmark') or path.stem}\n")
         out.append(generic_section(payload))
         out.append("")
     run_all = _load(results_dir / "run_all.json")
