@@ -1,0 +1,160 @@
+"""The book's "All results" page: every run of every chapter, read back from ``results/``.
+
+Each training run of a chapter writes ``results/<chapter>/<run>.json`` (see
+:func:`alexnet_course.experiments.train_run`); each chapter also writes ``_chapter.json``
+with its wall time (:meth:`alexnet_course.chapter.Chapter.finish`). :func:`load_results`
+reads them all, :func:`runs_frame` and :func:`chapters_frame` turn them into the page's
+tables, and :data:`REFERENCES` holds the published numbers they stand beside, each with
+its source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .train import History
+
+CHAPTER_FILE = "_chapter.json"
+
+RUN_COLUMNS = ["chapter", "run", "model", "input", "parameters", "GFLOPs", "profile", "device",
+               "epochs", "train examples", "seconds", "examples/sec", "best test acc",
+               "last test acc", "failed"]
+CHAPTER_COLUMNS = ["chapter", "profile", "device", "wall seconds", "wall time", "runs", "date"]
+
+
+def load_results(root: str | Path) -> list[dict[str, Any]]:
+    """Every ``*.json`` under ``root`` (recursively), parsed, with ``_path`` added.
+
+    Files that are not valid JSON objects are skipped (a chapter may be writing one).
+    ``chapter`` defaults to the name of the file's folder.
+    """
+    root = Path(root)
+    records = []
+    for path in sorted(root.glob("**/*.json")) if root.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        data.setdefault("chapter", path.parent.name)
+        data["_path"] = str(path)
+        records.append(data)
+    return records
+
+
+def _is_chapter(record: dict[str, Any]) -> bool:
+    return Path(record.get("_path", "")).name == CHAPTER_FILE or record.get("run") == "_chapter"
+
+
+def format_seconds(seconds: float) -> str:
+    """``192.4`` → ``"3 min 12 s"`` (as the chapters' headers say it)."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per training run (records with a ``row``; ``_chapter.json`` files left out),
+    sorted by chapter and run, with the columns of :data:`RUN_COLUMNS`."""
+    rows = []
+    for rec in records:
+        row = rec.get("row")
+        if _is_chapter(rec) or not isinstance(row, dict):
+            continue
+        rows.append({
+            "chapter": rec.get("chapter", ""), "run": rec.get("run", row.get("run", "")),
+            "model": row.get("model", rec.get("meta", {}).get("model_name", "")),
+            "input": row.get("input", ""), "parameters": row.get("parameters", math.nan),
+            "GFLOPs": row.get("GFLOPs", math.nan), "profile": rec.get("profile", ""),
+            "device": rec.get("device_name", rec.get("device", "")),
+            "epochs": row.get("epochs", math.nan),
+            "train examples": row.get("train examples", math.nan),
+            "seconds": row.get("seconds", math.nan),
+            "examples/sec": row.get("examples/sec", math.nan),
+            "best test acc": row.get("best test acc", math.nan),
+            "last test acc": row.get("last test acc", math.nan),
+            "failed": bool(rec.get("failed")),
+        })
+    frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    for col in ("parameters", "GFLOPs", "epochs", "train examples", "seconds", "examples/sec",
+                "best test acc", "last test acc"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame.sort_values(["chapter", "run"]).reset_index(drop=True)
+
+
+def chapters_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per chapter from its ``_chapter.json``: profile, device, wall time, number of runs."""
+    runs = runs_frame(records)
+    counts = runs.groupby("chapter").size() if not runs.empty else pd.Series(dtype=int)
+    rows = []
+    for rec in records:
+        if not _is_chapter(rec):
+            continue
+        seconds = rec.get("wall_seconds", math.nan)
+        chapter = rec.get("chapter", "")
+        rows.append({"chapter": chapter, "profile": rec.get("profile", ""),
+                     "device": rec.get("device_name", rec.get("device", "")),
+                     "wall seconds": seconds, "wall time": format_seconds(seconds),
+                     "runs": int(counts.get(chapter, 0)), "date": rec.get("date", "")})
+    return pd.DataFrame(rows, columns=CHAPTER_COLUMNS).sort_values("chapter").reset_index(drop=True)
+
+
+def histories(records: list[dict[str, Any]]) -> dict[tuple[str, str], History]:
+    """``{(chapter, run): History}`` for every run with per-epoch records."""
+    out = {}
+    for rec in records:
+        if _is_chapter(rec) or not rec.get("records"):
+            continue
+        out[(rec.get("chapter", ""), rec.get("run", ""))] = History.from_dict(rec)
+    return out
+
+
+def _ref(source: str, model: str, setting: str, dataset: str, metric: str, value: float,
+         seconds: float = math.nan, note: str = "") -> dict[str, Any]:
+    return {"source": source, "model": model, "setting": setting, "dataset": dataset,
+            "metric": metric, "value": value, "seconds": seconds, "note": note}
+
+
+D2L = "d2l 0.17 (V100, SGD, 10 epochs)"
+ANSWER = "homework answer"
+#: Published numbers our runs stand beside; each names its source. Only the d2l and homework
+#: rows are on Fashion-MNIST; the papers' rows are on ImageNet or CIFAR-10.
+REFERENCES = pd.DataFrame([
+    _ref(D2L, "LeNet", "28 px", "Fashion-MNIST", "test acc", 0.789),
+    _ref(D2L, "AlexNet", "224 px, 4171 examples/s", "Fashion-MNIST", "test acc", 0.882),
+    _ref(D2L, "VGG (small, 1/4 width)", "224 px", "Fashion-MNIST", "test acc", 0.922),
+    _ref(D2L, "NiN", "224 px", "Fashion-MNIST", "test acc", 0.785,
+         note="median over builds 0.84; some builds collapse to 0.100"),
+    _ref(D2L, "GoogLeNet", "96 px", "Fashion-MNIST", "test acc", 0.883),
+    _ref(ANSWER + ", Q1", "AlexNet", "fc 1000→10, 3 epochs", "Fashion-MNIST", "test acc", 0.863, 265.6),
+    _ref(ANSWER + ", Q1", "AlexNet", "without the 4096→4096 layer", "Fashion-MNIST", "test acc", 0.887, 213.5),
+    _ref(ANSWER + ", Q1", "AlexNet", "without the equal-channel convs", "Fashion-MNIST", "test acc", 0.886, 190.9),
+    _ref(ANSWER + ", Q1", "AlexNet", "lr 0.001→0.004", "Fashion-MNIST", "test acc", 0.890, 80.0),
+    _ref(ANSWER + ", Q1", "AlexNet", "lr 0.004→0.002", "Fashion-MNIST", "test acc", 0.908, 80.3),
+    _ref(ANSWER + ", Q2", "VGG", "224 px", "Fashion-MNIST", "test acc", 0.911, 96.7),
+    _ref(ANSWER + ", Q2", "VGG", "96 px", "Fashion-MNIST", "test acc", 0.912, 25.5),
+    _ref("Krizhevsky et al. 2012", "AlexNet", "one net, ILSVRC-2010 test", "ImageNet",
+         "top-1 error", 0.375),
+    _ref("Krizhevsky et al. 2012", "AlexNet", "one net, ILSVRC-2010 test", "ImageNet",
+         "top-5 error", 0.170),
+    _ref("Simonyan & Zisserman 2015", "VGG", "ensemble, ILSVRC-2014 test", "ImageNet",
+         "top-5 error", 0.073),
+    _ref("Lin et al. 2014", "NiN", "with dropout, no augmentation", "CIFAR-10", "test error", 0.1041),
+    _ref("Szegedy et al. 2015", "GoogLeNet", "ensemble, ILSVRC-2014 test", "ImageNet",
+         "top-5 error", 0.0667),
+])
+
+
+def best_per_model(frame: pd.DataFrame, acc: str = "best test acc") -> pd.DataFrame:
+    """For each (profile, model), the run with the highest ``acc`` (failed runs included)."""
+    if frame.empty:
+        return frame
+    idx = frame.groupby(["profile", "model"])[acc].idxmax().dropna()
+    return frame.loc[idx.astype(int)].sort_values(acc, ascending=False).reset_index(drop=True)

@@ -1,0 +1,68 @@
+"""The "All results" page's loader and tables, on temporary JSON files."""
+
+import json
+
+import pandas as pd
+
+from alexnet_course import summary
+
+
+def _run(chapter: str, run: str, acc: float, failed: str | None = None) -> dict:
+    records = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": acc - 0.1,
+                "lr": 0.1, "examples": 100, "train_seconds": 1.0, "seconds": 1.5,
+                "examples_per_sec": 100.0},
+               {"epoch": 2, "train_loss": 0.5, "train_acc": 0.7, "test_acc": acc,
+                "lr": 0.1, "examples": 100, "train_seconds": 1.0, "seconds": 1.5,
+                "examples_per_sec": 100.0}]
+    return {"run": run, "chapter": chapter, "profile": "quick", "device_name": "CPU (2 threads)",
+            "torch": "2.x", "commit": "abc", "date": "2025-01-01 00:00 UTC", "records": records,
+            "meta": {"model_name": "lenet"}, "summary": {}, "failed": failed,
+            "row": {"run": run, "model": "lenet", "input": "28×28", "parameters": 1000,
+                    "GFLOPs": 0.001, "epochs": 2, "train examples": 100, "seconds": 3.0,
+                    "examples/sec": 100.0, "best test acc": acc, "last test acc": acc,
+                    "failed": failed is not None}}
+
+
+def _write(root, chapter, name, data):
+    path = root / chapter / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+
+
+def test_tables_from_results(tmp_path):
+    _write(tmp_path, "01_a", "lenet", _run("01_a", "lenet", 0.8))
+    _write(tmp_path, "01_a", "lenet2", _run("01_a", "lenet2", 0.7, failed="epoch 1: NaN"))
+    _write(tmp_path, "02_b", "x", _run("02_b", "x", 0.9))
+    _write(tmp_path, "01_a", "_chapter", {"run": "_chapter", "chapter": "01_a", "profile": "quick",
+                                          "device_name": "CPU", "wall_seconds": 125.0})
+    _write(tmp_path, "02_b", "broken", "{not json")
+    records = summary.load_results(tmp_path)
+    runs = summary.runs_frame(records)
+    assert list(runs.columns) == summary.RUN_COLUMNS
+    assert list(runs["run"]) == ["lenet", "lenet2", "x"]
+    assert runs["failed"].tolist() == [False, True, False]
+    chapters = summary.chapters_frame(records)
+    assert chapters.loc[0, "wall time"] == "2 min 5 s"
+    assert chapters.loc[0, "runs"] == 2
+    hist = summary.histories(records)
+    assert hist[("02_b", "x")].best_test_acc == 0.9
+    best = summary.best_per_model(runs)
+    assert best.iloc[0]["run"] == "x"
+
+
+def test_empty_and_missing_root(tmp_path):
+    for root in (tmp_path, tmp_path / "missing"):
+        records = summary.load_results(root)
+        assert records == []
+        assert summary.runs_frame(records).empty
+        assert summary.chapters_frame(records).empty
+        assert summary.best_per_model(summary.runs_frame(records)).empty
+
+
+def test_references_name_their_source():
+    refs = summary.REFERENCES
+    assert isinstance(refs, pd.DataFrame)
+    assert refs["source"].str.len().gt(0).all()
+    d2l = refs[refs["source"].str.startswith("d2l")].set_index("model")["value"]
+    assert d2l["AlexNet"] == 0.882 and d2l["LeNet"] == 0.789
+    assert summary.format_seconds(59.6) == "1 min 0 s"

@@ -1,0 +1,65 @@
+"""Each explorer builds, its update function runs once, and its static grid is a Figure."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from alexnet_course import widgets  # noqa: E402
+from alexnet_course.models import get_model  # noqa: E402
+
+
+def _net():
+    return get_model("alex_resnet_se", input_size=28, channels=(4, 4, 8, 8), norm="none",
+                     residual=False, init="kaiming")
+
+
+def test_feature_map_browser():
+    torch.manual_seed(0)
+    images = torch.rand(3, 1, 28, 28)
+    models = {"a": _net(), "b": _net()}
+    browser = widgets.feature_map_browser(models, images, channels=4)
+    browser.update()
+    assert "features.relu1" in widgets.conv_layers(models["a"])
+    assert isinstance(widgets.draw_feature_maps(models["a"], images[0], "features.stage4.relu2"), Figure)
+    fig = widgets.feature_map_grid(models, images[0], layers=["features.relu1"], channels=3)
+    assert isinstance(fig, Figure)
+    plt.close("all")
+
+
+def test_pca_lighting_explorer():
+    photo = widgets.sample_photo(size=32)
+    assert photo.shape == (3, 32, 32) and 0 <= photo.min() and photo.max() <= 1
+    explorer = widgets.pca_lighting_explorer(photo)
+    explorer.update()
+    assert isinstance(widgets.draw_pca_lighting(photo, (1.0, 0.0, 0.0)), Figure)
+    assert isinstance(widgets.pca_lighting_grid(photo, alphas=((0, 0, 0), (1, 0, 0))), Figure)
+    plt.close("all")
+
+
+def test_lrn_explorer_is_reexported():
+    explorer = widgets.lrn_explorer()
+    explorer.update()
+    assert isinstance(widgets.plot_lrn_grid([{"k": 1.0}]), Figure)
+    plt.close("all")
+
+
+def test_results_explorer(tmp_path):
+    rec = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": 0.6, "lr": 0.1,
+           "examples": 10, "train_seconds": 1.0, "seconds": 1.0, "examples_per_sec": 10.0}
+    path = tmp_path / "01_x" / "run.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"run": "run", "chapter": "01_x", "records": [rec], "meta": {},
+                                "row": {"best test acc": 0.6}}))
+    explorer = widgets.results_explorer(tmp_path)
+    explorer.update()
+    assert isinstance(widgets.results_grid(tmp_path), Figure)
+    assert isinstance(widgets.results_grid(tmp_path / "none"), Figure)
+    empty = widgets.results_explorer(tmp_path / "none")
+    empty.update()
+    plt.close("all")
