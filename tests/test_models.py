@@ -215,3 +215,19 @@ def test_alex_resnet_options() -> None:
     assert sum(type(m).__name__ == "SqueezeExcitation" for m in se.modules()) == 4
     with pytest.raises(ValueError, match="unknown norm"):
         get_model("alex_resnet", norm="ln")
+
+
+def test_paper_alexnet_ablation_switches() -> None:
+    from alexnet_course.models.alexnet_paper import AlexNetPaperVariant
+
+    assert AlexNetPaperVariant is AlexNetPaper
+    with torch.device("meta"):
+        narrow = AlexNetPaper(width=0.25, fc_width=64, lrn=False, pool="nonoverlap", activation="tanh")
+        assert narrow(torch.zeros(1, 1, 224, 224)).shape == (1, 10)
+    assert narrow.feature_size == 6  # 2×2 pools give the same sizes on 55, 27, 13
+    assert narrow.classifier.fc6.in_features == 64 * 36
+    assert not any(isinstance(m, (nn.ReLU, nn.LocalResponseNorm)) or type(m).__name__ == "LocalResponseNorm"
+                   for m in narrow.modules())
+    assert sum(isinstance(m, nn.Tanh) for m in narrow.modules()) == 7
+    with pytest.raises(ValueError, match="unknown pool"):
+        AlexNetPaper(pool="avg")

@@ -30,44 +30,61 @@ class AlexNetPaper(nn.Module):
     to give the 55×55 maps of Figure 2. With ``padding=2`` (our choice; the paper gives
     none) both sizes work: 224 -> 55 and 227 -> 56 after conv1, and both reach 27×27 after
     the first pool, hence the same 6×6×256 = 9216 features.
+
+    Switches for an ablation of the paper's choices (the defaults are the paper's):
+    ``width`` scales every convolution's channels and ``fc_width`` sets the hidden FC layers
+    (narrow variants train on a CPU); ``lrn`` toggles the two LRN layers; ``pool="overlap"``
+    is the 3×3 stride-2 max pooling, ``"nonoverlap"`` the usual 2×2 stride 2 (for odd map
+    sides, e.g. 55, 27, 13, both give the same output size); ``activation`` is ``"relu"`` or
+    ``"tanh"`` (Section 3.1 compares them); ``init`` as in ``reset_parameters``.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224,
-                 dropout: float = 0.5, init: str = "paper", lrn: bool = True) -> None:
+                 dropout: float = 0.5, init: str = "paper", lrn: bool = True, *, width: float = 1.0,
+                 fc_width: int = 4096, pool: str = "overlap", activation: str = "relu") -> None:
         super().__init__()
+        if pool not in ("overlap", "nonoverlap"):
+            raise ValueError(f"unknown pool {pool!r}; use 'overlap' or 'nonoverlap'")
+        if activation not in ("relu", "tanh"):
+            raise ValueError(f"unknown activation {activation!r}; use 'relu' or 'tanh'")
+        c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (96, 256, 384, 384, 256))
+        k = 3 if pool == "overlap" else 2
+
+        def act() -> nn.Module:
+            return nn.ReLU(inplace=True) if activation == "relu" else nn.Tanh()
 
         def norm() -> nn.Module:
             return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
 
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=2)),  # -> 96×55×55
-            ("relu1", nn.ReLU(inplace=True)),
-            ("norm1", norm()),
-            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 96×27×27 (overlapping)
-            ("conv2", nn.Conv2d(96, 256, kernel_size=5, padding=2)),
-            ("relu2", nn.ReLU(inplace=True)),
+            ("conv1", nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2)),  # -> 96×55×55
+            ("relu1", act()),
+            ("norm1", norm()),  # after the ReLU (Section 3.3)
+            ("pool1", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 96×27×27 (overlapping)
+            ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2)),
+            ("relu2", act()),
             ("norm2", norm()),
-            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×13×13
-            ("conv3", nn.Conv2d(256, 384, kernel_size=3, padding=1)),
-            ("relu3", nn.ReLU(inplace=True)),
-            ("conv4", nn.Conv2d(384, 384, kernel_size=3, padding=1)),
-            ("relu4", nn.ReLU(inplace=True)),
-            ("conv5", nn.Conv2d(384, 256, kernel_size=3, padding=1)),
-            ("relu5", nn.ReLU(inplace=True)),
-            ("pool5", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×6×6
+            ("pool2", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 256×13×13
+            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),
+            ("relu3", act()),
+            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1)),
+            ("relu4", act()),
+            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1)),
+            ("relu5", act()),
+            ("pool5", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 256×6×6
         ]))
         s = plan_fixed_head(self, input_size)
         self.classifier = nn.Sequential(OrderedDict([
             ("drop6", nn.Dropout(dropout)),
-            ("fc6", nn.Linear(256 * s * s, 4096)),  # 9216 inputs at 224 or 227
-            ("relu6", nn.ReLU(inplace=True)),
+            ("fc6", nn.Linear(c5 * s * s, fc_width)),  # 9216 inputs at 224 or 227
+            ("relu6", act()),
             ("drop7", nn.Dropout(dropout)),
-            ("fc7", nn.Linear(4096, 4096)),
-            ("relu7", nn.ReLU(inplace=True)),
+            ("fc7", nn.Linear(fc_width, fc_width)),
+            ("relu7", act()),
             # No ReLU on the logits: the softmax needs negative values too. A reproduction
             # in the course's source material put a ReLU here, a bug that clips every logit
             # at 0 and stalls training once the logits of the true class go negative.
-            ("fc8", nn.Linear(4096, num_classes)),
+            ("fc8", nn.Linear(fc_width, num_classes)),
         ]))
         self.reset_parameters(init)
 
@@ -91,65 +108,5 @@ class AlexNetPaper(nn.Module):
         return self.classifier(x)
 
 
-class AlexNetPaperVariant(nn.Module):
-    """``AlexNetPaper`` with the switches of an ablation of the paper's design choices.
-
-    ``width`` scales every convolution's channels and ``fc_width`` sets the hidden fully
-    connected layers (narrow variants train on a CPU); ``lrn`` toggles the two LRN layers;
-    ``pool="overlap"`` is the paper's 3×3 stride-2 max pooling, ``"nonoverlap"`` the usual
-    2×2 stride 2 (for odd map sides, e.g. 55, 27, 13 at 224×224, both give the same output
-    size); ``activation`` is ``"relu"`` or ``"tanh"``; ``init`` as in ``AlexNetPaper``.
-    Module names match ``AlexNetPaper``, so with ``width=1, fc_width=4096`` and the default
-    switches it is the same network (same parameter count and initialisation).
-    """
-
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224, *,
-                 width: float = 1.0, fc_width: int = 4096, lrn: bool = True,
-                 pool: str = "overlap", dropout: float = 0.5, activation: str = "relu",
-                 init: str = "paper") -> None:
-        super().__init__()
-        if pool not in ("overlap", "nonoverlap"):
-            raise ValueError(f"unknown pool {pool!r}; use 'overlap' or 'nonoverlap'")
-        acts = {"relu": lambda: nn.ReLU(inplace=True), "tanh": nn.Tanh}
-        if activation not in acts:
-            raise ValueError(f"unknown activation {activation!r}; use 'relu' or 'tanh'")
-        c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (96, 256, 384, 384, 256))
-        k = 3 if pool == "overlap" else 2
-
-        def norm() -> nn.Module:
-            return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
-
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2)),
-            ("relu1", acts[activation]()),
-            ("norm1", norm()),
-            ("pool1", nn.MaxPool2d(kernel_size=k, stride=2)),
-            ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2)),
-            ("relu2", acts[activation]()),
-            ("norm2", norm()),
-            ("pool2", nn.MaxPool2d(kernel_size=k, stride=2)),
-            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),
-            ("relu3", acts[activation]()),
-            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1)),
-            ("relu4", acts[activation]()),
-            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1)),
-            ("relu5", acts[activation]()),
-            ("pool5", nn.MaxPool2d(kernel_size=k, stride=2)),
-        ]))
-        s = plan_fixed_head(self, input_size)
-        self.classifier = nn.Sequential(OrderedDict([
-            ("drop6", nn.Dropout(dropout)),
-            ("fc6", nn.Linear(c5 * s * s, fc_width)),
-            ("relu6", acts[activation]()),
-            ("drop7", nn.Dropout(dropout)),
-            ("fc7", nn.Linear(fc_width, fc_width)),
-            ("relu7", acts[activation]()),
-            ("fc8", nn.Linear(fc_width, num_classes)),  # logits: no activation
-        ]))
-        AlexNetPaper.reset_parameters(self, init)  # type: ignore[arg-type]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(self, x)
-        x = self.features(x)
-        x = torch.flatten(x, 1)
-        return self.classifier(x)
+# The ablation switches used to live in a separate class; the chapter imports this name.
+AlexNetPaperVariant = AlexNetPaper
