@@ -27,11 +27,12 @@ RUN_COLUMNS = ["chapter", "run", "model", "input", "parameters", "GFLOPs", "prof
 CHAPTER_COLUMNS = ["chapter", "profile", "device", "wall seconds", "wall time", "runs", "date"]
 
 
-def load_results(root: str | Path) -> list[dict[str, Any]]:
+def load_results(root: str | Path, exclude: tuple[str, ...] = ("results",)) -> list[dict[str, Any]]:
     """Every ``*.json`` under ``root`` (recursively), parsed, with ``_path`` added.
 
     Files that are not valid JSON objects are skipped (a chapter may be writing one).
-    ``chapter`` defaults to the name of the file's folder.
+    ``chapter`` defaults to the name of the file's folder; chapters named in ``exclude``
+    (the summary page's own ``_chapter.json``) are left out.
     """
     root = Path(root)
     records = []
@@ -43,6 +44,8 @@ def load_results(root: str | Path) -> list[dict[str, Any]]:
         if not isinstance(data, dict):
             continue
         data.setdefault("chapter", path.parent.name)
+        if data["chapter"] in exclude:
+            continue
         data["_path"] = str(path)
         records.append(data)
     return records
@@ -61,12 +64,13 @@ def format_seconds(seconds: float) -> str:
 
 
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per training run (records with a ``row``; ``_chapter.json`` files left out),
-    sorted by chapter and run, with the columns of :data:`RUN_COLUMNS`."""
+    """One row per training run (records with a ``row``), sorted by chapter and run, with the
+    columns of :data:`RUN_COLUMNS`. Files whose name starts with ``_`` (``_chapter.json``,
+    a developer's ``_probe.json``) are not runs of the book and are left out."""
     rows = []
     for rec in records:
         row = rec.get("row")
-        if _is_chapter(rec) or not isinstance(row, dict):
+        if _is_chapter(rec) or not isinstance(row, dict) or Path(rec.get("_path", "x")).name.startswith("_"):
             continue
         rows.append({
             "chapter": rec.get("chapter", ""), "run": rec.get("run", row.get("run", "")),

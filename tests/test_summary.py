@@ -36,6 +36,8 @@ def test_tables_from_results(tmp_path):
     _write(tmp_path, "01_a", "_chapter", {"run": "_chapter", "chapter": "01_a", "profile": "quick",
                                           "device_name": "CPU", "wall_seconds": 125.0})
     _write(tmp_path, "02_b", "broken", "{not json")
+    _write(tmp_path, "02_b", "_probe", _run("02_b", "_probe", 0.99))
+    _write(tmp_path, "results", "_chapter", {"run": "_chapter", "chapter": "results", "wall_seconds": 1.0})
     records = summary.load_results(tmp_path)
     runs = summary.runs_frame(records)
     assert list(runs.columns) == summary.RUN_COLUMNS
