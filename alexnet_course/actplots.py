@@ -219,8 +219,7 @@ def plot_runs_grid(watched: Sequence[WatchedRun], stat: str = "std", logy: bool 
     """:func:`plot_stat_curves` for several runs, one panel each, with a shared legend."""
     watched = list(watched)
     rows = max(1, math.ceil(len(watched) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.9 * rows), squeeze=False,
-                             sharey=logy)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.9 * rows), squeeze=False)
     for ax, w in zip(axes.flat, watched):
         title = w.label + (" (stopped by guard)" if w.failed else "")
         plot_stat_curves(w.stats, stat=stat, logy=logy, ax=ax, title=title)
