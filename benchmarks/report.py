@@ -35,8 +35,10 @@ def training_section(payload: dict[str, Any], device: str) -> str:
     head = (f"**Machine:** {hardware_line(hw)}. Load average at start/end "
             f"{payload.get('loadavg_start')} / {payload.get('loadavg_end')} "
             f"({'shared machine: other processes may have used the same cores' if device == 'cpu' else 'see JSON'}). "
-            f"{s.get('warmup', 1)} warm-up epoch(s) discarded, {s.get('epochs', 1)} measured; "
-            f"the d2l reference uses {s.get('d2l_num_workers')} DataLoader workers.")
+            f"Warm-up + measured epochs per model (median of the measured ones; every model "
+            f"also gets one untimed training step first): "
+            + ", ".join(f"{e['name']} {e['warmup']}+{e['epochs']}" for e in s.get("plan", []))
+            + f". The d2l reference uses {s.get('d2l_num_workers')} DataLoader workers.")
     return head + "\n\n" + bench_training.markdown_table(payload["rows"])
 
 
