@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
         from IPython.display import Markdown
 
         value = Markdown(value)
+    elif hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()  # NumPy/torch scalars: NumPy 2's repr "np.float64(x)" breaks {glue:text}
     _glue(name, value, display=display)
 
 
@@ -105,7 +108,8 @@ class Chapter:
         elif history is not None:
             record.update(history)
         record.update(extra)
-        path = self.results_dir / f"{run}.json"
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run).strip("_")  # file name; `run` keeps the label
+        path = self.results_dir / f"{slug}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1, default=str))
         return path

@@ -68,7 +68,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     kwargs = {"in_channels": IN_CHANNELS.get(dataset, 3), **(model_kwargs or {})}
     net = get_model(model, **kwargs) if isinstance(model, str) else model()
     name = model if isinstance(model, str) else type(net).__name__
-    shape = train_iter.image_shape
+    # the shape the network sees: after resizing and after any cropping transform
+    shape = tuple(train_iter.prepare(train_iter.images[:1]).shape[1:])
     flops = forward_flops(net, shape)
     failed = None
     try:
