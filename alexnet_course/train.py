@@ -75,6 +75,16 @@ class History:
         """Training examples per wall-clock second over the whole run."""
         return sum(self.column("examples")) / self.train_seconds
 
+    def time_to(self, target: float, key: str = "test_acc") -> tuple[float, float]:
+        """(epoch, cumulative wall-clock seconds) at which ``key`` first reached ``target``;
+        (nan, nan) if it never did."""
+        elapsed = 0.0
+        for r in self.records:
+            elapsed += r["seconds"]
+            if r[key] >= target:
+                return r["epoch"], elapsed
+        return math.nan, math.nan
+
     def summary(self) -> dict[str, float]:
         return {"epochs": len(self), "best_test_acc": self.best_test_acc,
                 "last_test_acc": self.last["test_acc"], "last_train_acc": self.last["train_acc"],
