@@ -108,7 +108,7 @@ class Chapter:
         elif history is not None:
             record.update(history)
         record.update(extra)
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run).strip("_")  # file name; `run` keeps the label
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run)  # file name; `run` keeps the label
         path = self.results_dir / f"{slug}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1, default=str))
