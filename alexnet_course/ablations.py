@@ -123,12 +123,7 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
 def seconds_to_accuracy(history: Any, threshold: float) -> float:
     """Cumulative wall-clock seconds until the first epoch with test accuracy ≥ ``threshold``
     (NaN if no epoch reaches it)."""
-    elapsed = 0.0
-    for record in history.records:
-        elapsed += record["seconds"]
-        if record["test_acc"] >= threshold:
-            return elapsed
-    return math.nan
+    return history.time_to(threshold)[1]
 
 
 def compare(results: Iterable[Any], *, baseline: str | None = None,
