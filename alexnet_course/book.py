@@ -638,8 +638,29 @@ def command_build(root: Path) -> int:
         print(f"book build: FAILED after {elapsed:.1f} s (warnings count as errors)",
               file=sys.stderr)
         return rc
+    mirror_widget_fonts(root / "_build" / "html")
     print(f"book build: done in {elapsed:.1f} s; open file://{index}")
     return 0
+
+
+def mirror_widget_fonts(html: Path) -> int:
+    """Copy the widget manager's icon fonts next to the pages that may ask for them.
+
+    widgets-setup.js points the manager at _static/widgets/, but on some page loads the
+    manager still derives its public path from the page (``<page dir>/@jupyter-widgets/``)
+    and the fonts 404 (seen intermittently on book/results.html). Serving them at both
+    places makes the page independent of which path wins.
+    """
+    fonts = [f for f in (html / "_static" / "widgets").glob("*")
+             if f.suffix in {".woff", ".woff2", ".ttf", ".eot", ".svg"}]
+    copied = 0
+    for page_dir in {p.parent for p in html.rglob("*.html")} if fonts else ():
+        target = page_dir / "@jupyter-widgets"
+        target.mkdir(exist_ok=True)
+        for font in fonts:
+            shutil.copy2(font, target / font.name)
+            copied += 1
+    return copied
 
 
 # --------------------------------------------------------------------- browser test

@@ -330,3 +330,17 @@ def test_vendor_spec_pins_versions_and_integrity() -> None:
 def test_cli_install_cell(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert book.main(["--root", str(project), "install-cell"]) == 0
     assert f"%pip install -q git+{URL}" in capsys.readouterr().out
+
+
+def test_widget_fonts_are_mirrored_next_to_pages(tmp_path):
+    from alexnet_course.book import mirror_widget_fonts
+
+    (tmp_path / "_static" / "widgets").mkdir(parents=True)
+    (tmp_path / "_static" / "widgets" / "abc.woff2").write_bytes(b"font")
+    (tmp_path / "_static" / "widgets" / "embed-amd.js").write_text("js")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "results.html").write_text("<html></html>")
+    (tmp_path / "index.html").write_text("<html></html>")
+    assert mirror_widget_fonts(tmp_path) == 2
+    assert (tmp_path / "book" / "@jupyter-widgets" / "abc.woff2").read_bytes() == b"font"
+    assert not (tmp_path / "book" / "@jupyter-widgets" / "embed-amd.js").exists()
