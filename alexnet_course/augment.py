@@ -70,10 +70,14 @@ class PCALighting:
         self.scale = self.eigvals if magnitude == "eigval" else self.eigvals.sqrt()
         self.std, self.generator = std, generator
 
+    def offset(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The colour offset ``Σ_i α_i·scale_i·p_i`` for given ``alpha`` (…×C → …×C)."""
+        return (alpha * self.scale.to(alpha.device)) @ self.eigvecs.to(alpha.device).T
+
     def shift(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The N×C colour shift that ``__call__`` adds (one per image)."""
         alpha = _rand((x.shape[0], self.eigvals.numel()), x, generator or self.generator, normal=True) * self.std
-        return (alpha * self.scale.to(x.device)) @ self.eigvecs.to(x.device).T  # rows: Σ α_i λ_i p_i
+        return self.offset(alpha)  # rows: Σ α_i λ_i p_i
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return x + self.shift(x, generator).to(x.dtype)[:, :, None, None]

@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .analysis import feature_maps
-from .augment import fit_pca_lighting
+from .augment import PCALighting, fit_pca_lighting
 from .lrn_explorer import lrn_explorer, plot_lrn, plot_lrn_grid  # noqa: F401  (re-exported)
 from .plots import LABELS
 from .summary import histories, load_results
@@ -151,9 +151,9 @@ def pca_basis(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _pca_shift(alphas: Sequence[float], eigvals: torch.Tensor, eigvecs: torch.Tensor,
                magnitude: str) -> torch.Tensor:
+    """One RGB offset for chosen α, computed by the same PCALighting the training uses."""
     a = torch.tensor([float(v) for v in alphas], dtype=torch.float32)
-    scale = eigvals if magnitude == "eigval" else eigvals.sqrt()
-    return eigvecs @ (a * scale)  # Σ_i α_i·scale_i·p_i, one RGB offset
+    return PCALighting(eigvals, eigvecs, magnitude=magnitude).offset(a)
 
 
 def draw_pca_lighting(image: torch.Tensor, alphas: Sequence[float], *, magnitude: str = "eigval",
