@@ -56,3 +56,44 @@ def test_gradient_matches_the_formula() -> None:
     g_ours, = torch.autograd.grad(LocalResponseNorm(5, 1e-2)(x).sum(), x)
     g_loop, = torch.autograd.grad(lrn_loop(x, 5, 1e-2).sum(), x)
     torch.testing.assert_close(g_ours, g_loop)
+
+
+@pytest.mark.parametrize("size", [1, 2, 4, 5])
+def test_hand_written_gradient_passes_gradcheck(size: int) -> None:
+    torch.manual_seed(2)
+    x = (torch.randn(2, 7, 3, 2, dtype=torch.float64) * 5).requires_grad_()
+    assert torch.autograd.gradcheck(LocalResponseNorm(size, alpha=1e-2, beta=0.6, k=1.5), (x,))
+
+
+def test_gradient_matches_torch_autograd_at_alexnet_scale() -> None:
+    torch.manual_seed(3)
+    x = (torch.randn(4, 96, 13, 13) * 10).requires_grad_()
+    g = torch.randn(4, 96, 13, 13)
+    ours, = torch.autograd.grad(LocalResponseNorm()(x), x, g)
+    theirs, = torch.autograd.grad(nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)(x), x, g)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_input_keeps_its_layout_and_values() -> None:
+    torch.manual_seed(4)
+    x = torch.randn(2, 9, 5, 5) * 20
+    y = LocalResponseNorm()(x.contiguous(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, LocalResponseNorm()(x))
+
+
+def test_bfloat16_input_is_normalised_in_float32() -> None:
+    torch.manual_seed(5)
+    x = torch.randn(2, 8, 4, 4) * 30
+    y = LocalResponseNorm()(x.bfloat16())
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), LocalResponseNorm()(x.bfloat16().float()), rtol=1e-2, atol=1e-2)
+
+
+def test_bad_inputs_get_clear_errors() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        LocalResponseNorm()(torch.ones(5))
+    with pytest.raises(TypeError, match="floating-point"):
+        LocalResponseNorm()(torch.ones(1, 3, 2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="size"):
+        LocalResponseNorm(0)
