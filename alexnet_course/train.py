@@ -139,25 +139,55 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _autocast(device: torch.device, amp: str | bool):
+def _resolve_amp(device: torch.device, amp: str | bool) -> str | bool:
     if amp == "auto":
-        amp = "bf16" if device.type == "cuda" else False
+        return "bf16" if device.type == "cuda" else False
+    if amp and amp != "bf16":
+        raise ValueError(f"amp must be 'auto', 'bf16' or False, got {amp!r}")
+    return amp
+
+
+def _resolve_channels_last(device: torch.device, amp: str | bool, channels_last: bool | str) -> bool:
+    """``"auto"``: NHWC on a CPU, where oneDNN's convolutions prefer it (1.07-1.62x per
+    training epoch for the five benchmarked networks, see benchmarks/NOTES.md), and on CUDA
+    under bf16 autocast, where tensor-core convolutions want it (not yet measured here)."""
+    if channels_last == "auto":
+        return device.type == "cpu" or (device.type == "cuda" and _resolve_amp(device, amp) == "bf16")
+    if not isinstance(channels_last, bool):
+        raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
+    return channels_last
+
+
+def _is_channels_last(net: nn.Module) -> bool:
+    """Whether ``net``'s 4-d weights are stored NHWC (so its inputs should be too)."""
+    for p in net.parameters():
+        if p.dim() != 4:
+            continue
+        nhwc, nchw = p.is_contiguous(memory_format=torch.channels_last), p.is_contiguous()
+        if nhwc != nchw:  # a weight with one input channel is both: look further
+            return nhwc
+    return False
+
+
+def _autocast(device: torch.device, amp: str | bool):
+    amp = _resolve_amp(device, amp)
     if not amp:
         return torch.autocast(device.type, enabled=False)
-    if amp != "bf16":
-        raise ValueError(f"amp must be 'auto', 'bf16' or False, got {amp!r}")
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 @torch.no_grad()
 def evaluate(net: nn.Module, data_iter: Iterable[tuple[Tensor, Tensor]], *,
              device: str | torch.device | None = None, predict: Predict | None = None,
-             amp: str | bool = "auto", channels_last: bool = False) -> float:
+             amp: str | bool = "auto", channels_last: bool | str = "auto") -> float:
     """Accuracy of ``net`` on ``data_iter`` (one host sync at the end).
 
-    ``predict(net, X)`` replaces ``net(X)``, e.g. for ten-crop testing.
+    ``predict(net, X)`` replaces ``net(X)``, e.g. for ten-crop testing. With
+    ``channels_last="auto"`` the batches follow the layout of the network's weights.
     """
     device = torch.device(device) if device is not None else next(net.parameters()).device
+    if channels_last == "auto":
+        channels_last = _is_channels_last(net)
     was_training = net.training
     net.eval()
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -226,7 +256,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
         weight_decay: float = 0.0, scheduler: str | Callable | None = None,
         scheduler_kwargs: dict[str, Any] | None = None, warmup_steps: int = 0,
         label_smoothing: float = 0.0, device: str | torch.device | None = None,
-        amp: str | bool = "auto", channels_last: bool = False, compile: bool = False,
+        amp: str | bool = "auto", channels_last: bool | str = "auto", compile: bool = False,
         checkpoint: str | os.PathLike | None = None, guard: bool = True, stall_min_steps: int = 50,
         predict: Predict | None = None, on_epoch_end: Callable[[int, dict], None] | None = None,
         progress: bool | None = None, log: Callable[[str], None] | None = print) -> History:
@@ -235,7 +265,9 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
     ``optimizer`` is ``"sgd"``, ``"adam"``, ``"adamw"`` (then ``lr`` is required) or a
     ready optimizer. ``scheduler`` steps once per epoch (``"plateau"`` watches test
     accuracy). ``warmup_steps`` ramps the learning rate linearly over the first batches.
-    ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU. With ``checkpoint``
+    ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU; ``channels_last="auto"``
+    stores the network and its batches NHWC on a CPU and under bf16 on CUDA (the network is
+    converted in place; pass ``False`` to keep NCHW). With ``checkpoint``
     every finished epoch is saved there, and a re-run with the same arguments resumes
     after the last one. ``predict(net, X)`` is used for evaluation (e.g. ten-crop).
     ``guard`` stops on a NaN/inf loss, and on an epoch of at least ``stall_min_steps``
@@ -255,6 +287,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
         optimizer = make_optimizer(net, optimizer, lr, momentum=momentum,
                                    weight_decay=weight_decay)
     net.to(device)
+    channels_last = _resolve_channels_last(device, amp, channels_last)
     if channels_last:
         net.to(memory_format=torch.channels_last)
     sched = make_scheduler(optimizer, scheduler, epochs, **(scheduler_kwargs or {}))
@@ -272,7 +305,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
         "label_smoothing": label_smoothing, "batch_size": getattr(train_iter, "batch_size", None),
         "train_examples": getattr(train_iter, "num_examples", None),
         "image_shape": list(getattr(train_iter, "image_shape", ()) or ()),
-        "device": str(device), "device_name": device_name(device), "amp": str(amp),
+        "device": str(device), "device_name": device_name(device), "amp": str(_resolve_amp(device, amp)),
         "channels_last": channels_last, "torch": torch.__version__})
     start_epoch = 0
     ckpt_path = Path(checkpoint) if checkpoint is not None else None

@@ -135,6 +135,22 @@ def test_epoch_line_and_warmup(tiny):
     assert evaluate(net, test) == h.last["test_acc"]
 
 
+def test_channels_last_auto_on_cpu_same_result(tiny):
+    """'auto' stores the network NHWC on a CPU; the run matches an NCHW one within float error."""
+    train, test = tiny
+    histories = {}
+    for layout in ("auto", False):
+        set_seed(0)
+        net = small_lenet()
+        histories[layout] = fit(net, train, test, epochs=1, lr=0.1, channels_last=layout, log=None)
+        conv2 = net[3].weight  # 6 input channels: NCHW and NHWC strides differ
+        assert conv2.is_contiguous(memory_format=torch.channels_last) == (layout == "auto")
+        assert conv2.is_contiguous() == (layout is False)
+    assert histories["auto"].meta["channels_last"] is True
+    assert histories[False].meta["channels_last"] is False
+    assert histories["auto"].last["train_loss"] == pytest.approx(histories[False].last["train_loss"], rel=1e-4)
+
+
 def test_bad_arguments():
     train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
     with pytest.raises(ValueError, match="needs lr="):
@@ -143,6 +159,10 @@ def test_bad_arguments():
         fit(small_lenet(), train, test, epochs=1, lr=0.1, optimizer="rmsprop")
     with pytest.raises(ValueError, match="choose one of: plateau"):
         fit(small_lenet(), train, test, epochs=1, lr=0.1, scheduler="poly")
+    with pytest.raises(ValueError, match="channels_last must be 'auto', True or False"):
+        fit(small_lenet(), train, test, epochs=1, lr=0.1, channels_last="nhwc")
+    with pytest.raises(ValueError, match="amp must be"):
+        fit(small_lenet(), train, test, epochs=1, lr=0.1, amp="fp16")
 
 
 def test_profile_resolution(monkeypatch):
