@@ -10,8 +10,10 @@ both pipelines start from copies of the same initialised model.
 
 Ours: :func:`alexnet_course.data.load_fashion_mnist` (uint8 data on the device, resized
 there in batches) and :func:`alexnet_course.train.fit` (metrics kept on the device, one
-sync per epoch), in float32; the variants add ``channels_last``, ``torch.compile`` and
-bf16 autocast (CUDA only).
+sync per epoch) with ``fit``'s defaults: on a CPU float32 with the network and batches in
+``channels_last`` (NHWC), on CUDA bf16 autocast and NHWC. ``nchw_fp32`` is the same path in
+float32 with the default NCHW layout, to separate the data path's gain from the layout's and
+precision's; ``bf16_nchw`` (CUDA only) and ``compile`` (``torch.compile``) are further variants.
 
 Every row times the same things: ``train_s`` is the wall-clock of the training pass (data
 loading and preparation included), ``epoch_s`` adds the test-set evaluation; examples/sec
@@ -67,9 +69,16 @@ SPECS: dict[str, Spec] = {
     "nin": Spec("nin", 128, 0.1, 96, 96, 2048),
     "googlenet": Spec("googlenet", 128, 0.1, 96, 96, 2048),
 }
-VARIANTS = ("d2l", "ours", "channels_last", "compile", "bf16")
-DEFAULT_VARIANTS = {"cpu": ("d2l", "ours", "channels_last"),
-                    "cuda": ("d2l", "ours", "channels_last", "bf16", "compile")}
+# fit() keyword arguments of each variant of our path ("d2l" is the reference pipeline).
+FIT_VARIANTS: dict[str, dict[str, Any]] = {
+    "ours": {},                                            # fit's defaults
+    "nchw_fp32": {"amp": False, "channels_last": False},   # the data path alone
+    "bf16_nchw": {"amp": "bf16", "channels_last": False},  # CUDA only
+    "compile": {"compile": True},
+}
+VARIANTS = ("d2l", *FIT_VARIANTS)
+DEFAULT_VARIANTS = {"cpu": ("d2l", "ours", "nchw_fp32"),
+                    "cuda": ("d2l", "ours", "nchw_fp32", "bf16_nchw", "compile")}
 
 
 # --------------------------------------------------------------------------- d2l reference
@@ -242,8 +251,8 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
     _prewarm(net0, batch_size, resize or 28, device)
     rows = []
     for variant in variants:
-        if variant == "bf16" and device.type != "cuda":
-            log(f"  {name}: skipping bf16 (autocast to bf16 is measured on CUDA only)")
+        if variant == "bf16_nchw" and device.type != "cuda":
+            log(f"  {name}: skipping bf16_nchw (autocast to bf16 is measured on CUDA only)")
             continue
         net = copy.deepcopy(net0)
         set_seed(seed)
@@ -267,9 +276,7 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
                                                        seed=seed)
             setup_s = time.perf_counter() - t0
             history = fit(net, train_iter, test_iter, epochs=total, lr=spec.lr, device=device,
-                          amp="bf16" if variant == "bf16" else False,
-                          channels_last=variant == "channels_last",
-                          compile=variant == "compile", guard=False, progress=False, log=None)
+                          guard=False, progress=False, log=None, **FIT_VARIANTS[variant])
             records = history.records
         row = {"model": name, "registry": spec.registry, "variant": variant,
                "input_size": resize or 28, "batch_size": batch_size, "lr": spec.lr,
@@ -314,7 +321,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=list(SPECS), choices=list(SPECS))
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=None,
-                   help="pipelines to time (default: d2l ours channels_last on CPU; "
+                   help="pipelines to time (default: d2l ours nchw_fp32 on CPU; "
                         "all on CUDA)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--train-size", type=int, default=None,

@@ -2,33 +2,28 @@
 
 On a CPU the training comparison uses small training subsets so that the whole run stays
 around ten minutes on two cores (and longer when other processes share them); on a GPU it
-uses the whole dataset. Then the LRN benchmark (``benchmarks/bench_lrn.py``, when present),
-the book's execution time per profile, and ``results/summary.md`` for the book's
+uses the whole dataset. Then the LRN benchmark (``benchmarks/bench_lrn.py``), the book's execution time per profile, and ``results/summary.md`` for the book's
 Performance page. Writes ``benchmarks/results/*.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import subprocess
 import sys
 import time
 import traceback
-from pathlib import Path
-
 import torch
 
-from . import bench_book, bench_training, report
-from .common import REPO_ROOT, cpu_model, loadavg, write_json
+from . import bench_book, bench_lrn, bench_training, report
+from .common import cpu_model, loadavg, write_json
 
 # name, training subset, measured epochs, warm-up epochs, variants (CPU)
 CPU_PLAN = [
-    ("lenet", 10_000, 2, 1, ["d2l", "ours", "channels_last"]),
-    ("alexnet", 1024, 1, 0, ["d2l", "ours", "channels_last"]),
-    ("vgg_small", 512, 1, 0, ["d2l", "ours"]),
-    ("nin", 512, 1, 0, ["d2l", "ours"]),
-    ("googlenet", 256, 1, 0, ["d2l", "ours"]),
+    ("lenet", 10_000, 2, 1, ["d2l", "ours", "nchw_fp32"]),
+    ("alexnet", 1024, 1, 0, ["d2l", "ours", "nchw_fp32"]),
+    ("vgg_small", 512, 1, 0, ["d2l", "ours", "nchw_fp32"]),
+    ("nin", 512, 1, 0, ["d2l", "ours", "nchw_fp32"]),
+    ("googlenet", 256, 1, 0, ["d2l", "ours", "nchw_fp32"]),
 ]
 CPU_TEST_SIZE = 500
 
@@ -48,21 +43,6 @@ def training_plan(device: torch.device) -> list[dict]:
     return plan
 
 
-def run_lrn() -> str:
-    """benchmarks/bench_lrn.py (another developer's): its ``main()``, else as a script."""
-    if not (Path(__file__).parent / "bench_lrn.py").exists():
-        return "absent"
-    module = importlib.import_module("benchmarks.bench_lrn")
-    if hasattr(module, "main"):
-        try:
-            module.main([])
-        except TypeError:  # a main() without argv
-            module.main()
-        return "ok"
-    subprocess.run([sys.executable, "-m", "benchmarks.bench_lrn"], cwd=REPO_ROOT, check=True)
-    return "ok (subprocess)"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default=None)
@@ -74,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for step, fn in (("training", lambda: bench_training.run_plan(training_plan(device), device,
                                                                   argv=["run_all"])),
-                     ("lrn", run_lrn), ("book", lambda: bench_book.main([]))):
+                     ("lrn", lambda: bench_lrn.main(["--device", device.type])), ("book", lambda: bench_book.main([]))):
         if step in args.skip:
             continue
         print(f"\n== {step} ==", flush=True)

@@ -85,3 +85,26 @@ def test_book_summary_handles_missing(tmp_path):
     text = bench_book.markdown_table(payload)
     assert "1 min 15 s" in text and "1 missing" in text
     assert bench_book.markdown_table({"expected_chapters": [], "profiles": {}}).startswith("_No")
+
+
+def test_lrn_benchmark_implementations_agree():
+    """Every LRN the benchmark times computes the same function and gradient as ours."""
+    from benchmarks import bench_lrn
+
+    rows = bench_lrn.measure([2, 11, 4, 3], torch.device("cpu"), repeats=1, warmup=0, budget_s=1.0)
+    assert [r["implementation"] for r in rows] == list(bench_lrn.IMPLEMENTATIONS)
+    for r in rows:
+        assert r["max_abs_diff_fwd"] < 1e-5 and r["max_abs_diff_grad"] < 1e-5, r
+    assert rows[0]["times_ours"] == 1.0
+
+
+def test_fit_variants_are_fit_arguments():
+    import inspect
+
+    from alexnet_course.train import fit
+
+    params = inspect.signature(fit).parameters
+    for variant, kwargs in bt.FIT_VARIANTS.items():
+        assert set(kwargs) <= set(params), variant
+    assert set(bt.DEFAULT_VARIANTS["cpu"]) <= set(bt.VARIANTS)
+    assert set(bt.DEFAULT_VARIANTS["cuda"]) <= set(bt.VARIANTS)
