@@ -61,8 +61,56 @@ def generic_section(payload: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+def _speedup(payload: dict[str, Any] | None, model: str, variant: str = "ours") -> float | None:
+    for r in (payload or {}).get("rows", []):
+        if r.get("model") == model and r.get("variant") == variant:
+            return r.get("speedup_train")
+    return None
+
+
+def _verdict(value: float | None, target: float, fmt: str = "{:.2f}×") -> tuple[str, str]:
+    if value is None:
+        return "not measured", "—"
+    return fmt.format(value), ("met" if value >= target else "**not met**")
+
+
+def targets_section(results_dir: Path = RESULTS_DIR) -> str:
+    """The performance issue's targets against the latest results (nothing typed by hand)."""
+    cpu, cuda = _load(results_dir / "training_cpu.json"), _load(results_dir / "training_cuda.json")
+    rows = []
+    for model, size, target in (("lenet", 28, 2.0), ("alexnet", 96, 1.3)):
+        rows.append((f"CPU: {model} at {size}, ours vs d2l (training epoch)", f"≥ {target}×",
+                     *_verdict(_speedup(cpu, model), target)))
+    alex_gpu = next((r for r in (cuda or {}).get("rows", [])
+                     if r.get("model") == "alexnet" and r.get("variant") == "ours"), None)
+    rows.append(("GPU: alexnet at 224, ours vs d2l", "≥ 5×", *_verdict(_speedup(cuda, "alexnet"), 5.0)))
+    rows.append(("GPU: alexnet at 224, examples/s (H100)", "≥ 40,000",
+                 *_verdict(alex_gpu and alex_gpu.get("examples_per_sec"), 40_000, "{:,.0f}")))
+    for device, label in (("cpu", "CPU"), ("cuda", "GPU")):
+        lrn = _load(results_dir / f"lrn_{device}.json")
+        by_batch: dict[int, dict[str, float]] = {}
+        for r in (lrn or {}).get("rows", []):
+            by_batch.setdefault(r["batch"], {})[r["implementation"]] = r["median_ms"]
+        if not by_batch:
+            rows.append((f"{label}: LRN vs the source material's loop", "≥ 100×", "not measured", "—"))
+            continue
+        for batch, times in sorted(by_batch.items()):
+            ours = times.get("ours")
+            loop = next((v for k, v in times.items() if k.startswith("source material")), None)
+            torch_ = next((v for k, v in times.items() if k.startswith("torch.nn")), None)
+            shape = next(r["shape"] for r in lrn["rows"] if r["batch"] == batch)
+            rows.append((f"{label}: LRN {shape}, source material's loop ÷ ours", "≥ 100×",
+                         *_verdict(loop / ours if loop and ours else None, 100.0, "{:.0f}×")))
+            rows.append((f"{label}: LRN {shape}, torch.nn.LocalResponseNorm ÷ ours", "≥ 1×",
+                         *_verdict(torch_ / ours if torch_ and ours else None, 1.0)))
+    lines = ["| target | goal | measured | verdict |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
 def build_summary(results_dir: Path = RESULTS_DIR) -> str:
-    out = []
+    out = ["## Targets\n", "Each figure below is read from the JSON files the benchmarks wrote.\n",
+           targets_section(results_dir), ""]
     for device, title in (("cpu", "CPU"), ("cuda", "GPU")):
         out.append(f"## Training: ours against the d2l pipeline, {title}\n")
         payload = _load(results_dir / f"training_{device}.json")

@@ -108,3 +108,24 @@ def test_fit_variants_are_fit_arguments():
         assert set(kwargs) <= set(params), variant
     assert set(bt.DEFAULT_VARIANTS["cpu"]) <= set(bt.VARIANTS)
     assert set(bt.DEFAULT_VARIANTS["cuda"]) <= set(bt.VARIANTS)
+
+
+def test_targets_are_read_from_the_results(tmp_path):
+    import json
+
+    from benchmarks import report
+
+    rows = [{"model": "lenet", "variant": "ours", "speedup_train": 2.5},
+            {"model": "alexnet", "variant": "ours", "speedup_train": 1.1}]
+    (tmp_path / "training_cpu.json").write_text(json.dumps({"rows": rows}))
+    lrn = [{"batch": 8, "shape": "8×96×55×55", "implementation": name, "median_ms": ms}
+           for name, ms in (("ours", 10.0), ("torch.nn.LocalResponseNorm(5, 5e-4)", 9.0),
+                            ("source material (loop over images and channels)", 2000.0))]
+    (tmp_path / "lrn_cpu.json").write_text(json.dumps({"rows": lrn}))
+    table = report.targets_section(tmp_path).splitlines()
+    verdicts = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[-1].rstrip(" |") for line in table[2:]}
+    assert verdicts["CPU: lenet at 28, ours vs d2l (training epoch)"] == "met"
+    assert verdicts["CPU: alexnet at 96, ours vs d2l (training epoch)"] == "**not met**"
+    assert verdicts["CPU: LRN 8×96×55×55, source material's loop ÷ ours"] == "met"
+    assert verdicts["CPU: LRN 8×96×55×55, torch.nn.LocalResponseNorm ÷ ours"] == "**not met**"
+    assert verdicts["GPU: alexnet at 224, ours vs d2l"] == "—"
