@@ -85,9 +85,12 @@ def test_channels_last_input_keeps_its_layout_and_values() -> None:
 def test_bfloat16_input_is_normalised_in_float32() -> None:
     torch.manual_seed(5)
     x = torch.randn(2, 8, 4, 4) * 30
-    y = LocalResponseNorm()(x.bfloat16())
+    xb = x.bfloat16().requires_grad_()
+    y = LocalResponseNorm()(xb)
     assert y.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), LocalResponseNorm()(x.bfloat16().float()), rtol=1e-2, atol=1e-2)
+    y.float().sum().backward()
+    assert xb.grad.dtype == torch.bfloat16 and torch.isfinite(xb.grad.float()).all()
 
 
 def test_bad_inputs_get_clear_errors() -> None:
