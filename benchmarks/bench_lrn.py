@@ -79,23 +79,27 @@ IMPLEMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 
 def time_fwd_bwd(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, repeats: int,
-                 warmup: int, budget_s: float) -> list[float]:
-    """Seconds per forward + backward pass: ``warmup`` passes, then up to ``repeats`` measured
-    ones, stopping early once ``budget_s`` is spent (at least one is always measured)."""
-    times: list[float] = []
+                 warmup: int, budget_s: float) -> list[tuple[float, float]]:
+    """Seconds of the forward and of the backward pass, one pair per repeat: ``warmup``
+    passes, then up to ``repeats`` measured ones, stopping early once ``budget_s`` is spent
+    (at least one is always measured)."""
+    def now() -> float:
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    times: list[tuple[float, float]] = []
     spent = 0.0
     for i in range(warmup + repeats):
         x.grad = None
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn(x).sum().backward()
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        spent += dt
+        t0 = now()
+        loss = fn(x).sum()
+        t1 = now()
+        loss.backward()
+        t2 = now()
+        spent += t2 - t0
         if i >= warmup:
-            times.append(dt)
+            times.append((t1 - t0, t2 - t1))
             if spent > budget_s:
                 break
     return times
@@ -113,8 +117,11 @@ def measure(shape: list[int], device: torch.device, *, repeats: int, warmup: int
         out = fn(x)
         grad, = torch.autograd.grad(out, x, g)
         t = time_fwd_bwd(fn, x, repeats=repeats, warmup=warmup, budget_s=budget_s)
+        total = [f + b for f, b in t]
         rows.append({"batch": shape[0], "shape": "×".join(map(str, shape)), "implementation": name,
-                     "median_ms": 1e3 * statistics.median(t), "min_ms": 1e3 * min(t),
+                     "median_ms": 1e3 * statistics.median(total), "min_ms": 1e3 * min(total),
+                     "forward_ms": 1e3 * statistics.median(f for f, _ in t),
+                     "backward_ms": 1e3 * statistics.median(b for _, b in t),
                      "passes": len(t),
                      "max_abs_diff_fwd": (out.double() - reference).abs().max().item(),
                      "max_abs_diff_grad": (grad.double() - ref_grad).abs().max().item()})
@@ -149,13 +156,14 @@ def main(argv: list[str] | None = None) -> dict:
                "note": SHARED_NOTE}
     out = Path(args.out) if args.out else RESULTS_DIR / f"lrn_{device.type}.json"
     write_json(out.stem, payload, out.parent)
-    print(f"LRN forward+backward, float32, median of up to {args.repeats} passes after "
+    print(f"LRN forward and backward, float32, median of up to {args.repeats} passes after "
           f"{args.warmup} warm-up\n{hardware_line(payload['hardware'])}")
-    print(f"{'batch':>5s} {'implementation':48s} {'median ms':>10s} {'× ours':>8s} "
-          f"{'|Δ| fwd':>9s} {'|Δ| grad':>9s}")
+    print(f"{'batch':>5s} {'implementation':48s} {'fwd ms':>9s} {'bwd ms':>9s} {'total ms':>9s} "
+          f"{'× ours':>8s} {'|Δ| fwd':>9s} {'|Δ| grad':>9s}")
     for r in rows:
-        print(f"{r['batch']:5d} {r['implementation']:48s} {r['median_ms']:10.1f} "
-              f"{r['times_ours']:8.1f} {r['max_abs_diff_fwd']:9.1e} {r['max_abs_diff_grad']:9.1e}")
+        print(f"{r['batch']:5d} {r['implementation']:48s} {r['forward_ms']:9.1f} {r['backward_ms']:9.1f} "
+              f"{r['median_ms']:9.1f} {r['times_ours']:8.1f} {r['max_abs_diff_fwd']:9.1e} "
+              f"{r['max_abs_diff_grad']:9.1e}")
     print(f"load average {load_start} -> {payload['loadavg_end']}; wrote {out}")
     return payload
 

@@ -42,6 +42,25 @@ def training_section(payload: dict[str, Any], device: str) -> str:
     return head + "\n\n" + bench_training.markdown_table(payload["rows"])
 
 
+def lrn_section(payload: dict[str, Any]) -> str:
+    """The LRN benchmark: one row per batch size and implementation, times in ms."""
+    import pandas as pd
+
+    cols = {"batch": "batch", "implementation": "implementation", "forward_ms": "forward ms",
+            "backward_ms": "backward ms", "median_ms": "total ms", "times_ours": "× ours",
+            "passes": "passes", "max_abs_diff_grad": "max abs. error of the gradient"}
+    frame = pd.DataFrame(payload["rows"])
+    frame = frame[[c for c in cols if c in frame]].rename(columns=cols)
+    head = (f"**Machine:** {hardware_line(payload['hardware'])}. Load average at start/end "
+            f"{payload.get('loadavg_start')} / {payload.get('loadavg_end')}. Input "
+            f"{payload['rows'][0]['shape'].split('×', 1)[1]} (AlexNet's first LRN) per image, "
+            f"float32; median of up to {payload.get('repeats')} passes after "
+            f"{payload.get('warmup')} warm-up (an implementation stops repeating after "
+            f"{payload.get('budget_s')} s); `× ours` is its total time over ours; gradients "
+            f"are compared with a float64 loop.")
+    return head + "\n\n" + frame.to_markdown(index=False, floatfmt=".4g")
+
+
 def generic_section(payload: dict[str, Any]) -> str:
     """Any other benchmark JSON: its hardware line and its ``rows`` as a table."""
     import pandas as pd
@@ -133,7 +152,8 @@ def build_summary(results_dir: Path = RESULTS_DIR) -> str:
         if payload is None:
             continue
         out.append(f"## {payload.get('title') or payload.get('benchmark') or path.stem}\n")
-        out.append(generic_section(payload))
+        out.append(lrn_section(payload) if payload.get("benchmark") == "lrn" and "hardware" in payload
+                   else generic_section(payload))
         out.append("")
     run_all = _load(results_dir / "run_all.json")
     if run_all:

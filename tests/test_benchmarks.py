@@ -129,3 +129,19 @@ def test_targets_are_read_from_the_results(tmp_path):
     assert verdicts["CPU: LRN 8×96×55×55, source material's loop ÷ ours"] == "met"
     assert verdicts["CPU: LRN 8×96×55×55, torch.nn.LocalResponseNorm ÷ ours"] == "**not met**"
     assert verdicts["GPU: alexnet at 224, ours vs d2l"] == "—"
+
+
+def test_lrn_section_is_one_markdown_table():
+    from benchmarks import report
+
+    rows = [{"batch": 8, "shape": "8×96×55×55", "implementation": name, "forward_ms": 1.0,
+             "backward_ms": 2.0, "median_ms": ms, "times_ours": ms / 3.0, "passes": 5,
+             "max_abs_diff_grad": 1e-7} for name, ms in (("ours", 3.0), ("loop", 300.0))]
+    payload = {"benchmark": "lrn", "rows": rows, "repeats": 5, "warmup": 1, "budget_s": 20.0,
+               "hardware": {"cpu": "X", "cpu_count": 2, "torch_threads": 2, "torch": "2",
+                            "date": "d", "commit": "c"}}
+    text = report.lrn_section(payload)
+    table = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(table) == 4  # header, rule, two rows
+    assert len({line.count("|") for line in table}) == 1  # no stray pipe breaks a row
+    assert "100" in table[-1]  # × ours of the loop
