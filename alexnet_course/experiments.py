@@ -52,6 +52,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     """Train one model and record it under ``results/<chapter>/<run>.json``.
 
     ``model`` is a registry name (with ``model_kwargs``) or a zero-argument factory.
+    ``data_kwargs={"val_size": n}`` holds out ``n`` training images as a validation set,
+    which ``fit`` evaluates every epoch (and its ``"plateau"`` scheduler watches).
     ``train_size``/``test_size`` default to the chapter's profile. ``seed`` is added to
     the chapter's seed, so repeats of a run differ only by it. ``extra`` adds columns
     to the row (e.g. what an ablation changed).
@@ -65,6 +67,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
                            test_size=test_size, device=ch.device, transform=transform,
                            normalize=normalize, seed=ch.seed + seed, **(data_kwargs or {}))
     train_iter, test_iter = loaders[0], loaders[-1]
+    if len(loaders) == 3:  # (train, val, test)
+        fit_kwargs.setdefault("val_iter", loaders[1])
     kwargs = {"in_channels": IN_CHANNELS.get(dataset, 3), **(model_kwargs or {})}
     net = get_model(model, **kwargs) if isinstance(model, str) else model()
     name = model if isinstance(model, str) else type(net).__name__

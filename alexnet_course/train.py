@@ -259,12 +259,14 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
         amp: str | bool = "auto", channels_last: bool | str = "auto", compile: bool = False,
         checkpoint: str | os.PathLike | None = None, guard: bool = True, stall_min_steps: int = 50,
         predict: Predict | None = None, on_epoch_end: Callable[[int, dict], None] | None = None,
-        progress: bool | None = None, log: Callable[[str], None] | None = print) -> History:
+        progress: bool | None = None, log: Callable[[str], None] | None = print,
+        val_iter: Iterable[tuple[Tensor, Tensor]] | None = None) -> History:
     """Train ``net`` for ``epochs`` and return its :class:`History`.
 
     ``optimizer`` is ``"sgd"``, ``"adam"``, ``"adamw"`` (then ``lr`` is required) or a
-    ready optimizer. ``scheduler`` steps once per epoch (``"plateau"`` watches test
-    accuracy). ``warmup_steps`` ramps the learning rate linearly over the first batches.
+    ready optimizer. ``scheduler`` steps once per epoch; ``"plateau"`` watches the accuracy
+    on ``val_iter`` (held-out training images, as the AlexNet paper watched its validation
+    set) and, without one, the test accuracy. ``warmup_steps`` ramps the learning rate linearly over the first batches.
     ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU; ``channels_last="auto"``
     stores the network and its batches NHWC on a CPU and under bf16 on CUDA (the network is
     converted in place; pass ``False`` to keep NCHW). With ``checkpoint``
@@ -368,20 +370,25 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
                 history)
         test_acc = evaluate(net, test_iter, device=device,
                             predict=predict, amp=amp, channels_last=channels_last)
+        val_acc = None if val_iter is None else evaluate(
+            net, val_iter, device=device, predict=predict, amp=amp, channels_last=channels_last)
         _sync(device)
         seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                   "test_acc": test_acc, "lr": optimizer.param_groups[0]["lr"],
                   "examples": count, "train_seconds": train_seconds, "seconds": seconds,
                   "examples_per_sec": count / train_seconds}
+        if val_acc is not None:
+            record["val_acc"] = val_acc
         history.records.append(record)
         if log:
             log(f"epoch {epoch + 1}/{epochs}, loss {train_loss:.3f}, train acc {train_acc:.3f}, "
-                f"test acc {test_acc:.3f}, {seconds:.1f} s, "
+                + ("" if val_acc is None else f"val acc {val_acc:.3f}, ")
+                + f"test acc {test_acc:.3f}, {seconds:.1f} s, "
                 f"{record['examples_per_sec']:.0f} examples/sec on {device}")
         if sched is not None:
             if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(test_acc)
+                sched.step(test_acc if val_acc is None else val_acc)
             else:
                 sched.step()
         if on_epoch_end is not None:

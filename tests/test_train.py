@@ -151,6 +151,18 @@ def test_channels_last_auto_on_cpu_same_result(tiny):
     assert histories["auto"].last["train_loss"] == pytest.approx(histories[False].last["train_loss"], rel=1e-4)
 
 
+def test_plateau_watches_the_validation_set(tiny):
+    """With val_iter, 'plateau' steps on validation accuracy: an empty validation set scores
+    0.0 every epoch, so with patience 0 the lr drops after the second epoch whatever the
+    test accuracy does."""
+    train, test = tiny
+    set_seed(0)
+    h = fit(small_lenet(), train, test, epochs=3, lr=0.1, scheduler="plateau",
+            scheduler_kwargs={"patience": 0}, val_iter=[], log=None)
+    assert [r["val_acc"] for r in h.records] == [0.0, 0.0, 0.0]
+    assert [r["lr"] for r in h.records] == pytest.approx([0.1, 0.1, 0.01])
+
+
 def test_bad_arguments():
     train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
     with pytest.raises(ValueError, match="needs lr="):
