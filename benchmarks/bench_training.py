@@ -238,8 +238,12 @@ def _summarise(records: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
 
 def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str],
               resize: int | None, train_size: int | None, test_size: int | None,
-              batch_size: int, epochs: int, warmup: int, tv_root: Path,
+              batch_size: int, epochs: int, warmup: int, tv_root: Path, rounds: int = 1,
               seed: int = 0, log=None) -> list[dict[str, Any]]:
+    """Time every variant on ``name``; with ``rounds > 1`` the whole set of variants is run
+    that many times (in reversed order every other round, so a drift in the machine's speed
+    hits all variants alike) and each row gives medians, the speed-ups being the median of
+    the per-round ratios to that round's d2l run, with their range."""
     from alexnet_course.models import get_model
 
     log = log or (lambda msg: print(msg, flush=True))
@@ -249,11 +253,11 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
     params = sum(p.numel() for p in net0.parameters())
     total = epochs + warmup
     _prewarm(net0, batch_size, resize or 28, device)
-    rows = []
-    for variant in variants:
-        if variant == "bf16_nchw" and device.type != "cuda":
-            log(f"  {name}: skipping bf16_nchw (autocast to bf16 is measured on CUDA only)")
-            continue
+    if "bf16_nchw" in variants and device.type != "cuda":
+        log(f"  {name}: skipping bf16_nchw (autocast to bf16 is measured on CUDA only)")
+        variants = [v for v in variants if v != "bf16_nchw"]
+
+    def one(variant: str) -> dict[str, Any]:
         net = copy.deepcopy(net0)
         set_seed(seed)
         t0 = time.perf_counter()
@@ -281,15 +285,38 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
         row = {"model": name, "registry": spec.registry, "variant": variant,
                "input_size": resize or 28, "batch_size": batch_size, "lr": spec.lr,
                "parameters": params, "setup_s": setup_s, **_summarise(records, warmup)}
-        rows.append(row)
         extra = (f", d2l prints {row['d2l_reported_examples_per_sec']:.0f}/s"
                  if "d2l_reported_examples_per_sec" in row else "")
         log(f"  {name:10s} {variant:14s} train {row['train_s']:7.2f} s, epoch "
             f"{row['epoch_s']:7.2f} s, {row['examples_per_sec']:8.0f} examples/s{extra}")
-    ref = next((r for r in rows if r["variant"] == "d2l"), None)
-    for r in rows:
-        r["speedup_train"] = ref["train_s"] / r["train_s"] if ref else None
-        r["speedup_epoch"] = ref["epoch_s"] / r["epoch_s"] if ref else None
+        return row
+
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for r in range(rounds):
+        for variant in (variants if r % 2 == 0 else variants[::-1]):
+            runs[variant].append(one(variant))
+    return combine_rounds(runs)
+
+
+def combine_rounds(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per variant from its rounds: medians of the times, and the median and range of
+    the per-round speed-ups over the d2l run of the same round."""
+    ref = runs.get("d2l")
+    rows = []
+    for variant, rs in runs.items():
+        row = dict(rs[-1])
+        for key in ("train_s", "epoch_s", "setup_s", "d2l_reported_examples_per_sec"):
+            if key in row:
+                row[key] = statistics.median(r[key] for r in rs)
+        row["examples_per_sec"] = row["examples"] / row["train_s"]
+        row["rounds"] = len(rs)
+        row["train_s_rounds"] = [r["train_s"] for r in rs]
+        for key, time_key in (("speedup_train", "train_s"), ("speedup_epoch", "epoch_s")):
+            ratios = [a[time_key] / b[time_key] for a, b in zip(ref, rs)] if ref else []
+            row[key] = statistics.median(ratios) if ratios else None
+            row[key + "_min"] = min(ratios) if ratios else None
+            row[key + "_max"] = max(ratios) if ratios else None
+        rows.append(row)
     return rows
 
 
@@ -313,6 +340,13 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
            "d2l prints /s": "{:.0f}", "× train": "{:.2f}×", "× epoch": "{:.2f}×"}
     for col, f in fmt.items():
         df[col] = [("" if v is None or v != v else f.format(v)) for v in df[col]]
+    # several rounds: the speed-up is their median, followed by its range
+    for i, r in enumerate(rows):
+        lo, hi = r.get("speedup_train_min"), r.get("speedup_train_max")
+        if r.get("rounds", 1) > 1 and lo is not None and r.get("variant") != "d2l":
+            df.loc[i, "× train"] += f" ({lo:.2f}–{hi:.2f})"
+    if any(r.get("rounds", 1) > 1 for r in rows):
+        df.insert(3, "rounds", [r.get("rounds", 1) for r in rows])
     return df.to_markdown(index=False)
 
 
@@ -334,6 +368,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--batch-size", type=int, default=None, help="default: d2l's per model")
     p.add_argument("--epochs", type=int, default=1, help="measured epochs")
     p.add_argument("--warmup", type=int, default=1, help="epochs run first and discarded")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat every variant this many times (alternating the order); "
+                        "speed-ups are the median of the per-round ratios")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--out", default=None, help="JSON path (default results/training_<device>.json)")
     args = p.parse_args(argv)
@@ -355,7 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "test_size": args.test_size or (None if on_gpu else 1000),
                      "batch_size": args.batch_size or spec.batch_size,
                      "variants": args.variants or list(DEFAULT_VARIANTS[device.type]),
-                     "epochs": args.epochs, "warmup": args.warmup})
+                     "epochs": args.epochs, "warmup": args.warmup, "rounds": args.rounds})
     out = Path(args.out) if args.out else None
     return run_plan(plan, device, out=out, argv=sys.argv[1:] if argv is None else argv)
 

@@ -145,3 +145,20 @@ def test_lrn_section_is_one_markdown_table():
     assert len(table) == 4  # header, rule, two rows
     assert len({line.count("|") for line in table}) == 1  # no stray pipe breaks a row
     assert "100" in table[-1]  # × ours of the loop
+
+
+def test_rounds_give_median_ratio_and_range():
+    def row(variant, train_s):
+        return {"model": "m", "variant": variant, "input_size": 28, "examples": 100,
+                "train_s": train_s, "epoch_s": train_s + 1.0, "setup_s": 0.1}
+
+    runs = {"d2l": [row("d2l", 4.0), row("d2l", 6.0), row("d2l", 5.0)],
+            "ours": [row("ours", 2.0), row("ours", 2.0), row("ours", 5.0)]}
+    rows = {r["variant"]: r for r in bt.combine_rounds(runs)}
+    ours = rows["ours"]
+    assert ours["rounds"] == 3 and ours["train_s"] == 2.0  # median of 2, 2, 5
+    assert ours["speedup_train"] == 2.0  # per-round ratios 2, 3, 1: median 2
+    assert (ours["speedup_train_min"], ours["speedup_train_max"]) == (1.0, 3.0)
+    assert rows["d2l"]["speedup_train"] == 1.0
+    table = bt.markdown_table(list(rows.values()))
+    assert "2.00× (1.00–3.00)" in table and "rounds" in table
