@@ -148,9 +148,9 @@ def _resolve_amp(device: torch.device, amp: str | bool) -> str | bool:
 
 
 def _resolve_channels_last(device: torch.device, amp: str | bool, channels_last: bool | str) -> bool:
-    """``"auto"``: NHWC on a CPU, where oneDNN's convolutions prefer it (1.07-1.62x per
-    training epoch for the five benchmarked networks, see benchmarks/NOTES.md), and on CUDA
-    under bf16 autocast, where tensor-core convolutions want it (not yet measured here)."""
+    """``"auto"``: NHWC on a CPU, where oneDNN's convolutions prefer it (faster for all five
+    benchmarked networks, see benchmarks/NOTES.md), and on CUDA under bf16 autocast, where
+    tensor-core convolutions want it (not yet measured here)."""
     if channels_last == "auto":
         return device.type == "cpu" or (device.type == "cuda" and _resolve_amp(device, amp) == "bf16")
     if not isinstance(channels_last, bool):
@@ -266,7 +266,9 @@ def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None 
     ``optimizer`` is ``"sgd"``, ``"adam"``, ``"adamw"`` (then ``lr`` is required) or a
     ready optimizer. ``scheduler`` steps once per epoch; ``"plateau"`` watches the accuracy
     on ``val_iter`` (held-out training images, as the AlexNet paper watched its validation
-    set) and, without one, the test accuracy. ``warmup_steps`` ramps the learning rate linearly over the first batches.
+    set) and, without one, the test accuracy. ``warmup_steps`` ramps the learning rate
+    linearly over the first batches. ``val_iter``, when given, is evaluated every epoch
+    (``val_acc`` in the history).
     ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU; ``channels_last="auto"``
     stores the network and its batches NHWC on a CPU and under bf16 on CUDA (the network is
     converted in place; pass ``False`` to keep NCHW). With ``checkpoint``
