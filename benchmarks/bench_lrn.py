@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
     for batch in args.batches:
         rows += measure([batch, *args.channels_hw], device, repeats=args.repeats,
                         warmup=args.warmup, budget_s=args.budget)
-    payload = {"benchmark": "lrn", "title": f"Local response normalisation, forward + backward ({device.type})",
+    title = f"Local response normalisation, forward + backward ({device.type})"
+    payload = {"benchmark": "lrn", "title": title,
                "dtype": "torch.float32", "pass": "forward+backward", "repeats": args.repeats,
                "warmup": args.warmup, "budget_s": args.budget, "rows": rows,
                "reference": "float64 loop over channels; max_abs_diff_* are against it",

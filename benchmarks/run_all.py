@@ -2,8 +2,9 @@
 
 On a CPU the training comparison uses small training subsets so that the whole run stays
 around ten minutes on two cores (and longer when other processes share them); on a GPU it
-uses the whole dataset. Then the LRN benchmark (``benchmarks/bench_lrn.py``), the book's execution time per profile, and ``results/summary.md`` for the book's
-Performance page. Writes ``benchmarks/results/*.json``.
+uses the whole dataset. Then the LRN benchmark (``benchmarks/bench_lrn.py``), the book's
+execution time per profile, and ``results/summary.md`` for the book's Performance page.
+Writes ``benchmarks/results/*.json``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 import time
 import traceback
+
 import torch
 
 from . import bench_book, bench_lrn, bench_training, report
@@ -55,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     started, load_start = time.perf_counter(), loadavg()
     steps: dict[str, dict] = {}
     failed = False
-    for step, fn in (("training", lambda: bench_training.run_plan(training_plan(device), device,
-                                                                  argv=["run_all"])),
-                     ("lrn", lambda: bench_lrn.main(["--device", device.type])), ("book", lambda: bench_book.main([]))):
+    steps_to_run = (
+        ("training", lambda: bench_training.run_plan(training_plan(device), device, argv=["run_all"])),
+        ("lrn", lambda: bench_lrn.main(["--device", device.type])),
+        ("book", lambda: bench_book.main([])),
+    )
+    for step, fn in steps_to_run:
         if step in args.skip:
             continue
         print(f"\n== {step} ==", flush=True)
