@@ -244,7 +244,7 @@ def resolve_profile_name(profile: str) -> str:
             raise BookError(f"unknown profile {profile!r}; choose auto, {', '.join(PROFILES)}")
         return profile
     try:
-        from alexnet_course.profiles import resolve_profile
+        from alexnet_course.course.profiles import resolve_profile
     except ImportError:
         import torch
 

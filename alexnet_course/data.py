@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .devices import default_device
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -289,10 +291,6 @@ class DeviceLoader:
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
             yield self.prepare(self.images[idx]), self.labels[idx]
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], batch_size: int,

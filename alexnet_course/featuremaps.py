@@ -1,8 +1,8 @@
-"""Showing and measuring feature maps side by side (the VGG chapter's "coarse information" question).
+"""Measuring feature maps (the VGG chapter's "coarse information" question).
 
-:func:`alexnet_course.analysis.feature_maps` returns ``{layer: N×C×H×W tensor}``; here
-:func:`plot_feature_maps` draws one image's strongest channels of every layer in a row,
-next to the input, and :func:`map_table` measures each map: its size, the share of
+:func:`alexnet_course.analysis.feature_maps` returns ``{layer: N×C×H×W tensor}``;
+:func:`map_table` measures each map (``alexnet_course.course.plots.plot_feature_maps``
+draws them): its size, the share of
 active units and how smooth it is (the correlation of horizontally neighbouring
 activations: near 1 for coarse, blob-like maps, near 0 for fine, edge-like ones).
 """
@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from matplotlib.figure import Figure
 
 
 def strongest_channels(fmap: torch.Tensor, k: int) -> list[int]:
@@ -61,38 +59,6 @@ def map_table(maps: Mapping[str, torch.Tensor], labels: Mapping[str, str] | None
     return pd.DataFrame(rows).set_index("map")
 
 
-def plot_feature_maps(maps: Mapping[str, torch.Tensor], image: torch.Tensor | None = None, *,
-                      index: int = 0, channels: int = 6, labels: Mapping[str, str] | None = None,
-                      title: str | None = None) -> Figure:
-    """One row per layer: the input image (if given) then the ``channels`` strongest maps.
-
-    ``maps`` are ``N×C×H×W`` tensors (e.g. from ``analysis.feature_maps``), ``image`` the
-    ``N×C×H×W`` input batch; ``index`` picks the image. Every panel is scaled to its own
-    range, and titled with the channel and the map's side.
-    """
-    if not maps:
-        raise ValueError("no feature maps to plot")
-    cols = channels + (image is not None)
-    fig, axes = plt.subplots(len(maps), cols, figsize=(1.45 * cols, 1.55 * len(maps)), squeeze=False)
-    for row, (name, fmap) in zip(axes, maps.items()):
-        one = fmap[index].detach().float().cpu()
-        panels = row
-        if image is not None:
-            row[0].imshow(image[index, 0].detach().float().cpu().numpy(), cmap="gray")
-            row[0].set_title(f"input {image.shape[-1]}×{image.shape[-1]}", fontsize=7)
-            panels = row[1:]
-        picked = strongest_channels(one, channels)
-        for ax, c in zip(panels, picked):
-            ax.imshow(one[c].numpy(), cmap="viridis", interpolation="nearest")
-            ax.set_title(f"ch {c} · {one.shape[-1]}×{one.shape[-1]}", fontsize=7)
-        for ax in row:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        row[0].set_ylabel((labels or {}).get(name, name), fontsize=7, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def stacked_vs_single(channels: int = 64, max_convs: int = 3) -> pd.DataFrame:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
-from matplotlib.figure import Figure
 from torch import nn
 
 from .analysis import count_flops, count_params, flop_table
@@ -137,20 +136,3 @@ def factorisation_costs(channels: int = 64, size: int = 12, n: int = 5) -> pd.Da
     df["relative cost"] = df["FLOPs"] / df["FLOPs"].iloc[0]
     return df
 
-
-def plot_cost_by_kind(models: Mapping[str, tuple[nn.Module, int]], in_channels: int = 1) -> Figure:
-    """Two stacked bar charts, parameters and FLOPs per model, split by kind of layer."""
-    import matplotlib.pyplot as plt
-
-    tables = {label: cost_by_kind(net, size, in_channels) for label, (net, size) in models.items()}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, column, unit, scale in ((axes[0], "params", "parameters (millions)", 1e6),
-                                    (axes[1], "flops", "forward GFLOPs per image", 1e9)):
-        frame = pd.DataFrame({label: t[column] / scale for label, t in tables.items()}).T
-        frame = frame.loc[:, frame.sum() > 0]
-        frame.plot.bar(stacked=True, ax=ax, width=0.7, legend=False, rot=20)
-        ax.set_ylabel(unit)
-        ax.grid(axis="y", alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    return fig

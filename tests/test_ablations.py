@@ -1,4 +1,4 @@
-"""Fast tests of alexnet_course.ablations (no training, no data)."""
+"""Fast tests of alexnet_course.course.ablations (no training, no data)."""
 
 import math
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet_course import ablations
-from alexnet_course.experiments import RunResult
+from alexnet_course.course import ablations
+from alexnet_course.course.experiments import RunResult
 from alexnet_course.train import History
 
 

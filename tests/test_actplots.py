@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from alexnet_course import actplots  # noqa: E402
+from alexnet_course.course import actplots  # noqa: E402
 from alexnet_course.analysis import ActivationStats  # noqa: E402
-from alexnet_course.experiments import RunResult  # noqa: E402
+from alexnet_course.course.experiments import RunResult  # noqa: E402
 from alexnet_course.models import get_model  # noqa: E402
 from alexnet_course.train import History  # noqa: E402
 

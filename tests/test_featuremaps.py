@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from alexnet_course import analysis
-from alexnet_course.featuremaps import (map_table, neighbour_correlation, plot_feature_maps,
+from alexnet_course.course.plots import plot_feature_maps
+from alexnet_course.featuremaps import (map_table, neighbour_correlation,
                                         strongest_channels)
 from alexnet_course.models import get_model
 

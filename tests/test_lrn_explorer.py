@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 import torch
 
-from alexnet_course import lrn_explorer
+from alexnet_course.course import lrn_explorer
 
 
 def test_gain_curve_matches_formula():

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from alexnet_course import summary
+from alexnet_course.course import summary
 
 
 def _run(chapter: str, run: str, acc: float, failed: str | None = None) -> dict:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from alexnet_course.data import load_fashion_mnist
-from alexnet_course.profiles import resolve_profile
+from alexnet_course.course.profiles import resolve_profile
 from alexnet_course.train import History, TrainingFailed, evaluate, fit, set_seed
 
 

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from alexnet_course import widgets  # noqa: E402
+from alexnet_course.course import widgets  # noqa: E402
 from alexnet_course.models import get_model  # noqa: E402
 
 

@@ -17,16 +17,16 @@ import pandas as pd
 from torch import Tensor, nn
 
 from .chapter import Chapter
-from .data import load_dataset
-from .models import get_model
-from .train import History, TrainingFailed, fit, set_seed
+from ..data import load_dataset
+from ..models import get_model
+from ..train import History, TrainingFailed, fit, set_seed
 
 IN_CHANNELS = {"fashion_mnist": 1, "cifar10": 3}
 
 
 def forward_flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass of one image (``torch.utils.flop_counter``)."""
-    from .analysis import count_flops
+    from ..analysis import count_flops
 
     # analysis.count_flops takes the side and the channels, not a shape
     return count_flops(net, input_size=input_shape[-1], in_channels=input_shape[0])

@@ -17,7 +17,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .layers import LocalResponseNorm
+from ..layers import LocalResponseNorm
 
 PAPER = {"k": 2.0, "n": 5, "alpha": 1e-4, "beta": 0.75}
 

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .models import get_model
+from ..models import get_model
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True), "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}

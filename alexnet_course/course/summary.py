@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .train import History
+from ..train import History
 
 CHAPTER_FILE = "_chapter.json"
 

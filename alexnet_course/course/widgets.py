@@ -26,8 +26,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .analysis import feature_maps
-from .augment import PCALighting, fit_pca_lighting
+from ..analysis import feature_maps
+from ..augment import PCALighting, fit_pca_lighting
 from .lrn_explorer import lrn_explorer, plot_lrn, plot_lrn_grid  # noqa: F401  (re-exported)
 from .plots import LABELS
 from .summary import histories, load_results
@@ -47,7 +47,7 @@ def _show(fig: Figure) -> None:
 # ----------------------------------------------------------------------- feature maps
 def conv_layers(net: nn.Module) -> list[str]:
     """Names of the layers worth browsing: activations, else convolutions, in call order."""
-    from .analysis import ACTIVATIONS
+    from ..analysis import ACTIVATIONS
 
     names = [n for n, m in net.named_modules() if isinstance(m, ACTIVATIONS) and ".se." not in n]
     return names or [n for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]

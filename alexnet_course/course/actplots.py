@@ -22,10 +22,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from torch import nn
 
-from .analysis import ActivationStats
+from ..analysis import ActivationStats
 from .chapter import Chapter
 from .experiments import IN_CHANNELS, RunResult, train_run
-from .models import get_model
+from ..models import get_model
 
 #: Columns of a run's ``extra`` (what the run changed) that the table of runs repeats.
 CONFIG_COLUMNS = ("init", "norm", "residual", "SE")

@@ -21,23 +21,38 @@ from typing import Any
 
 import torch
 
-from .data import REPO_ROOT, default_device
+from ..devices import default_device, device_name
+from ..train import History, set_seed
 from .profiles import Profile, resolve_profile
-from .train import History, device_name, set_seed
+from .summary import format_seconds
+
+BOOK_MARKER = "_toc.yml"  # the file that makes a folder the root of a Jupyter Book
+
+
+def book_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (the working directory) holding ``_toc.yml``:
+    the book a notebook belongs to when it is opened inside a checkout; None elsewhere."""
+    here = (start or Path.cwd()).resolve()
+    return next((d for d in (here, *here.parents) if (d / BOOK_MARKER).is_file()), None)
 
 
 def results_root(profile: Profile) -> Path:
-    """``$COURSE_RESULTS_DIR``, else ``<repo>/results``; smoke runs never touch the latter."""
+    """Where runs are written: ``$COURSE_RESULTS_DIR`` (the book driver sets it); else the
+    enclosing book's ``results/`` (``_build/smoke-results/`` for smoke runs, which must never
+    overwrite the book's results); else ``./course-results`` (e.g. on Colab)."""
     if os.environ.get("COURSE_RESULTS_DIR"):
         return Path(os.environ["COURSE_RESULTS_DIR"])
-    if profile.name == "smoke":  # CI's runs must not overwrite the book's results
-        return REPO_ROOT / "_build" / "smoke-results"
-    return REPO_ROOT / "results"
+    root = book_root()
+    if root is None:
+        return Path.cwd() / "course-results" / ("smoke" if profile.name == "smoke" else "")
+    if profile.name == "smoke":
+        return root / "_build" / "smoke-results"
+    return root / "results"
 
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=book_root() or Path.cwd(),
                              capture_output=True, text=True, timeout=10)
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -120,8 +135,7 @@ class Chapter:
     def finish(self) -> float:
         """Glue ``wall_time`` (e.g. "3 min 12 s") and return the seconds since ``start``."""
         seconds = self.elapsed()
-        minutes, secs = divmod(round(seconds), 60)
-        text = f"{minutes} min {secs} s" if minutes else f"{secs} s"
+        text = format_seconds(seconds)
         self.glue("wall_time", text)
         self.save_run("_chapter", wall_seconds=seconds)
         print(f"{self.name}: {text} in profile {self.profile.name} on {self.device_name}")
