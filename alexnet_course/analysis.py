@@ -30,7 +30,7 @@ def _input(net: nn.Module, input_size: int | None, in_channels: int, batch: int 
 
 
 @contextmanager
-def _eval_mode(net: nn.Module) -> Iterator[None]:
+def eval_mode(net: nn.Module) -> Iterator[None]:
     """Evaluation mode and no autograd for a measurement, restoring the training flag after."""
     was_training = net.training
     net.eval()
@@ -59,7 +59,7 @@ def param_table(net: nn.Module) -> pd.DataFrame:
 def _flop_counter(net: nn.Module, input_size: int | None, in_channels: int) -> FlopCounterMode:
     counter = FlopCounterMode(display=False)
     x = _input(net, input_size, in_channels)
-    with _eval_mode(net), counter:
+    with eval_mode(net), counter:
         net(x)
     return counter
 
@@ -120,7 +120,7 @@ def shape_table(net: nn.Module, input_size: int | None = None, in_channels: int 
 
     handles = [m.register_forward_hook(hook(name, m)) for name, m in _selected(net, depth)]
     try:
-        with _eval_mode(net):
+        with eval_mode(net):
             net(_input(net, input_size, in_channels))
     finally:
         for h in handles:
@@ -148,7 +148,7 @@ def min_input_size(net: nn.Module, in_channels: int = 1, max_size: int = 512) ->
         except (RuntimeError, ValueError):
             return False
 
-    with _eval_mode(net):
+    with eval_mode(net):
         if not fits(max_size):
             raise ValueError(f"{type(net).__name__} does not accept {max_size}×{max_size} inputs either")
         lo, hi = 0, max_size  # fits(lo) is False (or lo == 0), fits(hi) is True
