@@ -1,0 +1,187 @@
+"""``check``: what must hold before the book is built.
+
+* every document of ``_toc.yml`` exists in book/;
+* every executed notebook is fully executed, free of errors and keeps its widget state;
+* every notebook (source and executed) installs the package from ``repository.url``
+  before importing it (the install cell, for Colab);
+* every results JSON under ``results/`` can be read (the results page would drop it);
+* with ``--strict``, no executed chapter is stale.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+from .manifest import (RESULTS_PAGE, load_manifest, notebook_hash, package_hash,
+                       results_hash, run_reason)
+from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, relative,
+                    repository_url, results_dir)
+
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+GIT_URL = re.compile(r"git\+(\S+?)(?:\.git)?(?:@[\w./-]+)?(?=[\s\"'#]|$)")
+IMPORTS_PACKAGE = re.compile(r"^\s*(?:import|from)\s+alexnet_course\b", re.M)
+
+
+def install_cell_source(url: str) -> str:
+    """The guarded cell that makes a chapter run on Colab (first code cell of a notebook).
+
+    Notebooks cannot import the package before it is installed, so the URL is written
+    literally; ``check`` verifies it equals ``repository.url`` of ``_config.yml``.
+    """
+    return ("try:\n"
+            "    import alexnet_course\n"
+            "except ImportError:  # e.g. on Colab: install the course's package\n"
+            f"    %pip install -q git+{url}\n"
+            "    import alexnet_course")
+
+
+def _cell_source(cell: dict[str, Any]) -> str:
+    source = cell.get("source") or ""
+    return "".join(source) if isinstance(source, list) else source
+
+
+# ------------------------------------------------------------------ single documents
+
+
+def missing_documents(entries: Sequence[TocEntry]) -> list[str]:
+    """One message per toc entry with no file in book/ to render."""
+    problems = []
+    for entry in entries:
+        if entry.path is None:
+            hint = (f"run `python -m tools.book run --only {entry.name}`" if entry.source else
+                    f"neither {entry.docname}.ipynb/.md nor notebooks/{entry.name}.ipynb "
+                    "exists; write it or remove it from _toc.yml")
+            problems.append(f"{entry.docname}: listed in _toc.yml but missing ({hint})")
+    return problems
+
+
+def check_install_cell(nb: dict[str, Any], url: str) -> list[str]:
+    """The notebook's install cell must use ``url``, before the first import of the package."""
+    problems = []
+    install_seen = False
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        source = _cell_source(cell)
+        urls = GIT_URL.findall(source)
+        for found in urls:
+            if found.rstrip("/") != url:
+                problems.append(f"cell {index}: installs from {found}, but _config.yml's "
+                                f"repository.url is {url}")
+        if urls and "pip" in source:
+            install_seen = True
+        elif IMPORTS_PACKAGE.search(source) and not install_seen:
+            problems.append(f"cell {index} imports alexnet_course before any install cell; "
+                            "start the notebook with the cell printed by "
+                            "`python -m tools.book install-cell`")
+            break
+    return problems
+
+
+def check_notebook(nb: dict[str, Any]) -> list[str]:
+    """Problems of an executed notebook: unexecuted cells, errors, lost widget state."""
+    problems = []
+    views: set[str] = set()
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        if _cell_source(cell).strip() and cell.get("execution_count") is None:
+            problems.append(f"cell {index} was not executed")
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                problems.append(f"cell {index} raised {output.get('ename')}: "
+                                f"{str(output.get('evalue'))[:200]}")
+            view = (output.get("data") or {}).get(WIDGET_VIEW_MIME)
+            if isinstance(view, dict) and view.get("model_id"):
+                views.add(view["model_id"])
+    if views:
+        state = ((nb.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE_MIME) or {}
+        missing = views - set(state.get("state") or {})
+        if missing:
+            problems.append(f"{len(missing)} widget output(s) without saved widget state "
+                            "(metadata.widgets); re-execute with papermill/nbclient "
+                            "(store_widget_state)")
+    return problems
+
+
+def check_results(results: Path, root: Path) -> list[str]:
+    """One message per results JSON that cannot be read or is not a JSON object."""
+    problems = []
+    for path in sorted(results.rglob("*.json")) if results.is_dir() else []:
+        try:
+            data = read_json(path)
+        except BookError as error:
+            problems.append(str(error).replace(str(path), relative(path, root), 1))
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{relative(path, root)}: expected a JSON object, found "
+                            f"{type(data).__name__}")
+    return problems
+
+
+# ------------------------------------------------------------------------ the command
+
+
+def stale_reason(root: Path, entry: TocEntry, manifest: dict[str, Any],
+                 package_sha: str) -> str | None:
+    """Why the executed copy of ``entry`` is out of date, or None (checked for its profile)."""
+    assert entry.source is not None
+    record = manifest["chapters"].get(entry.name)
+    profile = (record or {}).get("profile", "?")
+    results_sha = (results_hash(results_dir(root, profile))
+                   if entry.name == RESULTS_PAGE else None)
+    return run_reason(record, notebook_hash(entry.source), package_sha, profile, True,
+                      results_sha)
+
+
+def _notebook_problems(path: Path, label: str, executed: bool, url: str,
+                       root: Path) -> list[str]:
+    try:
+        nb = read_notebook(path)
+    except BookError as error:
+        return [str(error).replace(str(path), relative(path, root), 1)]
+    problems = check_notebook(nb) if executed else []
+    problems += check_install_cell(nb, url)
+    return [f"{label}: {problem}" for problem in problems]
+
+
+def command_check(root: Path, strict: bool = False) -> int:
+    """``check``: print every problem; 1 if there is any (stale chapters only with strict)."""
+    entries = parse_toc(root)
+    url = repository_url(root)
+    manifest = load_manifest(root)
+    package_sha = package_hash(root)
+    problems = missing_documents(entries)
+    warnings: list[str] = []
+    checked = 0
+    for entry in entries:
+        if entry.path is None or entry.path.suffix != ".ipynb":
+            continue
+        checked += 1
+        problems += _notebook_problems(entry.path, entry.docname, True, url, root)
+        try:
+            reason = stale_reason(root, entry, manifest, package_sha) if entry.source else None
+        except BookError:  # a malformed source notebook: reported with the sources below
+            reason = None
+        if reason:
+            warnings.append(f"{entry.docname}: executed copy is stale ({reason}); "
+                            f"run `python -m tools.book run --only {entry.name}`")
+    for source in sorted((root / "notebooks").glob("*.ipynb")):
+        checked += 1
+        problems += _notebook_problems(source, relative(source, root), False, url, root)
+    problems += check_results(root / "results", root)
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if strict:
+        problems += warnings
+    for problem in problems:
+        print(f"error: {problem}")
+    if problems:
+        print(f"book check: {len(problems)} problem(s) in {len(entries)} documents")
+        return 1
+    count = sum(1 for entry in entries if entry.path is not None)
+    print(f"book check: {count} documents ok ({checked} notebooks; install URL {url})")
+    return 0

@@ -1,0 +1,89 @@
+"""The command line: ``python -m tools.book {run,build,check,browser-test,links,...}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .paths import REPO_ROOT, BookError, repository_url
+
+DESCRIPTION = "Driver of the executable book: execute, check, build and test it."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand and its options."""
+    from .driver import DEFAULT_TIMEOUT_S, PROFILES
+
+    parser = argparse.ArgumentParser(prog="python -m tools.book", description=DESCRIPTION)
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="execute the chapter notebooks into book/")
+    run.add_argument("--profile", default="auto", choices=("auto", *PROFILES),
+                     help="run profile (default auto: full on CUDA, quick on CPU)")
+    run.add_argument("--only", nargs="+", metavar="CHAPTER",
+                     help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
+    run.add_argument("--force", action="store_true",
+                     help="execute even when notebook, package and profile are unchanged")
+    run.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="seconds one notebook may run before it is stopped (default: "
+                     + ", ".join(f"{k} {v}" for k, v in DEFAULT_TIMEOUT_S.items()) + ")")
+    commands.add_parser("build", help="render the HTML book (warnings are errors)")
+    check = commands.add_parser("check", help="verify the executed notebooks of the toc")
+    check.add_argument("--strict", action="store_true",
+                       help="also fail on chapters whose executed copy is stale")
+    browser = commands.add_parser("browser-test", help="check the links, then open every "
+                                  "page in headless Chromium")
+    browser.add_argument("--screenshots", type=int, default=2, metavar="N",
+                         help="chapters to screenshot into _build/screenshots (default 2)")
+    commands.add_parser("links", help="check the links of the built HTML (LinkChecker)")
+    commands.add_parser("install-cell", help="print the Colab install cell for a notebook")
+    commands.add_parser("vendor", help="fetch the pinned JavaScript into "
+                        "vendor/node_modules/book-static")
+    return parser
+
+
+def dispatch(command: str, args: argparse.Namespace, root: Path) -> int:
+    """Run one subcommand; the modules are imported only when their command runs."""
+    if command == "run":
+        from .driver import command_run
+
+        return command_run(root, args.profile, args.only, args.force, args.timeout)
+    if command == "build":
+        from .build import command_build
+
+        return command_build(root)
+    if command == "check":
+        from .checks import command_check
+
+        return command_check(root, strict=args.strict)
+    if command == "browser-test":
+        from .browser import command_browser_test
+
+        return command_browser_test(root, args.screenshots)
+    if command == "links":
+        from .browser import command_links
+
+        return command_links(root)
+    if command == "install-cell":
+        from .checks import install_cell_source
+
+        print(install_cell_source(repository_url(root)))
+        return 0
+    if command == "vendor":
+        from .vendor import ensure_vendor
+
+        print(f"vendor: staged in {ensure_vendor(root)}")
+        return 0
+    raise AssertionError(f"unknown command {command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the command; a BookError becomes one line and status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args.command, args, args.root.resolve())
+    except BookError as error:
+        print(f"book {args.command}: error: {error}", file=sys.stderr)
+        return 2
