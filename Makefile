@@ -12,16 +12,16 @@ PROFILE ?= auto
 .PHONY: book test setup data system-deps notebooks build check browser-test bench clean
 
 book: setup data
-	$(BIN)/python -m alexnet_course.book run --profile $(PROFILE)
-	$(BIN)/python -m alexnet_course.book build
+	$(BIN)/python -m tools.book run --profile $(PROFILE)
+	$(BIN)/python -m tools.book build
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 test: setup data
 	$(BIN)/python -m pytest tests
-	COURSE_PROFILE=smoke $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
-	$(BIN)/python -m alexnet_course.book check
-	$(BIN)/python -m alexnet_course.book build
-	$(BIN)/python -m alexnet_course.book browser-test
+	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/_build/smoke-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	$(BIN)/python -m tools.book check
+	$(BIN)/python -m tools.book build
+	$(BIN)/python -m tools.book browser-test
 
 setup: $(STAMP)
 
@@ -53,16 +53,16 @@ data: setup system-deps
 	$(BIN)/python -m alexnet_course.data fetch
 
 notebooks: setup data
-	$(BIN)/python -m alexnet_course.book run --profile $(PROFILE)
+	$(BIN)/python -m tools.book run --profile $(PROFILE)
 
 build: setup
-	$(BIN)/python -m alexnet_course.book build
+	$(BIN)/python -m tools.book build
 
 check: setup
-	$(BIN)/python -m alexnet_course.book check
+	$(BIN)/python -m tools.book check
 
 browser-test: setup
-	$(BIN)/python -m alexnet_course.book browser-test
+	$(BIN)/python -m tools.book browser-test
 
 bench: setup data
 	$(BIN)/python -m benchmarks.run_all
