@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import REPO_ROOT, RESULTS_DIR, write_json
+from alexnet_course.course.summary import format_seconds
+
+from .common import REPO_ROOT, write_json
 
 DEFAULT_ROOTS = (REPO_ROOT / "results", REPO_ROOT / "_build" / "smoke-results")
 
@@ -69,14 +71,14 @@ def markdown_table(payload: dict[str, Any]) -> str:
 
     def cell(prof, ch):
         r = profiles[prof]["chapters"].get(ch)
-        return _fmt(r["wall_seconds"]) if r else "—"
+        return format_seconds(r["wall_seconds"]) if r else "—"
 
     for ch in chapters:
         lines.append(f"| {ch} | " + " | ".join(cell(p, ch) for p in order) + " |")
     totals = []
     for p in order:
         prof = profiles[p]
-        t = _fmt(prof["total_seconds"])
+        t = format_seconds(prof["total_seconds"])
         totals.append(f"**{t}**" if prof["complete"] else f"{t} ({len(prof['missing'])} missing)")
     lines.append("| **whole book** | " + " | ".join(totals) + " |")
     devices = sorted({f"{p}: {r['device_name']}" for p in order
@@ -84,11 +86,6 @@ def markdown_table(payload: dict[str, Any]) -> str:
     if devices:
         lines += ["", "Devices: " + "; ".join(devices) + "."]
     return "\n".join(lines)
-
-
-def _fmt(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s} s" if m else f"{s} s"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tools.book.paths import REPO_ROOT
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 SHARED_NOTE = ("Measured on a shared machine: other developers' processes may have used the "
