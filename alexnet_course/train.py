@@ -1,6 +1,7 @@
-"""The training loop: ``fit()`` in the spirit of d2l's ``train_ch5``/``train_ch6``.
+"""The training loop, laid out like torchvision's reference trainer: :func:`train_one_epoch`,
+:func:`evaluate` and a thin :func:`fit` that reads top to bottom.
 
-What it does differently, and why:
+What it does differently from d2l's ``train_ch5``/``train_ch6``, and why:
 
 * It never re-initialises the network: initialisation belongs to the model
   (d2l's ``train_ch6`` applies Xavier to every layer, which hides a model's own init).
@@ -9,109 +10,38 @@ What it does differently, and why:
 * Examples/sec is wall-clock for the whole training pass, data preparation included
   (d2l's figure leaves data loading out); the clock is read after
   ``torch.cuda.synchronize()``.
-* It stops with a clear message when the loss turns NaN/inf or sits at ln(C) with
-  chance accuracy for a whole epoch, and it can checkpoint each epoch and resume.
+* Guards stop a run that diverged or stalled with a message naming the likely causes
+  (:mod:`.guards`); a checkpoint saves each epoch and resumes only the same run
+  (:mod:`.checkpoint`); every argument is checked before the first batch (:mod:`.settings`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .analysis import eval_mode
+from .checkpoint import Checkpoint, CheckpointError
 from .devices import device_name
+from .guards import TrainingFailed, check_divergence, check_stall
+from .history import History
+from .settings import (TrainSettings, make_optimizer, make_scheduler, make_warmup,
+                       resolve_amp, settings_for)
+
+__all__ = ["CheckpointError", "EpochStats", "History", "TrainSettings", "TrainingFailed",
+           "evaluate", "fit", "make_optimizer", "make_scheduler", "set_seed", "train_one_epoch"]
 
 Predict = Callable[[nn.Module, Tensor], Tensor]
-
-
-class TrainingFailed(RuntimeError):
-    """Training stopped by a guard; ``.history`` holds the epochs that finished."""
-
-    def __init__(self, message: str, history: "History") -> None:
-        super().__init__(message)
-        self.history = history
-
-
-@dataclass
-class History:
-    """Per-epoch records of one run, plus what describes the run (``meta``)."""
-
-    records: list[dict[str, float]] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def column(self, key: str) -> list[float]:
-        return [r[key] for r in self.records]
-
-    @property
-    def last(self) -> dict[str, float]:
-        return self.records[-1]
-
-    @property
-    def best_test_acc(self) -> float:
-        return max(self.column("test_acc"))
-
-    @property
-    def train_seconds(self) -> float:
-        return sum(self.column("train_seconds"))
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.column("seconds"))
-
-    @property
-    def examples_per_sec(self) -> float:
-        """Training examples per wall-clock second over the whole run."""
-        return sum(self.column("examples")) / self.train_seconds
-
-    def time_to(self, target: float, key: str = "test_acc") -> tuple[float, float]:
-        """(epoch, cumulative wall-clock seconds) at which ``key`` first reached ``target``;
-        (nan, nan) if it never did."""
-        elapsed = 0.0
-        for r in self.records:
-            elapsed += r["seconds"]
-            if r[key] >= target:
-                return r["epoch"], elapsed
-        return math.nan, math.nan
-
-    def summary(self) -> dict[str, float]:
-        return {"epochs": len(self), "best_test_acc": self.best_test_acc,
-                "last_test_acc": self.last["test_acc"], "last_train_acc": self.last["train_acc"],
-                "last_loss": self.last["train_loss"], "seconds": self.seconds,
-                "examples_per_sec": self.examples_per_sec}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "meta": self.meta,
-                "summary": self.summary() if self.records else {}}
-
-    def to_json(self, path: str | os.PathLike | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1)
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text)
-        return text
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
-        return cls(records=list(d["records"]), meta=dict(d.get("meta", {})))
-
-    def to_frame(self):
-        import pandas as pd
-
-        return pd.DataFrame(self.records).set_index("epoch")
+Batches = Iterable[tuple[Tensor, Tensor]]
 
 
 def set_seed(seed: int) -> None:
@@ -126,23 +56,10 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _resolve_amp(device: torch.device, amp: str | bool) -> str | bool:
-    if amp == "auto":
-        return "bf16" if device.type == "cuda" else False
-    if amp and amp != "bf16":
-        raise ValueError(f"amp must be 'auto', 'bf16' or False, got {amp!r}")
-    return amp
-
-
-def _resolve_channels_last(device: torch.device, amp: str | bool, channels_last: bool | str) -> bool:
-    """``"auto"``: NHWC on a CPU, where oneDNN's convolutions prefer it (faster for all five
-    benchmarked networks, see benchmarks/NOTES.md), and on CUDA under bf16 autocast, where
-    tensor-core convolutions want it (not yet measured here)."""
-    if channels_last == "auto":
-        return device.type == "cpu" or (device.type == "cuda" and _resolve_amp(device, amp) == "bf16")
-    if not isinstance(channels_last, bool):
-        raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
-    return channels_last
+def _autocast(device: torch.device, amp: str | bool):
+    if not resolve_amp(device, amp):
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 def _is_channels_last(net: nn.Module) -> bool:
@@ -156,18 +73,34 @@ def _is_channels_last(net: nn.Module) -> bool:
     return False
 
 
-def _autocast(device: torch.device, amp: str | bool):
-    amp = _resolve_amp(device, amp)
-    if not amp:
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+def _show_progress(progress: bool | None) -> bool:
+    """``None``: a counter for a person at a terminal or in Jupyter; callers that record
+    their output (papermill, CI) pass ``progress=False``."""
+    if progress is not None:
+        return progress
+    # inside a kernel stderr is ipykernel's stream; "ipykernel" in sys.modules is not enough,
+    # pytest's notebook plugins import it too
+    return sys.stderr.isatty() or type(sys.stderr).__module__.startswith("ipykernel")
 
 
-@torch.no_grad()
-def evaluate(net: nn.Module, data_iter: Iterable[tuple[Tensor, Tensor]], *,
-             device: str | torch.device | None = None, predict: Predict | None = None,
-             amp: str | bool = "auto", channels_last: bool | str = "auto") -> float:
-    """Accuracy of ``net`` on ``data_iter`` (one host sync at the end).
+def _progress(batches: Batches, desc: str | None) -> Iterator[tuple[Tensor, Tensor]]:
+    """``batches``, with a one-line counter on stderr redrawn at most 4× a second."""
+    if desc is None:
+        yield from batches
+        return
+    total, shown = len(batches) if hasattr(batches, "__len__") else "?", 0.0
+    for i, batch in enumerate(batches):
+        if time.perf_counter() - shown > 0.25:
+            sys.stderr.write(f"\r{desc}: batch {i + 1}/{total}")
+            shown = time.perf_counter()
+        yield batch
+    sys.stderr.write("\r" + " " * (len(desc) + 24) + "\r")
+
+
+def evaluate(net: nn.Module, data_iter: Batches, *, device: str | torch.device | None = None,
+             predict: Predict | None = None, amp: str | bool = "auto",
+             channels_last: bool | str = "auto") -> float:
+    """Accuracy of ``net`` on ``data_iter`` (one host sync at the end; 0.0 if it is empty).
 
     ``predict(net, X)`` replaces ``net(X)``, e.g. for ten-crop testing. With
     ``channels_last="auto"`` the batches follow the layout of the network's weights.
@@ -175,11 +108,9 @@ def evaluate(net: nn.Module, data_iter: Iterable[tuple[Tensor, Tensor]], *,
     device = torch.device(device) if device is not None else next(net.parameters()).device
     if channels_last == "auto":
         channels_last = _is_channels_last(net)
-    was_training = net.training
-    net.eval()
     correct = torch.zeros((), device=device, dtype=torch.long)
     count = 0
-    with _autocast(device, amp):
+    with eval_mode(net), _autocast(device, amp):
         for X, y in data_iter:
             X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last:
@@ -187,242 +118,181 @@ def evaluate(net: nn.Module, data_iter: Iterable[tuple[Tensor, Tensor]], *,
             logits = predict(net, X) if predict is not None else net(X)
             correct += (logits.argmax(1) == y).sum()
             count += len(y)
-    net.train(was_training)
     return correct.item() / max(count, 1)
 
 
-def make_optimizer(net: nn.Module, optimizer: str, lr: float, *, momentum: float = 0.0,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    params = [p for p in net.parameters() if p.requires_grad]
-    if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {optimizer!r}; choose one of: sgd, adam, adamw, "
-                     f"or pass a torch.optim.Optimizer")
+@dataclass
+class EpochStats:
+    """What one training pass measured: the mean loss and accuracy over its batches, and
+    the norm of the weights' gradient on its last batch (the stall guard reads it)."""
+
+    loss: float
+    acc: float
+    examples: int
+    steps: int
+    num_classes: int
+    nonfinite: bool
+    seconds: float
+    grad_norm: float
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, scheduler: str | Callable | None,
-                   epochs: int, **kwargs: Any):
-    """Per-epoch schedulers by name; ``plateau`` divides the lr by 10 as in AlexNet."""
-    if scheduler is None:
-        return None
-    if callable(scheduler):
-        return scheduler(optimizer)
-    if scheduler == "plateau":  # the paper: divide by 10 when validation error stops improving
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max", factor=kwargs.get("factor", 0.1),
-            patience=kwargs.get("patience", 1))
-    if scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if scheduler == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=kwargs.get("step_size", 3),
-                                               gamma=kwargs.get("gamma", 0.1))
-    raise ValueError(f"unknown scheduler {scheduler!r}; choose one of: plateau, cosine, step, "
-                     f"or pass a callable(optimizer) -> scheduler")
+def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+                    data_iter: Batches, device: torch.device, *, warmup=None,
+                    amp: str | bool = False, channels_last: bool = False,
+                    desc: str | None = None) -> EpochStats:
+    """One pass over ``data_iter``; ``warmup`` (a per-batch scheduler) steps after each batch
+    until it is done. Metrics accumulate on the device and are read once at the end."""
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    nonfinite = torch.zeros((), device=device, dtype=torch.bool)
+    count = steps = num_classes = 0
+    model.train()
+    _sync(device)
+    t0 = time.perf_counter()
+    for X, y in _progress(data_iter, desc):
+        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last:
+            X = X.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, amp):
+            logits = model(X)
+            loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if warmup is not None and warmup.last_epoch < warmup.total_iters:
+            warmup.step()
+        loss = loss.detach()
+        nonfinite |= ~torch.isfinite(loss)
+        loss_sum += loss.float() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        count, steps, num_classes = count + len(y), steps + 1, logits.shape[1]
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    if steps == 0:
+        raise ValueError("the training loader yields no batches; check its train_size and "
+                         "batch_size (with drop_last=True a set smaller than one batch is empty)")
+    # the gradients of the last batch are still on the parameters: no per-batch cost
+    grads = [p.grad.detach().float() for g in optimizer.param_groups for p in g["params"]
+             if p.grad is not None and p.dim() > 1]
+    grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])
+                                         ).item() if grads else 0.0
+    return EpochStats(loss_sum.item() / count, correct.item() / count, count, steps,
+                      num_classes, bool(nonfinite.item()), seconds, grad_norm)
 
 
-def _show_progress(progress: bool | None) -> bool:
-    """A bar for people; plain per-epoch lines under papermill, nbval and CI."""
-    if progress is not None:
-        return progress
-    if os.environ.get("CI") or os.environ.get("COURSE_PROFILE"):
-        return False
-    return sys.stderr.isatty() or "ipykernel" in sys.modules
+def _meta(net: nn.Module, optimizer: torch.optim.Optimizer, s: TrainSettings, train_iter,
+          device: torch.device) -> dict:
+    return {"model": type(net).__name__, "parameters": sum(p.numel() for p in net.parameters()),
+            "epochs": s.epochs, "optimizer": type(optimizer).__name__, "lr": s.lr,
+            "momentum": s.momentum, "weight_decay": s.weight_decay, "scheduler": s.scheduler,
+            "warmup_steps": s.warmup_steps, "label_smoothing": s.label_smoothing,
+            "batch_size": s.batch_size, "train_examples": s.train_examples,
+            "image_shape": list(getattr(train_iter, "image_shape", ()) or ()),
+            "device": str(device), "device_name": device_name(device), "amp": str(s.amp),
+            "channels_last": s.channels_last, "torch": str(torch.__version__)}
 
 
-def _fingerprint(net: nn.Module, epochs: int, optimizer: torch.optim.Optimizer) -> dict:
-    return {"epochs": epochs, "parameters": sum(p.numel() for p in net.parameters()),
-            "optimizer": type(optimizer).__name__}
+def _record(epoch: int, stats: EpochStats, test_acc: float, val_acc: float | None, lr: float,
+            seconds: float) -> dict[str, float]:
+    record = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.acc,
+              "test_acc": test_acc, "lr": lr, "examples": stats.examples,
+              "train_seconds": stats.seconds, "seconds": seconds,
+              "examples_per_sec": stats.examples / stats.seconds}
+    if val_acc is not None:
+        record["val_acc"] = val_acc
+    return record
 
 
-def fit(net: nn.Module, train_iter, test_iter, *, epochs: int, lr: float | None = None,
+def _epoch_line(r: dict[str, float], epochs: int, device: torch.device) -> str:
+    val = f"val acc {r['val_acc']:.3f}, " if "val_acc" in r else ""
+    return (f"epoch {r['epoch']}/{epochs}, loss {r['train_loss']:.3f}, train acc "
+            f"{r['train_acc']:.3f}, {val}test acc {r['test_acc']:.3f}, {r['seconds']:.1f} s, "
+            f"{r['examples_per_sec']:.0f} examples/sec on {device}")
+
+
+def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: float | None = None,
         optimizer: str | torch.optim.Optimizer = "sgd", momentum: float = 0.0,
         weight_decay: float = 0.0, scheduler: str | Callable | None = None,
-        scheduler_kwargs: dict[str, Any] | None = None, warmup_steps: int = 0,
+        scheduler_kwargs: dict | None = None, warmup_steps: int = 0,
         label_smoothing: float = 0.0, device: str | torch.device | None = None,
         amp: str | bool = "auto", channels_last: bool | str = "auto", compile: bool = False,
-        checkpoint: str | os.PathLike | None = None, guard: bool = True, stall_min_steps: int = 50,
-        predict: Predict | None = None, on_epoch_end: Callable[[int, dict], None] | None = None,
-        progress: bool | None = None, log: Callable[[str], None] | None = print,
-        val_iter: Iterable[tuple[Tensor, Tensor]] | None = None) -> History:
+        checkpoint: str | os.PathLike | None = None, guard: bool = True,
+        stall_epochs: int = 3, stall_min_steps: int = 50, predict: Predict | None = None,
+        on_epoch_end: Callable[[int, dict], None] | None = None, progress: bool | None = None,
+        log: Callable[[str], None] | None = print, val_iter: Batches | None = None) -> History:
     """Train ``net`` for ``epochs`` and return its :class:`History`.
 
     ``optimizer`` is ``"sgd"``, ``"adam"``, ``"adamw"`` (then ``lr`` is required) or a
-    ready optimizer. ``scheduler`` steps once per epoch; ``"plateau"`` watches the accuracy
-    on ``val_iter`` (held-out training images, as the AlexNet paper watched its validation
-    set) and, without one, the test accuracy. ``warmup_steps`` ramps the learning rate
-    linearly over the first batches. ``val_iter``, when given, is evaluated every epoch
-    (``val_acc`` in the history).
+    ready optimizer. ``scheduler`` (``"plateau"``, ``"cosine"``, ``"step"`` with the
+    ``scheduler_kwargs`` each takes, or ``callable(optimizer)``) steps once per epoch;
+    ``"plateau"`` watches the accuracy on ``val_iter`` (held-out training images, as the
+    AlexNet paper watched its validation set) and, without one, the test accuracy.
+    ``warmup_steps`` ramps the learning rate linearly over the first batches, on top of the
+    schedule. ``val_iter``, when given, is evaluated every epoch (``val_acc``).
     ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU; ``channels_last="auto"``
     stores the network and its batches NHWC on a CPU and under bf16 on CUDA (the network is
-    converted in place; pass ``False`` to keep NCHW). With ``checkpoint``
-    every finished epoch is saved there, and a re-run with the same arguments resumes
-    after the last one. ``predict(net, X)`` is used for evaluation (e.g. ten-crop).
-    ``guard`` stops on a NaN/inf loss, and on an epoch of at least ``stall_min_steps``
-    batches that ends at loss ln(C) with chance accuracy (a short epoch may not have
-    started learning yet, so it is not judged).
+    converted in place; pass ``False`` to keep NCHW). With ``checkpoint`` every finished
+    epoch is saved there; a re-run of the same run resumes after the last one, or continues
+    to a larger ``epochs``. ``predict(net, X)`` is used for evaluation (e.g. ten-crop).
+    ``guard`` stops a run whose loss turned NaN/inf or diverged, or that sits at loss
+    ln(C) with chance accuracy: at once if its gradient has vanished, else after
+    ``stall_epochs`` such epochs in a row; epochs under ``stall_min_steps`` batches are not
+    judged (see :mod:`.guards`). ``progress=None`` shows a counter at a terminal or in Jupyter.
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if device is None:
-        device = getattr(train_iter, "device", None) or next(net.parameters()).device
-    device = torch.device(device)
+    device = torch.device(device or getattr(train_iter, "device", None)
+                          or next(net.parameters()).device)
+    s = settings_for(optimizer, scheduler, train_iter, device, amp=amp, lr=lr,
+                     channels_last=channels_last, momentum=momentum, weight_decay=weight_decay,
+                     epochs=epochs, scheduler_kwargs=scheduler_kwargs, warmup_steps=warmup_steps,
+                     label_smoothing=label_smoothing, compile=compile, guard=guard,
+                     stall_epochs=stall_epochs, stall_min_steps=stall_min_steps)
+    if hasattr(train_iter, "__len__") and len(train_iter) == 0:
+        raise ValueError("the training loader yields no batches; check its train_size and "
+                         "batch_size (with drop_last=True a set smaller than one batch is empty)")
+    net.to(device, memory_format=torch.channels_last if s.channels_last else torch.preserve_format)
     if isinstance(optimizer, str):
-        if lr is None:
-            raise ValueError(f"fit() needs lr= when optimizer={optimizer!r}; e.g. lr=0.01 for "
-                             f"SGD or lr=1e-3 for Adam")
-        net.to(device)
-        optimizer = make_optimizer(net, optimizer, lr, momentum=momentum,
-                                   weight_decay=weight_decay)
-    net.to(device)
-    channels_last = _resolve_channels_last(device, amp, channels_last)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    sched = make_scheduler(optimizer, scheduler, epochs, **(scheduler_kwargs or {}))
+        optimizer = make_optimizer(net, s.optimizer, s.lr, momentum=s.momentum,
+                                   weight_decay=s.weight_decay)
+    schedulers = {"scheduler": make_scheduler(optimizer, scheduler, epochs, **s.scheduler_kwargs),
+                  "warmup": make_warmup(optimizer, s.warmup_steps)}
+    sched = schedulers["scheduler"]
     model = torch.compile(net) if compile else net
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    history = History(meta=_meta(net, optimizer, s, train_iter, device))
+    ckpt = Checkpoint(checkpoint, s, net) if checkpoint is not None else None
+    if ckpt is not None:
+        ckpt.start(net, optimizer, schedulers, history, log)  # resumes, or checks it can write
 
-    history = History(meta={
-        "model": type(net).__name__, "parameters": sum(p.numel() for p in net.parameters()),
-        "epochs": epochs, "optimizer": type(optimizer).__name__,
-        "lr": optimizer.param_groups[0]["lr"], "momentum": momentum,
-        "weight_decay": weight_decay, "scheduler": scheduler if isinstance(scheduler, str)
-        else (None if scheduler is None else "custom"), "warmup_steps": warmup_steps,
-        "label_smoothing": label_smoothing, "batch_size": getattr(train_iter, "batch_size", None),
-        "train_examples": getattr(train_iter, "num_examples", None),
-        "image_shape": list(getattr(train_iter, "image_shape", ()) or ()),
-        "device": str(device), "device_name": device_name(device), "amp": str(_resolve_amp(device, amp)),
-        "channels_last": channels_last, "torch": torch.__version__})
-    start_epoch = 0
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    if ckpt_path is not None and ckpt_path.exists():
-        start_epoch = _resume(ckpt_path, net, optimizer, sched, history,
-                              _fingerprint(net, epochs, optimizer))
-        if log and start_epoch:
-            log(f"resumed from {ckpt_path} after epoch {start_epoch}/{epochs}")
-
-    show_bar = _show_progress(progress)
-    step = start_epoch * len(train_iter)
-    net.train()
-    for epoch in range(start_epoch, epochs):
+    show = _show_progress(progress)
+    score = partial(evaluate, net, device=device, predict=predict, amp=s.amp,
+                    channels_last=s.channels_last)  # evaluate reads the result: one sync
+    for epoch in range(len(history) + 1, epochs + 1):
         if hasattr(train_iter, "set_epoch"):
-            train_iter.set_epoch(epoch)  # same shuffle order whether resumed or not
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        nonfinite = torch.zeros((), device=device, dtype=torch.bool)
-        count, num_classes = 0, None
-        batches = train_iter
-        if show_bar:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(train_iter, desc=f"epoch {epoch + 1}/{epochs}", leave=False)
-        _sync(device)
+            train_iter.set_epoch(epoch - 1)  # the same shuffle whether resumed or not
+        stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device,
+                                warmup=schedulers["warmup"], amp=s.amp, channels_last=s.channels_last,
+                                desc=f"epoch {epoch}/{epochs}" if show else None)
+        if guard:  # before evaluating: a diverged network is not worth a test pass
+            check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes, history)
         t0 = time.perf_counter()
-        for X, y in batches:
-            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if channels_last:
-                X = X.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, amp):
-                logits = model(X)
-                loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if step < warmup_steps:  # scale this step's lr, leave the schedule untouched
-                saved = [g["lr"] for g in optimizer.param_groups]
-                for g in optimizer.param_groups:
-                    g["lr"] *= (step + 1) / warmup_steps
-                optimizer.step()
-                for g, lr_g in zip(optimizer.param_groups, saved):
-                    g["lr"] = lr_g
-            else:
-                optimizer.step()
-            step += 1
-            loss = loss.detach()
-            nonfinite |= ~torch.isfinite(loss)
-            loss_sum += loss.float() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            count += len(y)
-            num_classes = logits.shape[1]
-        _sync(device)
-        train_seconds = time.perf_counter() - t0
-        train_loss, train_acc = loss_sum.item() / count, correct.item() / count
-        if guard and nonfinite.item():
-            raise TrainingFailed(
-                f"epoch {epoch + 1}: the loss became NaN or infinite. Likely causes: a learning "
-                f"rate too high for this network (try 10× smaller, or warmup_steps=), an "
-                f"initialisation with too large weights, or no normalisation in a deep net.",
-                history)
-        test_acc = evaluate(net, test_iter, device=device,
-                            predict=predict, amp=amp, channels_last=channels_last)
-        val_acc = None if val_iter is None else evaluate(
-            net, val_iter, device=device, predict=predict, amp=amp, channels_last=channels_last)
-        _sync(device)
-        seconds = time.perf_counter() - t0
-        record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
-                  "test_acc": test_acc, "lr": optimizer.param_groups[0]["lr"],
-                  "examples": count, "train_seconds": train_seconds, "seconds": seconds,
-                  "examples_per_sec": count / train_seconds}
-        if val_acc is not None:
-            record["val_acc"] = val_acc
+        test_acc = score(test_iter)
+        val_acc = None if val_iter is None else score(val_iter)
+        record = _record(epoch, stats, test_acc, val_acc, optimizer.param_groups[0]["lr"],
+                         stats.seconds + time.perf_counter() - t0)
         history.records.append(record)
         if log:
-            log(f"epoch {epoch + 1}/{epochs}, loss {train_loss:.3f}, train acc {train_acc:.3f}, "
-                + ("" if val_acc is None else f"val acc {val_acc:.3f}, ")
-                + f"test acc {test_acc:.3f}, {seconds:.1f} s, "
-                f"{record['examples_per_sec']:.0f} examples/sec on {device}")
-        if sched is not None:
-            if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                sched.step(test_acc if val_acc is None else val_acc)
-            else:
-                sched.step()
+            log(_epoch_line(record, epochs, device))
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(test_acc if val_acc is None else val_acc)
+        elif sched is not None:
+            sched.step()
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, record)
-        if ckpt_path is not None:
-            _save(ckpt_path, net, optimizer, sched, history, _fingerprint(net, epochs, optimizer))
-        chance_loss = math.log(num_classes)
-        chance_acc = 1 / num_classes + 0.02  # a net stuck on one class scores its frequency
-        if (guard and abs(train_loss - chance_loss) < 0.005 and train_acc < chance_acc
-                and test_acc < chance_acc and len(train_iter) >= stall_min_steps):
-            raise TrainingFailed(
-                f"epoch {epoch + 1}: the loss stayed at ln({num_classes}) = {chance_loss:.3f} "
-                f"with chance accuracy ({train_acc:.3f}) for the whole epoch: the network "
-                f"predicts a uniform distribution and is not learning. Likely causes: a "
-                f"learning rate too high (dead ReLUs) or too low, an initialisation such as "
-                f"N(0, 0.01²) that shrinks activations layer by layer in a deep net, or a "
-                f"ReLU on the logits. Try a smaller lr, Kaiming init or batch norm; "
-                f"pass guard=False to keep training anyway.", history)
+            on_epoch_end(epoch, record)
+        if guard:  # before saving: a stalled epoch is not checkpointed, a re-run judges it again
+            check_stall(history, stats.num_classes, stats.grad_norm, stats.steps,
+                        stall_epochs=stall_epochs, stall_min_steps=stall_min_steps)
+        if ckpt is not None:
+            ckpt.save(net, optimizer, schedulers, history)
     return history
-
-
-def _save(path: Path, net, optimizer, sched, history: History, fingerprint: dict) -> None:
-    state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(),
-             "scheduler": sched.state_dict() if sched is not None else None,
-             "history": history.to_dict(), "fingerprint": fingerprint,
-             "rng_cpu": torch.get_rng_state(),
-             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: an interrupted save never leaves a broken checkpoint
-
-
-def _resume(path: Path, net, optimizer, sched, history: History, fingerprint: dict) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state["fingerprint"] != fingerprint:
-        raise ValueError(f"checkpoint {path} was written by a different run "
-                         f"({state['fingerprint']} vs {fingerprint}); delete it or pass "
-                         f"another checkpoint path")
-    net.load_state_dict(state["net"])
-    optimizer.load_state_dict(state["optimizer"])
-    if sched is not None and state["scheduler"] is not None:
-        sched.load_state_dict(state["scheduler"])
-    history.records[:] = state["history"]["records"]
-    torch.set_rng_state(state["rng_cpu"])
-    if state["rng_cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
-    return len(history.records)

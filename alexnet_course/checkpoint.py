@@ -1,0 +1,201 @@
+"""Checkpoints of a ``fit`` run: saved after every epoch, resumed only into the same run.
+
+A checkpoint holds plain types only (tensors, numbers, strings, lists, dicts), so it is read
+with ``torch.load(weights_only=True)``, which runs no code from the file. It records the
+run's :class:`~.settings.TrainSettings` and the model's class and state-dict shapes;
+resuming with anything else is refused with the fields that differ. Saves are atomic
+(a temporary file, then ``os.replace``), and a path that cannot be written is reported
+before the first epoch rather than after it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import random
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .history import History
+from .settings import TrainSettings
+
+FORMAT = 2  # 1: fit's pickled checkpoints before weights_only
+# Settings a resumed run may change: they stop a run or speed it up, never alter its numbers.
+FREE_TO_CHANGE = ("guard", "stall_epochs", "stall_min_steps", "compile")
+_FRESH = "Delete {path} to start afresh, or pass another checkpoint= path."
+
+
+class CheckpointError(OSError):
+    """A checkpoint cannot be written or read; the message says what to do instead."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
+def describe_model(net: nn.Module) -> dict[str, Any]:
+    """What identifies a model in a checkpoint: its class and its state-dict shapes."""
+    return {"class": type(net).__name__,
+            "shapes": {k: list(v.shape) for k, v in net.state_dict().items()}}
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "python": random.getstate(),  # a tuple of ints: allowed by weights_only
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)),
+                      "pos": pos, "has_gauss": has_gauss, "gauss": gauss}}
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.resolve()
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _shape_changes(old: dict[str, list[int]], new: dict[str, list[int]], limit: int = 3) -> list[str]:
+    keys = [*old, *(k for k in new if k not in old)]
+    changes = [f"{k} {old.get(k, 'missing')} → {new.get(k, 'missing')}"
+               for k in keys if old.get(k) != new.get(k)]
+    if not changes:
+        return []
+    more = f" (and {len(changes) - limit} more)" if len(changes) > limit else ""
+    return [f"state-dict shapes: {', '.join(changes[:limit])}{more}"]
+
+
+def differences(saved: dict[str, Any], settings: TrainSettings, model: dict[str, Any]) -> list[str]:
+    """``"field: old → new"`` for every way this run differs from the checkpoint's."""
+    diffs = []
+    if saved["model"]["class"] != model["class"]:
+        diffs.append(f"model: {saved['model']['class']} → {model['class']}")
+    diffs += _shape_changes(saved["model"]["shapes"], model["shapes"])
+    old, new = saved["settings"], asdict(settings)
+    for name in new:
+        if name in FREE_TO_CHANGE or old.get(name) == new[name]:
+            continue
+        note = ""
+        if name == "epochs" and new[name] < old[name]:
+            note = " (epochs may only grow)"
+        elif name == "epochs" and new["scheduler"] == "cosine":
+            note = " (cosine anneals over all the epochs, so a longer run is another run)"
+        elif name == "epochs":
+            continue  # a finished run asked for more epochs continues to the new count
+        diffs.append(f"{name}: {old.get(name)!r} → {new[name]!r}{note}")
+    return diffs
+
+
+class Checkpoint:
+    """The checkpoint file of one run: :meth:`start` resumes or checks it can be written,
+    :meth:`save` writes one after an epoch."""
+
+    def __init__(self, path: str | os.PathLike, settings: TrainSettings, net: nn.Module) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.settings, self.model = settings, describe_model(net)
+
+    def start(self, net: nn.Module, optimizer: torch.optim.Optimizer, schedulers: dict[str, Any],
+              history: History, log) -> None:
+        """Resume from the file if there is one (then ``history`` holds its epochs), and make
+        sure the file can be written if any epoch is left to train."""
+        if self.path.is_dir():
+            raise CheckpointError(f"the checkpoint path {self.path} is a directory; pass a file "
+                                  f"path such as checkpoint={str(self.path / 'run.pt')!r}")
+        if self.path.exists():
+            self._resume(net, optimizer, schedulers, history)
+            done, epochs = len(history), self.settings.epochs
+            if log and done == epochs:
+                log(f"{self.path} already holds all {epochs} epochs of this run: returning its "
+                    f"history without training. " + _FRESH.format(path=self.path))
+            elif log and done:
+                log(f"resumed from {self.path} after epoch {done}/{epochs}")
+            if done == epochs:
+                return
+        self._check_writable()
+
+    def _check_writable(self) -> None:
+        folder = self.path.parent
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise CheckpointError(f"cannot create the checkpoint {self.path}: {existing} is a "
+                                  f"file, not a folder. Pass another checkpoint= path.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.close(fd)
+            os.remove(self.tmp)
+        except OSError as err:
+            raise CheckpointError(f"cannot write the checkpoint {self.path}: {err.strerror} "
+                                  f"({folder}). Pass a checkpoint= path in a writable folder.",
+                                  err.errno) from err
+
+    def _resume(self, net, optimizer, schedulers: dict[str, Any], history: History) -> None:
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            if state.get("format") != FORMAT:
+                raise KeyError("format")
+        except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError, AttributeError) as err:
+            raise CheckpointError(f"cannot read the checkpoint {self.path} ({type(err).__name__}: "
+                                  f"{str(err)[:200]}): it is damaged or was written by an older "
+                                  f"version of fit. " + _FRESH.format(path=self.path)) from err
+        diffs = differences(state, self.settings, self.model)
+        if diffs:
+            raise ValueError(f"checkpoint {self.path} was written by a different run: "
+                             f"{'; '.join(diffs)}. " + _FRESH.format(path=self.path))
+        net.load_state_dict(state["net"])
+        optimizer.load_state_dict(state["optimizer"])
+        for name, sched in schedulers.items():
+            if sched is not None and state["schedulers"].get(name) is not None:
+                sched.load_state_dict(state["schedulers"][name])
+        history.records[:] = state["history"]["records"]
+        _set_rng_state(state["rng"])
+
+    def save(self, net: nn.Module, optimizer: torch.optim.Optimizer,
+             schedulers: dict[str, Any], history: History) -> None:
+        """Write the run so far to a temporary file, then move it over the checkpoint, so an
+        interrupted or failed save leaves the previous checkpoint intact."""
+        state = {"format": FORMAT, "torch": str(torch.__version__),
+                 "settings": asdict(self.settings), "model": self.model, "net": net.state_dict(),
+                 "optimizer": optimizer.state_dict(),
+                 "schedulers": {k: s.state_dict() if s is not None else None
+                                for k, s in schedulers.items()},
+                 "history": history.to_dict(), "rng": _rng_state()}
+        try:
+            # torch.save into a Python file object: a full disk then raises OSError(ENOSPC),
+            # where saving to a path raises a RuntimeError from the C++ zip writer
+            with open(self.tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
+        except BaseException as err:
+            self.tmp.unlink(missing_ok=True)
+            if not isinstance(err, OSError):
+                raise
+            if err.errno == errno.ENOSPC:
+                mount = _mount_point(self.path.parent)
+                free = shutil.disk_usage(mount).free / 2**20
+                raise CheckpointError(
+                    f"no space left on {mount} while saving the checkpoint {self.path} "
+                    f"({free:.0f} MiB free there now). Free some space or pass a checkpoint= "
+                    f"path on another device.", errno.ENOSPC) from err
+            raise CheckpointError(f"could not save the checkpoint {self.path}: {err}",
+                                  err.errno) from err
