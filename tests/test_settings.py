@@ -1,0 +1,141 @@
+"""fit() checks its arguments when it is called: each mistake is a message naming the valid
+choices, raised before the first batch."""
+
+import io
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_course.data import load_fashion_mnist
+from alexnet_course.settings import TrainSettings, make_warmup
+from alexnet_course.train import evaluate, fit
+
+
+class NeverIterated:
+    """A loader that fails the test if fit reads a batch from it."""
+
+    batch_size, num_examples = 64, 128
+
+    def __len__(self):
+        return 2
+
+    def __iter__(self):
+        raise AssertionError("fit started training before checking its arguments")
+
+
+def net():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+
+
+def call(**kwargs):
+    kwargs = {"epochs": 1, "lr": 0.1, "log": None, **kwargs}
+    return fit(net(), NeverIterated(), [], **kwargs)
+
+
+@pytest.mark.parametrize("epochs", [0, -1, 2.5, "2", True, None])
+def test_epochs_must_be_a_whole_number_from_one(epochs):
+    with pytest.raises(ValueError, match=r"epochs must be a whole number ≥ 1 \(1, 2, …\), got"):
+        call(epochs=epochs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose one of: sgd, adam, adamw"),
+    ({"scheduler": "poly"}, "unknown scheduler 'poly'; choose one of: plateau, cosine, step"),
+    ({"scheduler": "cosine", "scheduler_kwargs": {"patience": 2}},
+     r"scheduler_kwargs \['patience'\] do not apply to scheduler='cosine'; it takes: none"),
+    ({"scheduler": "plateau", "scheduler_kwargs": {"gamma": 0.5}},
+     r"\['gamma'\] do not apply to scheduler='plateau'; it takes: factor, patience"),
+    ({"scheduler_kwargs": {"step_size": 1}}, "apply to no scheduler"),
+    ({"scheduler": lambda opt: None, "scheduler_kwargs": {"step_size": 1}}, "a scheduler callable"),
+    ({"scheduler": "step", "scheduler_kwargs": {"step_size": 0}}, r"step_size'\] must be a whole number ≥ 1"),
+    ({"scheduler": "step", "scheduler_kwargs": {"gamma": 2}}, r"gamma'\] must be in \(0, 1\]"),
+    ({"warmup_steps": -1}, "warmup_steps must be a whole number ≥ 0"),
+    ({"warmup_steps": 2.5}, "warmup_steps must be a whole number ≥ 0"),
+    ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+    ({"label_smoothing": -0.1}, r"label_smoothing must be in \[0, 1\)"),
+    ({"amp": "fp16"}, "amp must be 'auto', 'bf16' or False, got 'fp16'"),
+    ({"amp": True}, "amp must be 'auto', 'bf16' or False, got True"),
+    ({"channels_last": "nhwc"}, "channels_last must be 'auto', True or False"),
+    ({"lr": None}, "needs lr="),
+    ({"lr": -0.1}, "lr must be a positive number"),
+    ({"lr": float("nan")}, "lr must be a positive number"),
+    ({"momentum": -0.9}, "momentum must be a number ≥ 0"),
+    ({"optimizer": "adam", "lr": 1e-3, "momentum": 0.9}, "momentum= applies to SGD only"),
+    ({"stall_epochs": 0}, "stall_epochs must be a whole number ≥ 1"),
+    ({"guard": "yes"}, "guard must be True or False"),
+])
+def test_bad_arguments_are_named_with_the_choices(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        call(**kwargs)
+
+
+def test_a_ready_optimizer_takes_no_lr():
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="set them on the ready optimizer"):
+        fit(model, NeverIterated(), [], epochs=1, lr=0.1, optimizer=opt, log=None)
+
+
+def test_empty_training_loader():
+    train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
+    with pytest.raises(ValueError, match="the training loader yields no batches; "):
+        fit(net(), [], test, epochs=1, lr=0.1, log=None)
+    with pytest.raises(ValueError, match="the training loader yields no batches; "):
+        fit(net(), iter([]), test, epochs=1, lr=0.1, log=None)  # no len(): found at epoch 1
+
+
+def test_settings_validate_themselves():
+    assert TrainSettings(epochs=2, scheduler="step").scheduler_kwargs == {"step_size": 3, "gamma": 0.1}
+    with pytest.raises(ValueError, match="epochs must be"):
+        TrainSettings(epochs=0)
+
+
+def test_warmup_is_a_per_batch_scheduler_on_top_of_the_schedule():
+    """Batch s trains at (s + 1)/W of the scheduled lr, across an epoch boundary where the
+    step schedule halves it, as the hand-written warm-up did."""
+    train, test = load_fashion_mnist(64, train_size=640, test_size=64, device="cpu")  # 10 batches
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    used = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: used.append(o.param_groups[0]["lr"]))
+    sched = lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5)  # noqa: E731
+    fit(model, train, test, epochs=2, optimizer=opt, scheduler=sched, warmup_steps=15, log=None)
+    scheduled = [0.1] * 10 + [0.05] * 10
+    expected = [lr * min(1, (s + 1) / 15) for s, lr in enumerate(scheduled)]
+    assert used == pytest.approx(expected, rel=1e-12)
+    assert isinstance(make_warmup(opt, 15), torch.optim.lr_scheduler.LinearLR)
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_none_means_a_terminal_whatever_the_environment(monkeypatch):
+    """The library reads no environment variables: a caller that records its output
+    passes progress=False."""
+    monkeypatch.setenv("CI", "1")
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    fit(net(), train, test, epochs=1, lr=0.1, log=None)
+    assert "epoch 1/1: batch 1/2" in sys.stderr.getvalue()
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    fit(net(), train, test, epochs=1, lr=0.1, log=None, progress=False)
+    assert sys.stderr.getvalue() == ""
+
+
+def test_evaluate_runs_in_eval_mode_without_grad():
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append((self.training, torch.is_grad_enabled()))
+            return x.flatten(1)[:, :10]
+
+    model = nn.Sequential(Probe(), nn.Linear(10, 10))
+    model.train()
+    evaluate(model, [(torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long))], device="cpu")
+    assert seen == [(False, False)] and model.training
