@@ -15,6 +15,7 @@ import os
 import pickle
 import random
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def _mount_point(path: Path) -> Path:
     return path
 
 
-def _shape_changes(old: dict[str, list[int]], new: dict[str, list[int]], limit: int = 3) -> list[str]:
+def _shape_changes(old: dict[str, list[int]], new: dict[str, list[int]],
+                   limit: int = 3) -> list[str]:
     keys = [*old, *(k for k in new if k not in old)]
     changes = [f"{k} {old.get(k, 'missing')} → {new.get(k, 'missing')}"
                for k in keys if old.get(k) != new.get(k)]
@@ -113,7 +115,7 @@ class Checkpoint:
         self.settings, self.model = settings, describe_model(net)
 
     def start(self, net: nn.Module, optimizer: torch.optim.Optimizer, schedulers: dict[str, Any],
-              history: History, log) -> None:
+              history: History, log: Callable[[str], None] | None) -> None:
         """Resume from the file if there is one (then ``history`` holds its epochs), and make
         sure the file can be written if any epoch is left to train."""
         if self.path.is_dir():
@@ -147,7 +149,8 @@ class Checkpoint:
                                   f"({folder}). Pass a checkpoint= path in a writable folder.",
                                   err.errno) from err
 
-    def _resume(self, net, optimizer, schedulers: dict[str, Any], history: History) -> None:
+    def _resume(self, net: nn.Module, optimizer: torch.optim.Optimizer,
+                schedulers: dict[str, Any], history: History) -> None:
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
             if state.get("format") != FORMAT:

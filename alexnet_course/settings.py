@@ -67,7 +67,8 @@ class TrainSettings:
                 raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
         _whole(self.warmup_steps, "warmup_steps", 0)
         if not (_real(self.label_smoothing) and 0 <= self.label_smoothing < 1):
-            raise ValueError(f"label_smoothing must be in [0, 1), e.g. 0.1; got {self.label_smoothing!r}")
+            raise ValueError(f"label_smoothing must be in [0, 1), e.g. 0.1; "
+                             f"got {self.label_smoothing!r}")
         self.scheduler_kwargs = check_scheduler_kwargs(self.scheduler, self.scheduler_kwargs)
         for name in ("compile", "guard", "channels_last"):
             if not isinstance(getattr(self, name), bool):
@@ -101,7 +102,8 @@ def resolve_channels_last(device: torch.device, amp: str | bool, channels_last: 
     benchmarked networks, see benchmarks/NOTES.md), and on CUDA under bf16 autocast, where
     tensor-core convolutions want it (not yet measured here)."""
     if channels_last == "auto":
-        return device.type == "cpu" or (device.type == "cuda" and resolve_amp(device, amp) == "bf16")
+        bf16 = resolve_amp(device, amp) == "bf16"
+        return device.type == "cpu" or (device.type == "cuda" and bf16)
     if not isinstance(channels_last, bool):
         raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
     return channels_last
@@ -153,7 +155,7 @@ def make_optimizer(net: nn.Module, optimizer: str, lr: float, *, momentum: float
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, scheduler: str | Callable | None,
-                   epochs: int, **kwargs: Any):
+                   epochs: int, **kwargs: Any) -> Any:
     """A per-epoch scheduler by name (kwargs as :func:`check_scheduler_kwargs` allows), or
     ``scheduler(optimizer)`` for a callable."""
     if scheduler is None:
@@ -170,7 +172,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, scheduler: str | Callable |
     return lr_scheduler.StepLR(optimizer, step_size=kw["step_size"], gamma=kw["gamma"])
 
 
-def make_warmup(optimizer: torch.optim.Optimizer, warmup_steps: int):
+def make_warmup(optimizer: torch.optim.Optimizer,
+                warmup_steps: int) -> torch.optim.lr_scheduler.LinearLR | None:
     """A per-batch linear warm-up: batch ``s`` trains at ``(s + 1) / warmup_steps`` of the
     scheduled lr, batch ``warmup_steps - 1`` and later at all of it.
 

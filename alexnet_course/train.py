@@ -42,6 +42,8 @@ __all__ = ["CheckpointError", "EpochStats", "History", "TrainSettings", "Trainin
 
 Predict = Callable[[nn.Module, Tensor], Tensor]
 Batches = Iterable[tuple[Tensor, Tensor]]
+EMPTY_LOADER = ("the training loader yields no batches; check its train_size and batch_size "
+                "(with drop_last=True a set smaller than one batch is empty)")
 
 
 def set_seed(seed: int) -> None:
@@ -137,7 +139,8 @@ class EpochStats:
 
 
 def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                    data_iter: Batches, device: torch.device, *, warmup=None,
+                    data_iter: Batches, device: torch.device, *,
+                    warmup: torch.optim.lr_scheduler.LinearLR | None = None,
                     amp: str | bool = False, channels_last: bool = False,
                     desc: str | None = None) -> EpochStats:
     """One pass over ``data_iter``; ``warmup`` (a per-batch scheduler) steps after each batch
@@ -168,9 +171,8 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
         count, steps, num_classes = count + len(y), steps + 1, logits.shape[1]
     _sync(device)
     seconds = time.perf_counter() - t0
-    if steps == 0:
-        raise ValueError("the training loader yields no batches; check its train_size and "
-                         "batch_size (with drop_last=True a set smaller than one batch is empty)")
+    if steps == 0:  # a loader without len() shows it only now
+        raise ValueError(EMPTY_LOADER)
     # the gradients of the last batch are still on the parameters: no per-batch cost
     grads = [p.grad.detach().float() for g in optimizer.param_groups for p in g["params"]
              if p.grad is not None and p.dim() > 1]
@@ -247,17 +249,16 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
                      label_smoothing=label_smoothing, compile=compile, guard=guard,
                      stall_epochs=stall_epochs, stall_min_steps=stall_min_steps)
     if hasattr(train_iter, "__len__") and len(train_iter) == 0:
-        raise ValueError("the training loader yields no batches; check its train_size and "
-                         "batch_size (with drop_last=True a set smaller than one batch is empty)")
+        raise ValueError(EMPTY_LOADER)
     net.to(device, memory_format=torch.channels_last if s.channels_last else torch.preserve_format)
     if isinstance(optimizer, str):
         optimizer = make_optimizer(net, s.optimizer, s.lr, momentum=s.momentum,
                                    weight_decay=s.weight_decay)
-    schedulers = {"scheduler": make_scheduler(optimizer, scheduler, epochs, **s.scheduler_kwargs),
-                  "warmup": make_warmup(optimizer, s.warmup_steps)}
-    sched = schedulers["scheduler"]
-    model = torch.compile(net) if compile else net
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    sched = make_scheduler(optimizer, scheduler, s.epochs, **s.scheduler_kwargs)
+    warmup = make_warmup(optimizer, s.warmup_steps)
+    schedulers = {"scheduler": sched, "warmup": warmup}  # what a checkpoint saves and restores
+    model = torch.compile(net) if s.compile else net
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     history = History(meta=_meta(net, optimizer, s, train_iter, device))
@@ -268,14 +269,15 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
     show = _show_progress(progress)
     score = partial(evaluate, net, device=device, predict=predict, amp=s.amp,
                     channels_last=s.channels_last)  # evaluate reads the result: one sync
-    for epoch in range(len(history) + 1, epochs + 1):
+    for epoch in range(len(history) + 1, s.epochs + 1):
         if hasattr(train_iter, "set_epoch"):
             train_iter.set_epoch(epoch - 1)  # the same shuffle whether resumed or not
-        stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device,
-                                warmup=schedulers["warmup"], amp=s.amp, channels_last=s.channels_last,
-                                desc=f"epoch {epoch}/{epochs}" if show else None)
-        if guard:  # before evaluating: a diverged network is not worth a test pass
-            check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes, history)
+        stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device, warmup=warmup,
+                                amp=s.amp, channels_last=s.channels_last,
+                                desc=f"epoch {epoch}/{s.epochs}" if show else None)
+        if s.guard:  # before evaluating: a diverged network is not worth a test pass
+            check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
+                             history)
         t0 = time.perf_counter()
         test_acc = score(test_iter)
         val_acc = None if val_iter is None else score(val_iter)
@@ -283,16 +285,16 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
                          stats.seconds + time.perf_counter() - t0)
         history.records.append(record)
         if log:
-            log(_epoch_line(record, epochs, device))
+            log(_epoch_line(record, s.epochs, device))
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             sched.step(test_acc if val_acc is None else val_acc)
         elif sched is not None:
             sched.step()
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
-        if guard:  # before saving: a stalled epoch is not checkpointed, a re-run judges it again
+        if s.guard:  # before saving: a stalled epoch is not checkpointed, a re-run judges it again
             check_stall(history, stats.num_classes, stats.grad_norm, stats.steps,
-                        stall_epochs=stall_epochs, stall_min_steps=stall_min_steps)
+                        stall_epochs=s.stall_epochs, stall_min_steps=s.stall_min_steps)
         if ckpt is not None:
             ckpt.save(net, optimizer, schedulers, history)
     return history
