@@ -196,3 +196,27 @@ def test_damaged_checkpoint_is_reported(tiny, tmp_path):
     with pytest.raises(CheckpointError, match=f"cannot read the checkpoint {path}.*damaged.*"
                                               f"Delete {path} to start afresh"):
         fit(small_lenet(), *tiny, checkpoint=path, **ARGS)
+
+
+@pytest.mark.parametrize("args", [
+    dict(optimizer="adam", lr=1e-3, scheduler="plateau", scheduler_kwargs={"patience": 0},
+         warmup_steps=15),  # the warm-up spans the interruption
+    dict(lr=0.05, momentum=0.9, weight_decay=5e-4, scheduler="cosine", label_smoothing=0.1),
+])
+def test_interrupted_run_resumes_exactly(tiny, tmp_path, args):
+    train, test = tiny
+    args = {**args, "epochs": 3, "log": None}
+    set_seed(2)
+    whole = fit(small_lenet(), train, test, val_iter=test, **args)
+
+    def stop_in_epoch_two(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "run.pt"
+    set_seed(2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(small_lenet(), train, test, val_iter=test, checkpoint=path,
+            on_epoch_end=stop_in_epoch_two, **args)
+    resumed = fit(small_lenet(), train, test, val_iter=test, checkpoint=path, **args)
+    assert _curves(resumed) == _curves(whole)
