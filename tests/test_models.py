@@ -1,16 +1,19 @@
-"""The model zoo: every registered model runs at its default input size, reference
-parameter counts, input-size errors, initialisation and the configurable variants."""
+"""The model zoo: the registry (every entry's recorded parameter count and input sizes
+checked against the built model), input-size checks, reference parameter counts,
+initialisation and the configurable variants."""
 
 from __future__ import annotations
 
 import inspect
+import pkgutil
+import sys
 
 import pytest
 import torch
 import torchvision
 from torch import nn
 
-from alexnet_course import analysis
+from alexnet_course import analysis, models
 from alexnet_course.models import (MODELS, AlexNetNoPool, AlexNetPaper, AlexNetSimple, AlexNetTV, Inception,
                                    NiN, VGG, VGG_ARCHS, get_model)
 
@@ -32,36 +35,100 @@ def build(name: str, **kwargs) -> nn.Module:
 
 
 # Full-width VGGs cost 15-40 GFLOPs per 224×224 image on a CPU: their real forward pass
-# runs with channels / 8; the full-width shapes are checked on the meta device below.
+# runs with channels / 8; the full-width model is built and run on the meta device.
 NARROW = {"vgg11": {"ratio": 8}, "vgg13": {"ratio": 8}, "vgg16": {"ratio": 8}, "vgg19": {"ratio": 8}}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_forward_at_default_input_size(name: str) -> None:
+def test_registry_entry_matches_the_built_model(name: str) -> None:
+    info = models.model_info(name)
+    assert info.name == name and MODELS[name] is info.builder
+    with torch.device("meta"):  # shapes and counts only: no weights allocated
+        net = get_model(name).eval()
+        assert analysis.count_params(net) == info.params
+        assert (net.input_size, net.min_input_size) == (info.input_size, info.min_input_size)
+        s = info.input_size
+        assert net(torch.zeros(2, 1, s, s)).shape == (2, 10)
+    # Real weights: the recorded minimum is the one forward passes find, and the model
+    # computes finite outputs at its default input size (the minimum does not depend on width).
     net = build(name, **NARROW.get(name, {})).eval()
-    s = net.input_size
+    m = info.min_input_size
+    assert analysis.min_input_size(net, max_size=2 * m + 8) == m
     with torch.no_grad():
         out = net(torch.randn(2, 1, s, s))
     assert out.shape == (2, 10)
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_full_width_output_shape_on_meta(name: str) -> None:
-    with torch.device("meta"):
-        net = get_model(name).eval()
-        s = net.input_size
-        assert net(torch.zeros(2, 1, s, s)).shape == (2, 10)
+def test_every_family_module_is_imported_by_the_package() -> None:
+    # A family file that models/__init__.py forgets to import would register nothing.
+    for mod in pkgutil.iter_modules(models.__path__):
+        if not mod.name.startswith("_"):
+            assert f"alexnet_course.models.{mod.name}" in sys.modules, mod.name
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_min_input_size_attribute_matches_search(name: str) -> None:
-    with torch.device("meta"):  # the attribute is set at construction; no weights needed
-        net = get_model(name, **NARROW.get(name, {}))  # the minimum does not depend on width
-    m = net.min_input_size
-    # Only shapes matter here: allocate the weights without initialising them.
-    net.to_empty(device="cpu")
-    assert analysis.min_input_size(net, max_size=2 * m + 8) == m
+def _tiny_class() -> type[nn.Module]:
+    class Tiny(nn.Module):
+        def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 8) -> None:
+            super().__init__()
+            self.fc = nn.Linear(in_channels, num_classes)
+
+    return Tiny
+
+
+@pytest.fixture
+def restore_registry():
+    from alexnet_course.models import _registry
+
+    saved = dict(_registry._INFO), dict(_registry._BUILDERS)
+    yield
+    for live, old in zip((_registry._INFO, _registry._BUILDERS), saved):
+        live.clear()
+        live.update(old)
+
+
+def test_registry_lists_models_and_refuses_bad_entries(restore_registry) -> None:
+    assert models.list_models() == sorted(MODELS) and len(MODELS) == 21
+    assert list(MODELS)[:3] == ["lenet", "lenet_modern", "alexnet_d2l"]  # the book's order
+    with pytest.raises(TypeError):
+        MODELS["lenet"] = AlexNetTV  # type: ignore[index]  # register with the decorator instead
+    with pytest.raises(ValueError, match=r"'lenet' is already registered by alexnet_course\.models\.lenet\.LeNet"):
+        models.register_model("lenet", params=1, min_input_size=1, input_size=1)(AlexNetTV)
+    with pytest.raises(ValueError, match="lower-case"):
+        models.register_model("LeNet2", params=1, min_input_size=1, input_size=1)
+    with pytest.raises(ValueError, match="params must be a positive integer"):
+        models.register_model("lenet2", params=0, min_input_size=1, input_size=1)
+    # The same definition run again (importlib.reload, autoreload) replaces its entry.
+    first, again = _tiny_class(), _tiny_class()
+    models.register_model("tiny_test_net", params=11, min_input_size=1, input_size=8)(first)
+    models.register_model("tiny_test_net", params=11, min_input_size=1, input_size=8)(again)
+    assert MODELS["tiny_test_net"] is again
+
+
+def test_a_model_registered_in_its_own_file_is_built_by_name(restore_registry) -> None:
+    tiny = models.register_model("tiny_test_net", params=11, min_input_size=1, input_size=8)(_tiny_class())
+    assert "tiny_test_net" in models.list_models() and MODELS["tiny_test_net"] is tiny
+    assert isinstance(get_model(" Tiny_Test_Net ", num_classes=3), tiny)
+    assert models.model_info("tiny_test_net").params == 11
+
+
+@pytest.mark.parametrize("name", [None, 3, ["lenet"]])
+def test_get_model_needs_a_string_and_lists_the_valid_names(name: object) -> None:
+    with pytest.raises(TypeError, match=r"a model name must be a string, got .*valid names: .*alexnet_paper.*lenet"):
+        get_model(name)  # type: ignore[arg-type]
+
+
+def test_conv_out_is_public_and_the_private_name_still_works() -> None:
+    from alexnet_course.models import _utils, conv_out
+
+    assert conv_out is _utils.conv_out
+    assert conv_out(224, 11, 4, 2) == 55 and conv_out(227, 11, 4) == 55 and conv_out(5, 7) == 0
+
+
+def test_alexnet_paper_variant_alias_is_gone() -> None:
+    from alexnet_course.models import alexnet_paper
+
+    assert not hasattr(alexnet_paper, "AlexNetPaperVariant")  # use AlexNetPaper
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODELS if n in ("nin", "alexnet_d2l", "alexnet_tv",
@@ -80,7 +147,7 @@ def test_too_small_input_names_the_minimum(name: str) -> None:
 def test_reference_parameter_counts(name: str) -> None:
     with torch.device("meta"):
         net = get_model(name)
-    assert analysis.count_params(net) == REFERENCE_PARAMS[name]
+    assert analysis.count_params(net) == REFERENCE_PARAMS[name] == models.model_info(name).params
 
 
 def test_alexnet_tv_matches_torchvision() -> None:
@@ -218,9 +285,6 @@ def test_alex_resnet_options() -> None:
 
 
 def test_paper_alexnet_ablation_switches() -> None:
-    from alexnet_course.models.alexnet_paper import AlexNetPaperVariant
-
-    assert AlexNetPaperVariant is AlexNetPaper
     with torch.device("meta"):
         narrow = AlexNetPaper(width=0.25, fc_width=64, lrn=False, pool="nonoverlap", activation="tanh")
         assert narrow(torch.zeros(1, 1, 224, 224)).shape == (1, 10)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights
 
 NORMS = ("bn", "none")
@@ -58,6 +59,7 @@ class BasicBlock(nn.Module):
         return self.relu2(out)
 
 
+@register_model("alex_resnet", params=3_542_730, min_input_size=1, input_size=64)
 class AlexResNet(nn.Module):
     """Stem (7×7/2 conv, 3×3/2 max pool) and four stages of one ``BasicBlock`` each; GAP head.
 
@@ -96,6 +98,7 @@ class AlexResNet(nn.Module):
         return self.classifier(x)
 
 
+@register_model("alex_resnet_se", params=3_572_798, min_input_size=1, input_size=64)
 def alex_resnet_se(**kwargs: object) -> AlexResNet:
     """``AlexResNet`` with squeeze-and-excitation in every block."""
     return AlexResNet(**{"se": True, **kwargs})  # type: ignore[arg-type]

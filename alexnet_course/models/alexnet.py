@@ -18,9 +18,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, min_size, plan_fixed_head
 
 
+@register_model("alexnet_d2l", params=46_764_746, min_input_size=65, input_size=224)
 class AlexNetD2L(nn.Module):
     """d2l's Fashion-MNIST AlexNet; no LRN, dropout 0.5 after the two hidden FC layers."""
 
@@ -61,6 +63,7 @@ class AlexNetD2L(nn.Module):
         return self.classifier(x)
 
 
+@register_model("alexnet_tv", params=57_029_322, min_input_size=63, input_size=224)
 class AlexNetTV(nn.Module):
     """torchvision's AlexNet; module names and order match ``torchvision.models.AlexNet``."""
 

@@ -20,6 +20,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, min_size
 
 POOLS = ("max", "conv1x1", "strided")
@@ -37,6 +38,7 @@ def downsample(pool: str, channels: int) -> nn.Module:
     raise ValueError(f"unknown pool {pool!r}; use one of {', '.join(POOLS)}")
 
 
+@register_model("alexnet_nopool", params=58_299_082, min_input_size=9, input_size=224)
 class AlexNetNoPool(nn.Module):
     """AlexNet with ``pool="max"|"conv1x1"|"strided"`` and scalable conv widths.
 

@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 from ..layers import LocalResponseNorm
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, plan_fixed_head
 
 
+@register_model("alexnet_paper", params=58_299_082, min_input_size=63, input_size=224)
 class AlexNetPaper(nn.Module):
     """The 2012 AlexNet, single-GPU layout; accepts both 224×224 and 227×227 input.
 
@@ -106,7 +108,3 @@ class AlexNetPaper(nn.Module):
         x = self.features(x)
         x = torch.flatten(x, 1)
         return self.classifier(x)
-
-
-# The ablation switches used to live in a separate class; the chapter imports this name.
-AlexNetPaperVariant = AlexNetPaper

@@ -14,9 +14,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, plan_fixed_head
 
 
+@register_model("alexnet_simple", params=46_764_746, min_input_size=65, input_size=224)
 class AlexNetSimple(nn.Module):
     """d2l's AlexNet with switches; the defaults reproduce ``AlexNetD2L`` exactly."""
 
@@ -66,6 +68,7 @@ class AlexNetSimple(nn.Module):
         return self.classifier(x)
 
 
+@register_model("alexnet_28", params=24_735_434, min_input_size=15, input_size=28)
 def alexnet_28(in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
                **kwargs: object) -> AlexNetSimple:
     """AlexNet for native 28×28 input: conv1 becomes 5×5, stride 1, padding 2 (the 11×11

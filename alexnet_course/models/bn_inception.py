@@ -15,10 +15,12 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights
 from .inception_blocks import BasicConv2d, InceptionBN, InceptionReduce
 
 
+@register_model("bn_inception", params=10_264_202, min_input_size=1, input_size=96)
 class BNInception(nn.Module):
     """BN-Inception for small images; 96×96 input by default."""
 

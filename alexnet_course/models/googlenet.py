@@ -11,6 +11,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights
 
 
@@ -37,6 +38,7 @@ class Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
+@register_model("googlenet", params=5_977_530, min_input_size=1, input_size=96)
 class GoogLeNet(nn.Module):
     """d2l's GoogLeNet: stem, Inception 3a-3b, 4a-4e, 5a-5b, global average pooling, one FC.
 

@@ -19,6 +19,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights
 from .inception_blocks import BasicConv2d, InceptionBN, InceptionReduce, conv_1xn
 
@@ -60,6 +61,7 @@ class InceptionResNetBlock(nn.Module):
         return self.relu(x + self.scale * residual)
 
 
+@register_model("inception_resnet_small", params=3_225_146, min_input_size=27, input_size=96)
 class InceptionResNetSmall(nn.Module):
     """Compact Inception-ResNet-v2 with residual scaling ``scale`` (0.1-0.3 in the paper)."""
 

@@ -20,10 +20,12 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights
 from .inception_blocks import BasicConv2d, InceptionBN, InceptionExpanded, InceptionFactorized, InceptionReduce
 
 
+@register_model("inception_v3_small", params=10_213_450, min_input_size=27, input_size=96)
 class InceptionV3Small(nn.Module):
     """Compact Inception-v3; ``n`` is the factorised kernel length of the Figure-6 modules."""
 

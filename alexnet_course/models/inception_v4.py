@@ -18,6 +18,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights
 from .inception_blocks import (BasicConv2d, InceptionBN, InceptionExpanded, InceptionFactorized,
                                InceptionReduce, conv_1xn)
@@ -47,6 +48,7 @@ class InceptionV4Stem(nn.Module):
         return torch.cat([self.mixed5a_conv(x), self.mixed5a_pool(x)], 1)  # 384 channels
 
 
+@register_model("inception_v4_small", params=3_785_962, min_input_size=27, input_size=96)
 class InceptionV4Small(nn.Module):
     """Compact Inception-v4; ``width`` scales the Inception and reduction modules."""
 

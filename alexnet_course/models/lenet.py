@@ -14,9 +14,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, plan_fixed_head
 
 
+@register_model("lenet", params=61_706, min_input_size=12, input_size=28)
 class LeNet(nn.Module):
     """d2l's LeNet-5: 6@5×5 (pad 2), 16@5×5, 120, 84, classes; 61,706 parameters at 28×28."""
 
@@ -49,6 +51,7 @@ class LeNet(nn.Module):
         return self.classifier(x)
 
 
+@register_model("lenet_modern", params=61_706, min_input_size=12, input_size=28)
 class LeNetModern(nn.Module):
     """LeNet-5's layout with ReLU, max pooling and optional batch norm and dropout."""
 

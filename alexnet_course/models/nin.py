@@ -14,6 +14,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, min_size, plan_fixed_head
 
 
@@ -30,6 +31,7 @@ def nin_block(in_channels: int, out_channels: int, kernel_size: int, strides: in
     return nn.Sequential(OrderedDict(layers))
 
 
+@register_model("nin", params=1_992_166, min_input_size=67, input_size=224)
 class NiN(nn.Module):
     """d2l's NiN (1,992,166 parameters at one channel, 10 classes, any input >= 67)."""
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._registry import register_model
 from ._utils import check_input_size, init_weights, plan_fixed_head
 
 VGG_ARCHS: dict[str, tuple[tuple[int, int], ...]] = {
@@ -89,26 +90,31 @@ def _vgg(arch: str, kwargs: dict) -> VGG:
     return VGG(VGG_ARCHS[arch], **kwargs)
 
 
+@register_model("vgg11", params=128_806_154, min_input_size=32, input_size=224)
 def vgg11(**kwargs: object) -> VGG:
     """VGG-11, configuration A of Table 1 (d2l's VGG)."""
     return _vgg("vgg11", kwargs)
 
 
+@register_model("vgg13", params=128_990_666, min_input_size=32, input_size=224)
 def vgg13(**kwargs: object) -> VGG:
     """VGG-13, configuration B of Table 1."""
     return _vgg("vgg13", kwargs)
 
 
+@register_model("vgg16", params=134_300_362, min_input_size=32, input_size=224)
 def vgg16(**kwargs: object) -> VGG:
     """VGG-16, configuration D of Table 1."""
     return _vgg("vgg16", kwargs)
 
 
+@register_model("vgg19", params=139_610_058, min_input_size=32, input_size=224)
 def vgg19(**kwargs: object) -> VGG:
     """VGG-19, configuration E of Table 1."""
     return _vgg("vgg19", kwargs)
 
 
+@register_model("vgg_small", params=43_093_322, min_input_size=32, input_size=224)
 def vgg_small(**kwargs: object) -> VGG:
     """The VGG-11 d2l trains on Fashion-MNIST: channels divided by 4, 224×224 input,
     4096-wide FC layers (43,093,322 parameters)."""
