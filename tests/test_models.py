@@ -1,5 +1,5 @@
 """The model zoo: the registry (every entry's recorded parameter count and input sizes
-checked against the built model), input-size checks, reference parameter counts,
+checked against the built model), argument and input checks, reference parameter counts,
 initialisation and the configurable variants."""
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def test_registry_entry_matches_the_built_model(name: str) -> None:
         net = get_model(name).eval()
         assert analysis.count_params(net) == info.params
         assert (net.input_size, net.min_input_size) == (info.input_size, info.min_input_size)
+        assert (net.in_channels, net.num_classes) == (1, 10)
         s = info.input_size
         assert net(torch.zeros(2, 1, s, s)).shape == (2, 10)
     # Real weights: the recorded minimum is the one forward passes find, and the model
@@ -116,6 +117,35 @@ def test_a_model_registered_in_its_own_file_is_built_by_name(restore_registry) -
 def test_get_model_needs_a_string_and_lists_the_valid_names(name: object) -> None:
     with pytest.raises(TypeError, match=r"a model name must be a string, got .*valid names: .*alexnet_paper.*lenet"):
         get_model(name)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_refuses_bad_in_channels_and_num_classes(name: str) -> None:
+    with torch.device("meta"):
+        for arg in ("in_channels", "num_classes"):
+            for bad, error in [(0, ValueError), (-1, ValueError), (2.5, TypeError), ("3", TypeError),
+                               (True, TypeError), (None, TypeError)]:
+                with pytest.raises(error, match=rf"{arg} must be a positive integer .*got {bad!r}"):
+                    get_model(name, **{arg: bad})
+        net = get_model(name, in_channels=3, num_classes=7)
+        s = net.input_size
+        assert net(torch.zeros(2, 3, s, s)).shape == (2, 7)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_wrong_number_of_channels_names_the_fix(name: str) -> None:
+    with torch.device("meta"):  # the check comes before any computation
+        gray, rgb = get_model(name), get_model(name, in_channels=3)
+        s = gray.input_size
+        with pytest.raises(ValueError, match=r"built with in_channels=1, got a batch with 3 channels "
+                                             r".*build it with in_channels=3 or convert the images"):
+            gray(torch.zeros(2, 3, s, s))
+        with pytest.raises(ValueError, match=r"built with in_channels=3, got a batch with 1 channels "
+                                             r".*build it with in_channels=1 or convert the images"):
+            rgb(torch.zeros(2, 1, s, s))
+        with pytest.raises(ValueError, match=r"batch of images N×C×H×W, got a tensor of shape \(1, 28, 28\): "
+                                             r"add the batch dimension"):
+            gray(torch.zeros(1, 28, 28))
 
 
 def test_conv_out_is_public_and_the_private_name_still_works() -> None:

@@ -3,8 +3,9 @@
 ``get_model("alexnet_paper", init="kaiming")`` builds a model from a string (papermill
 parameters are strings); ``list_models()`` names them and ``model_info(name)`` gives the
 parameter count, minimum and default input size recorded with ``@register_model``. Every
-model takes ``in_channels=1`` and ``num_classes=10`` and carries ``input_size`` (its
-default or built-for input side) and ``min_input_size``.
+model takes ``in_channels=1`` and ``num_classes=10``, refuses other than positive integers
+for them, and carries ``in_channels``, ``num_classes``, ``input_size`` (its default or
+built-for input side) and ``min_input_size``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
-"""Helpers shared by the model files: size arithmetic, input-size checks, initialisation.
+"""Helpers shared by the model files: argument and input checks, size arithmetic,
+initialisation.
 
-Every model in the zoo carries three attributes that the notebooks and tests rely on:
-``input_size`` (the size it was built for, or its default), ``min_input_size`` (the
-smallest square input its feature extractor accepts) and, for models whose first
-fully connected layer has a fixed ``in_features``, ``feature_size`` (the side of the
-final feature map at ``input_size``).
+Every model in the zoo carries the attributes that the notebooks and tests rely on:
+``in_channels`` and ``num_classes`` (recorded by ``check_model_args``), ``input_size``
+(the size it was built for, or its default), ``min_input_size`` (the smallest square
+input its feature extractor accepts) and, for models whose first fully connected layer
+has a fixed ``in_features``, ``feature_size`` (the side of the final feature map at
+``input_size``).
 """
 
 from __future__ import annotations
+
+import numbers
 
 import torch
 from torch import nn
@@ -15,6 +19,31 @@ from torch import nn
 
 def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _check_positive_int(owner: str, arg: str, value: object, hint: str) -> int:
+    # bool is an int subclass, and True would silently mean 1 channel or 1 class.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {arg} must be a positive integer ({hint}), got {value!r} "
+                        f"({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{owner}: {arg} must be a positive integer ({hint}), got {value}")
+    return int(value)
+
+
+def check_model_args(net: nn.Module, in_channels: object, num_classes: object,
+                     input_size: object = None) -> None:
+    """Refuse an ``in_channels``, ``num_classes`` or ``input_size`` that is not a positive
+    integer, naming the model, and record the first two on ``net`` for ``check_input_size``.
+
+    Every constructor in the zoo calls it first, before any layer is built.
+    """
+    owner = type(net).__name__
+    net.in_channels = _check_positive_int(owner, "in_channels", in_channels,
+                                          "1 for Fashion-MNIST, 3 for CIFAR-10")
+    net.num_classes = _check_positive_int(owner, "num_classes", num_classes, "10 for both datasets")
+    if input_size is not None:
+        _check_positive_int(owner, "input_size", input_size, "the side of the square input images")
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0,
@@ -72,9 +101,21 @@ def plan_fixed_head(net: nn.Module, input_size: int) -> int:
 
 
 def check_input_size(net: nn.Module, x: torch.Tensor) -> None:
-    """Raise a ValueError that names the size to use when ``x`` is too small or, for models
-    with a fixed-size classifier, gives a different final feature map than the one built for."""
+    """Raise a ValueError that names the fix when ``x`` is not an N×C×H×W batch, has another
+    number of channels than the model was built with, is too small or, for models with a
+    fixed-size classifier, gives a different final feature map than the one built for."""
     name = type(net).__name__
+    if x.dim() != 4:
+        fix = "add the batch dimension with x.unsqueeze(0)" if x.dim() == 3 else "reshape it to N×C×H×W"
+        raise ValueError(f"{name} takes a batch of images N×C×H×W, got a tensor of shape "
+                         f"{tuple(x.shape)}: {fix}")
+    expected, got = getattr(net, "in_channels", None), int(x.shape[1])
+    if expected is not None and got != expected:
+        how = {1: "to grayscale, e.g. x.mean(1, keepdim=True)",
+               3: "to RGB, e.g. x.expand(-1, 3, -1, -1) for grayscale images"}.get(expected, "")
+        raise ValueError(f"{name} was built with in_channels={expected}, got a batch with {got} "
+                         f"channels (shape {tuple(x.shape)}): build it with in_channels={got} or "
+                         f"convert the images{' ' + how if how else ''}")
     h, w = int(x.shape[-2]), int(x.shape[-1])
     m = net.min_input_size
     if h < m or w < m:

@@ -18,7 +18,7 @@ from torch import nn
 from torchvision.ops import SqueezeExcitation
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights
+from ._utils import check_input_size, check_model_args, init_weights
 
 NORMS = ("bn", "none")
 
@@ -74,6 +74,7 @@ class AlexResNet(nn.Module):
                  init: str = "kaiming", residual: bool = True, se: bool = False,
                  dropout: float = 0.0) -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         layers: list[tuple[str, nn.Module]] = [
             ("conv1", nn.Conv2d(in_channels, channels[0], 7, stride=2, padding=3, bias=norm == "none")),
             ("norm1", make_norm(norm, channels[0])),

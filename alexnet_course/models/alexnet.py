@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, min_size, plan_fixed_head
+from ._utils import check_input_size, check_model_args, init_weights, min_size, plan_fixed_head
 
 
 @register_model("alexnet_d2l", params=46_764_746, min_input_size=65, input_size=224)
@@ -29,6 +29,7 @@ class AlexNetD2L(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224,
                  dropout: float = 0.5, init: str = "xavier") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=1)),  # -> 96×54×54
             ("relu1", nn.ReLU(inplace=True)),
@@ -70,6 +71,7 @@ class AlexNetTV(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, dropout: float = 0.5,
                  input_size: int = 224) -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         # Integer indices (not names) so that torchvision's state dicts load unchanged.
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2),  # -> 64×55×55

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, min_size
+from ._utils import check_input_size, check_model_args, init_weights, min_size
 
 POOLS = ("max", "conv1x1", "strided")
 
@@ -51,6 +51,7 @@ class AlexNetNoPool(nn.Module):
                  channels: tuple[int, int, int, int, int] = (96, 256, 384, 384, 256),
                  fc_width: int = 4096, dropout: float = 0.5, init: str = "kaiming") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in channels)
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=1)),  # 224 -> 54, 32 -> 6

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..layers import LocalResponseNorm
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, plan_fixed_head
+from ._utils import check_input_size, check_model_args, init_weights, plan_fixed_head
 
 
 @register_model("alexnet_paper", params=58_299_082, min_input_size=63, input_size=224)
@@ -45,6 +45,7 @@ class AlexNetPaper(nn.Module):
                  dropout: float = 0.5, init: str = "paper", lrn: bool = True, *, width: float = 1.0,
                  fc_width: int = 4096, pool: str = "overlap", activation: str = "relu") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         if pool not in ("overlap", "nonoverlap"):
             raise ValueError(f"unknown pool {pool!r}; use 'overlap' or 'nonoverlap'")
         if activation not in ("relu", "tanh"):

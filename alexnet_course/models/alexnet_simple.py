@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, plan_fixed_head
+from ._utils import check_input_size, check_model_args, init_weights, plan_fixed_head
 
 
 @register_model("alexnet_simple", params=46_764_746, min_input_size=65, input_size=224)
@@ -27,6 +27,7 @@ class AlexNetSimple(nn.Module):
                  drop_fc7: bool = False, dropout: float = 0.5, conv1_kernel: int = 11,
                  conv1_stride: int = 4, conv1_padding: int = 1, init: str = "xavier") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (96, 256, 384, 384, 256))
         layers: list[tuple[str, nn.Module]] = [
             ("conv1", nn.Conv2d(in_channels, c1, conv1_kernel, conv1_stride, conv1_padding)),  # 224 -> 54

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights
+from ._utils import check_input_size, check_model_args, init_weights
 from .inception_blocks import BasicConv2d, InceptionBN, InceptionReduce
 
 
@@ -29,6 +29,7 @@ class BNInception(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96,
                  dropout: float = 0.0, init: str = "kaiming") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         self.features = nn.Sequential(OrderedDict([
             ("conv1", BasicConv2d(in_channels, 64, 7, stride=2, padding=3)),  # 96 -> 48
             ("pool1", nn.MaxPool2d(3, 2, padding=1)),  # -> 64×24×24

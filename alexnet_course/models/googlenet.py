@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights
+from ._utils import check_input_size, check_model_args, init_weights
 
 
 class Inception(nn.Module):
@@ -50,6 +50,7 @@ class GoogLeNet(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96,
                  init: str = "xavier") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3)),  # 96 -> 48
             ("relu1", nn.ReLU(inplace=True)),

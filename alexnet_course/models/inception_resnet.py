@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights
+from ._utils import check_input_size, check_model_args, init_weights
 from .inception_blocks import BasicConv2d, InceptionBN, InceptionReduce, conv_1xn
 
 
@@ -71,6 +71,7 @@ class InceptionResNetSmall(nn.Module):
                  width: float = 0.5, scale: float = 0.2, blocks: int = 2, n: int = 3,
                  dropout: float = 0.2, init: str = "kaiming") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
 
         def w(c: int) -> int:
             return max(1, round(c * width))

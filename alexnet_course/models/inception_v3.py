@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights
+from ._utils import check_input_size, check_model_args, init_weights
 from .inception_blocks import BasicConv2d, InceptionBN, InceptionExpanded, InceptionFactorized, InceptionReduce
 
 
@@ -34,6 +34,7 @@ class InceptionV3Small(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96,
                  n: int = 3, dropout: float = 0.5, init: str = "kaiming") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         self.features = nn.Sequential(OrderedDict([
             ("conv1a", BasicConv2d(in_channels, 32, 3, stride=2)),  # 96 -> 47
             ("conv2a", BasicConv2d(32, 32, 3)),  # -> 45

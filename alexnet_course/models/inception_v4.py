@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights
+from ._utils import check_input_size, check_model_args, init_weights
 from .inception_blocks import (BasicConv2d, InceptionBN, InceptionExpanded, InceptionFactorized,
                                InceptionReduce, conv_1xn)
 
@@ -57,6 +57,7 @@ class InceptionV4Small(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96, *,
                  width: float = 0.5, n: int = 3, dropout: float = 0.2, init: str = "kaiming") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
 
         def w(c: int) -> int:
             return max(1, round(c * width))

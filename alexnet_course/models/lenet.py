@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, plan_fixed_head
+from ._utils import check_input_size, check_model_args, init_weights, plan_fixed_head
 
 
 @register_model("lenet", params=61_706, min_input_size=12, input_size=28)
@@ -25,6 +25,7 @@ class LeNet(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
                  init: str = "xavier") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         self.features = nn.Sequential(OrderedDict([
             # padding 2 gives the 28×28 digits the 32×32 field the paper's C1 expected
             ("conv1", nn.Conv2d(in_channels, 6, kernel_size=5, padding=2)),  # -> 6×28×28
@@ -58,6 +59,7 @@ class LeNetModern(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 28,
                  dropout: float = 0.0, batch_norm: bool = False, init: str = "kaiming") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
 
         def norm(c: int, dims: int) -> nn.Module:
             if not batch_norm:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, min_size, plan_fixed_head
+from ._utils import check_input_size, check_model_args, init_weights, min_size, plan_fixed_head
 
 
 def nin_block(in_channels: int, out_channels: int, kernel_size: int, strides: int, padding: int,
@@ -38,6 +38,7 @@ class NiN(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224, *,
                  num_1x1: int = 2, head: str = "gap", dropout: float = 0.5, init: str = "xavier") -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         if head not in ("gap", "fc"):
             raise ValueError(f"unknown head {head!r}; use 'gap' or 'fc'")
         last = num_classes if head == "gap" else 384

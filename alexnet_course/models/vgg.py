@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._registry import register_model
-from ._utils import check_input_size, init_weights, plan_fixed_head
+from ._utils import check_input_size, check_model_args, init_weights, plan_fixed_head
 
 VGG_ARCHS: dict[str, tuple[tuple[int, int], ...]] = {
     "vgg11": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)),  # A
@@ -60,6 +60,7 @@ class VGG(nn.Module):
                  ratio: int = 1, dropout: float = 0.5, batch_norm: bool = False,
                  init: str = "xavier", first_kernel: int = 3) -> None:
         super().__init__()
+        check_model_args(self, in_channels, num_classes, input_size)
         blocks: list[tuple[str, nn.Module]] = []
         for i, (num_convs, out_channels) in enumerate(conv_arch, start=1):
             out_channels = out_channels // ratio
