@@ -1,15 +1,10 @@
 """Real data for the course: Fashion-MNIST and CIFAR-10, batched on the training device.
 
-Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) is read from the four original IDX files.
-They are looked for, in order, in: an explicit ``root`` argument, ``$FASHION_MNIST_DIR``,
-``<repo>/data/fashion-mnist``, ``/usr/share/datasets/fashion-mnist`` (Debian's package
-``dataset-fashion-mnist``) and torchvision's layout ``<root>/FashionMNIST/raw``; failing
-that, torchvision downloads them into ``<repo>/data`` when the network allows.
-
-Each file is checked against the MD5 of its *decompressed* payload. The published MD5s
-are those of the ``.gz`` files, but Debian recompressed them, so the gzip bytes differ
-while the images inside are identical; the payload MD5s match torchvision's historical
-``raw_data`` list.
+Where the files live and how they are read and verified is in ``datafiles.py`` (its names
+are re-exported here): the caller's ``root=``, else ``$FASHION_MNIST_DIR``, Debian's
+``/usr/share/datasets/fashion-mnist`` and the user cache ``~/.cache/alexnet_course``.
+``python -m alexnet_course.data fetch`` finds Fashion-MNIST or downloads it into the cache,
+and checks all four files.
 
 The loaders keep the whole uint8 dataset as one tensor on the device and cut batches
 there (no DataLoader workers, no PIL): conversion to float, resizing with
@@ -19,174 +14,23 @@ there (no DataLoader workers, no PIL): conversion to float, resizing with
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import os
-import pickle
-from collections.abc import Callable, Iterator
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .datafiles import (CIFAR10_DIR, CIFAR10_MD5, DEBIAN_DIR, FASHION_MNIST_MD5,  # noqa: F401 (re-exported)
+                        HOW_TO_GET_DATA, DataError, DataNotFound, cache_dir, cifar10_tensors,
+                        fashion_mnist_tensors, fetch_fashion_mnist, find_fashion_mnist, read_idx,
+                        verify_fashion_mnist)
 from .devices import default_device
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 FASHION_MNIST_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat",
                          "sandal", "shirt", "sneaker", "bag", "ankle boot")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-
-# MD5 of each decompressed IDX file (identical for the upstream and Debian copies).
-FASHION_MNIST_MD5 = {
-    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-}
-_SPLIT_FILES = {True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-
-HOW_TO_GET_DATA = (
-    "Ways to get Fashion-MNIST: `make data` (installs Debian's package dataset-fashion-mnist "
-    "when run as root with apt, otherwise downloads through torchvision); "
-    "`sudo apt-get install dataset-fashion-mnist`; or put the four IDX .gz files in "
-    "<repo>/data/fashion-mnist or a folder named by $FASHION_MNIST_DIR."
-)
-
-
-class DataError(RuntimeError):
-    """Data that is missing, corrupt or asked for in a way that cannot work."""
-
-
-# --------------------------------------------------------------------------- files
-def _candidate_dirs(root: str | os.PathLike | None) -> list[Path]:
-    dirs: list[Path] = []
-    if root is not None:
-        dirs += [Path(root), Path(root) / "FashionMNIST" / "raw"]
-    if os.environ.get("FASHION_MNIST_DIR"):
-        dirs.append(Path(os.environ["FASHION_MNIST_DIR"]))
-    dirs += [REPO_ROOT / "data" / "fashion-mnist", DEBIAN_DIR,
-             REPO_ROOT / "data" / "FashionMNIST" / "raw"]
-    return dirs
-
-
-def _file_in(directory: Path, name: str) -> Path | None:
-    for candidate in (directory / (name + ".gz"), directory / name):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def find_fashion_mnist(root: str | os.PathLike | None = None) -> Path:
-    """Return the first folder that holds all four Fashion-MNIST files.
-
-    Raises ``DataError`` listing the places searched and the ways to get the data.
-    """
-    searched = _candidate_dirs(root)
-    for directory in searched:
-        if all(_file_in(directory, name) for name in FASHION_MNIST_MD5):
-            return directory
-    places = ", ".join(str(d) for d in searched)
-    raise DataError(f"Fashion-MNIST not found; looked in: {places}. {HOW_TO_GET_DATA}")
-
-
-def read_idx(path: str | os.PathLike, expected_md5: str | None = None) -> np.ndarray:
-    """Read one IDX file (gzip-compressed or not) into a numpy array, checking its MD5."""
-    path = Path(path)
-    try:
-        raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as err:  # truncated or not gzip at all
-        raise DataError(f"{path} is unreadable or truncated ({err}). Delete it and fetch the "
-                        f"data again. {HOW_TO_GET_DATA}") from err
-    if expected_md5 is not None and hashlib.md5(raw).hexdigest() != expected_md5:
-        raise DataError(f"{path} is corrupt: the MD5 of its contents is "
-                        f"{hashlib.md5(raw).hexdigest()}, expected {expected_md5}. Delete it "
-                        f"and fetch the data again. {HOW_TO_GET_DATA}")
-    if len(raw) < 8 or raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise DataError(f"{path} is not an IDX file of unsigned bytes.")
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise DataError(f"{path} holds {data.size} values but its header promises "
-                        f"{int(np.prod(dims))}: the file is truncated. {HOW_TO_GET_DATA}")
-    return data.reshape(dims)
-
-
-@lru_cache(maxsize=4)
-def _fashion_mnist_cached(train: bool, directory: str) -> tuple[Tensor, Tensor]:
-    img_name, lbl_name = _SPLIT_FILES[train]
-    images = read_idx(_file_in(Path(directory), img_name), FASHION_MNIST_MD5[img_name])
-    labels = read_idx(_file_in(Path(directory), lbl_name), FASHION_MNIST_MD5[lbl_name])
-    return (torch.from_numpy(images.copy()).unsqueeze(1),  # N×1×28×28 uint8
-            torch.from_numpy(labels.astype(np.int64)))
-
-
-def fashion_mnist_tensors(train: bool = True, root: str | os.PathLike | None = None,
-                          download: bool | None = None) -> tuple[Tensor, Tensor]:
-    """All of one split as ``(images uint8 N×1×28×28, labels int64 N)`` on the CPU."""
-    try:
-        directory = find_fashion_mnist(root)
-    except DataError:
-        if download is False:
-            raise
-        directory = fetch_fashion_mnist()
-    return _fashion_mnist_cached(train, str(directory))
-
-
-def fetch_fashion_mnist(dest: str | os.PathLike | None = None) -> Path:
-    """Find Fashion-MNIST, or download it with torchvision into ``<repo>/data``."""
-    try:
-        return find_fashion_mnist(dest)
-    except DataError as missing:
-        import torchvision  # imported here: only a download needs it
-
-        root = Path(dest) if dest is not None else REPO_ROOT / "data"
-        try:
-            for train in (True, False):
-                torchvision.datasets.FashionMNIST(str(root), train=train, download=True)
-        except Exception as err:  # offline, proxy, disk full ...
-            raise DataError(f"{missing} Downloading with torchvision into {root} failed "
-                            f"too: {err}") from err
-        return find_fashion_mnist(root)
-
-
-# --------------------------------------------------------------------------- CIFAR-10
-_CIFAR_DIR = "cifar-10-batches-py"
-
-
-def cifar10_tensors(train: bool = True, root: str | os.PathLike | None = None,
-                    download: bool = False) -> tuple[Tensor, Tensor]:
-    """CIFAR-10 from torchvision's on-disk format (``<root>/cifar-10-batches-py``).
-
-    Returns ``(images uint8 N×3×32×32, labels int64 N)``. With ``download=True``
-    torchvision fetches (and MD5-checks) the archive first.
-    """
-    root = Path(root) if root is not None else REPO_ROOT / "data"
-    folder = root / _CIFAR_DIR
-    if download and not folder.is_dir():
-        import torchvision
-
-        torchvision.datasets.CIFAR10(str(root), train=train, download=True)
-    names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
-    missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise DataError(f"CIFAR-10 not found: {folder} lacks {', '.join(missing)}. No copy ships "
-                        f"with this course; pass download=True on a machine with internet "
-                        f"access, or root= a folder holding cifar-10-batches-py.")
-    images, labels = [], []
-    for name in names:
-        with open(folder / name, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
-        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
-    return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64)
 
 
 # --------------------------------------------------------------------------- subsets
@@ -339,6 +183,7 @@ def load_fashion_mnist(batch_size: int, resize: int | None = None, *,
     ``val_size`` holds out that many training images, disjoint from the training subset.
     ``normalize=True`` standardises with the training subset's mean and std; a
     ``(mean, std)`` pair uses those. ``transform`` augments training batches on the device.
+    ``root`` and ``download`` are as in :func:`fashion_mnist_tensors`.
     """
     train = fashion_mnist_tensors(True, root, download)
     test = fashion_mnist_tensors(False, root, download)
@@ -353,10 +198,11 @@ def load_cifar10(batch_size: int, resize: int | None = None, *,
                  root: str | os.PathLike | None = None,
                  normalize: bool | tuple[tuple[float, ...], tuple[float, ...]] = False,
                  transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
-                 download: bool = False) -> tuple[DeviceLoader, ...]:
-    """CIFAR-10 with the same interface as :func:`load_fashion_mnist`."""
-    train = cifar10_tensors(True, root, download)
-    test = cifar10_tensors(False, root, download)
+                 download: bool = False, md5: Mapping[str, str] | None = None) -> tuple[DeviceLoader, ...]:
+    """CIFAR-10 with the same interface as :func:`load_fashion_mnist`; ``root`` (default: the
+    user cache), ``download`` and ``md5`` (only for hand-made files) as in :func:`cifar10_tensors`."""
+    train = cifar10_tensors(True, root, download, md5)
+    test = cifar10_tensors(False, root, download, md5)
     return _split_loaders(train, test, batch_size, resize=resize, train_size=train_size,
                           test_size=test_size, val_size=val_size, device=device,
                           normalize=normalize, transform=transform, seed=seed)
@@ -378,11 +224,17 @@ def load_dataset(name: str, batch_size: int, resize: int | None = None,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m alexnet_course.data")
-    parser.add_argument("command", choices=["fetch"], help="find Fashion-MNIST or download it")
-    parser.parse_args(argv)
-    directory = fetch_fashion_mnist()
-    images, labels = fashion_mnist_tensors(True)
-    print(f"Fashion-MNIST: {directory} ({len(labels)} training images, MD5 verified)")
+    parser.add_argument("command", choices=["fetch"],
+                        help="find Fashion-MNIST or download it into the user cache, and verify it")
+    parser.add_argument("--root", help="a folder to look in and download into, instead of the default search")
+    args = parser.parse_args(argv)
+    try:
+        directory = fetch_fashion_mnist(args.root)  # checks the MD5 of all four files
+        n_train, n_test = verify_fashion_mnist(directory)
+    except DataError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(f"Fashion-MNIST: {directory} ({n_train} training and {n_test} test images; "
+          f"MD5 of all four files verified)")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """Real Fashion-MNIST, its integrity checks, the on-device loader and CIFAR-10's format."""
 
 import gzip
+import hashlib
+import pathlib
 import pickle
-import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from alexnet_course import data
+from alexnet_course import data, datafiles
 from alexnet_course.data import DataError
 
 
@@ -57,13 +58,14 @@ def test_truncated_file_is_a_clear_error(fmnist_dir, tmp_path):
 
 
 def test_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "debian")
-    monkeypatch.setattr(data, "REPO_ROOT", tmp_path / "repo")
+    monkeypatch.setattr(datafiles, "DEBIAN_DIR", tmp_path / "debian")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
-    with pytest.raises(DataError, match=r"looked in: .*dataset-fashion-mnist"):
-        data.find_fashion_mnist(tmp_path / "empty")
+    with pytest.raises(DataError, match=r"looked in: \$FASHION_MNIST_DIR \(unset\), .*debian, "
+                                        r".*cache/alexnet_course/fashion-mnist\..*dataset-fashion-mnist"):
+        data.find_fashion_mnist()
     with pytest.raises(DataError, match="dataset-fashion-mnist"):
-        data.fashion_mnist_tensors(True, root=tmp_path / "empty", download=False)
+        data.fashion_mnist_tensors(True, download=False)
 
 
 def test_loader_matches_torchvision_resize_to_tensor():
@@ -124,11 +126,13 @@ def test_bad_input_errors():
 
 
 def _write_cifar(root, n_train=4, n_test=3):
-    """A tiny CIFAR-10 in the real on-disk format: pickled dicts of N×3072 uint8 rows."""
+    """A tiny CIFAR-10 in the real on-disk format: pickled dicts of N×3072 uint8 rows.
+    Returns the rows and labels of each file and the MD5 of each file (which cannot be
+    the published one, hence ``md5=`` in the loaders)."""
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    written = {}
+    written, md5 = {}, {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         n = n_test if name == "test_batch" else n_train
         rows = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
@@ -136,20 +140,79 @@ def _write_cifar(root, n_train=4, n_test=3):
         with open(folder / name, "wb") as f:
             pickle.dump({"batch_label": name, "data": rows, "labels": labels}, f, protocol=2)
         written[name] = (rows, labels)
-    return written
+        md5[name] = hashlib.md5((folder / name).read_bytes()).hexdigest()
+    return written, md5
 
 
 def test_cifar10_reads_the_real_format(tmp_path):
-    written = _write_cifar(tmp_path)
-    x, y = data.cifar10_tensors(True, root=tmp_path)
+    written, md5 = _write_cifar(tmp_path)
+    x, y = data.cifar10_tensors(True, root=tmp_path, md5=md5)
     assert x.shape == (20, 3, 32, 32) and x.dtype == torch.uint8
     rows, labels = written["data_batch_2"]
     # row layout: 1024 red, 1024 green, 1024 blue values, each row-major 32×32
     assert torch.equal(x[4:8, 1].reshape(4, -1), torch.from_numpy(rows[:, 1024:2048]))
     assert y[4:8].tolist() == labels
-    train, test = data.load_cifar10(4, resize=64, root=tmp_path, device="cpu")
+    train, test = data.load_cifar10(4, resize=64, root=tmp_path, device="cpu", md5=md5)
     xb, _ = next(iter(train))
     assert xb.shape == (4, 3, 64, 64) and test.num_examples == 3
+    # the batches folder itself is accepted as root too
+    assert data.cifar10_tensors(False, root=tmp_path / "cifar-10-batches-py", md5=md5)[0].shape == (3, 3, 32, 32)
+
+
+def test_cifar10_md5s_are_torchvisions():
+    from torchvision.datasets import CIFAR10
+
+    assert data.CIFAR10_MD5 == dict(CIFAR10.train_list + CIFAR10.test_list)
+
+
+class _Touch:
+    """Unpickling this creates a file: proof of whether a pickle was loaded."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
+
+
+def test_cifar10_batches_are_checked_before_they_are_unpickled(tmp_path):
+    _, md5 = _write_cifar(tmp_path)
+    with pytest.raises(DataError, match=r"data_batch_1 is not the published CIFAR-10 batch: its MD5 is "
+                                        rf"{md5['data_batch_1']}, expected c99cafc1.*was not unpickled"):
+        data.cifar10_tensors(True, root=tmp_path)
+    with pytest.raises(DataError, match=r"data_batch_1 is not the published CIFAR-10 batch"):
+        data.load_cifar10(2, root=tmp_path, device="cpu")
+    # A tampered file: its payload would run when unpickled, and must not.
+    marker = tmp_path / "unpickled"
+    batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    batch.write_bytes(pickle.dumps(_Touch(marker)))
+    with pytest.raises(DataError, match=r"test_batch is not the published CIFAR-10 batch"):
+        data.cifar10_tensors(False, root=tmp_path, md5={**md5, "test_batch": data.CIFAR10_MD5["test_batch"]})
+    assert not marker.exists()
+    with pytest.raises(DataError, match=r"md5= gives no MD5 for test_batch"):
+        data.cifar10_tensors(False, root=tmp_path, md5={"data_batch_1": md5["data_batch_1"]})
+
+
+def test_cifar10_default_root_is_the_user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(DataError, match=rf"{tmp_path}/xdg/alexnet_course/cifar-10-batches-py lacks data_batch_1"):
+        data.cifar10_tensors(True)
+    _, md5 = _write_cifar(tmp_path / "xdg" / "alexnet_course")
+    assert data.cifar10_tensors(True, md5=md5)[0].shape == (20, 3, 32, 32)
+
+
+def test_cifar10_unreadable_batch_says_permission_denied(tmp_path, monkeypatch):
+    _, md5 = _write_cifar(tmp_path)
+    real_open = pathlib.Path.open
+
+    def denied(self, *args, **kwargs):
+        if self.name == "data_batch_3":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", denied)
+    with pytest.raises(DataError, match=r"permission denied reading .*data_batch_3"):
+        data.cifar10_tensors(True, root=tmp_path, md5=md5)
 
 
 def test_cifar10_missing_is_explained(tmp_path):
