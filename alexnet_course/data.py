@@ -8,14 +8,17 @@ and checks all four files.
 
 The loaders keep the whole uint8 dataset as one tensor on the device and cut batches
 there (no DataLoader workers, no PIL): conversion to float, resizing with
-``F.interpolate`` and augmentation all run on the device, batched.
+``F.interpolate`` and augmentation all run on the device, batched. Their arguments are
+checked when they are called, before any data is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import numbers
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,10 +36,63 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 
 
+class DataArgumentError(DataError, ValueError):
+    """A loader argument of the wrong type or out of range (also a ValueError)."""
+
+
+# --------------------------------------------------------------------------- argument checks
+def _check_int(name: str, value: object, valid: str, *, optional: bool) -> None:
+    """``value`` must be an int >= 1 (or None when ``optional``); bool is refused, as
+    ``True`` would silently mean 1."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise DataArgumentError(f"{name} must be {valid}, got {value!r} ({type(value).__name__})")
+
+
+def _check_mean_std(mean: object, std: object, channels: int | None = None,
+                    what: str = "mean/std") -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std): equal-length sequences of finite numbers, std > 0."""
+    form = f"{what} must be two sequences of per-channel numbers, e.g. ((0.286,), (0.353,))"
+    try:
+        m, s = tuple(float(v) for v in mean), tuple(float(v) for v in std)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise DataArgumentError(f"{form}; got mean={mean!r}, std={std!r}") from None
+    if not m or len(m) != len(s) or (channels is not None and len(m) not in (1, channels)):
+        need = f"1 or {channels} values" if channels is not None else "as many values as channels"
+        raise DataArgumentError(f"{form} ({need} each); got {len(m)} means and {len(s)} stds")
+    if not all(math.isfinite(v) for v in m + s) or min(s) <= 0:
+        raise DataArgumentError(f"{what}: every std must be a finite number > 0 (dividing by it "
+                                f"standardises), got std={s}; use normalize=False to skip normalisation")
+    return m, s
+
+
+def check_loader_args(batch_size: object, resize: object = None, *, train_size: object = None,
+                      test_size: object = None, val_size: object = None, normalize: object = False,
+                      transform: object = None, seed: object = 0) -> None:
+    """Refuse, with the valid range, loader arguments of the wrong type or out of range."""
+    _check_int("batch_size", batch_size, "an integer >= 1", optional=False)
+    _check_int("resize", resize, "None (keep the images' size) or an image side >= 1", optional=True)
+    for name, value in (("train_size", train_size), ("test_size", test_size), ("val_size", val_size)):
+        _check_int(name, value, "None (the whole split; no validation set for val_size) or a "
+                                "number of examples >= 1", optional=True)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise DataArgumentError(f"seed must be an integer, got {seed!r}")
+    if transform is not None and not callable(transform):
+        raise DataArgumentError(f"transform must be None or a callable on float batches, got {transform!r}")
+    if normalize is None or isinstance(normalize, bool):
+        return
+    if isinstance(normalize, (str, bytes)) or not isinstance(normalize, Sequence) or len(normalize) != 2:
+        raise DataArgumentError(f"normalize must be False, True (the training subset's statistics) or "
+                                f"a (mean, std) pair of per-channel sequences, got {normalize!r}")
+    _check_mean_std(*normalize, what="normalize=(mean, std)")
+
+
 # --------------------------------------------------------------------------- subsets
 def stratified_indices(labels: Tensor, size: int, *, seed: int = 0,
                        exclude: Tensor | None = None) -> Tensor:
     """``size`` indices whose class proportions match ``labels``; deterministic in ``seed``."""
+    _check_int("size", size, "a number of examples >= 1", optional=False)
     n = labels.numel()
     pool = torch.ones(n, dtype=torch.bool)
     if exclude is not None:
@@ -78,12 +134,19 @@ class DeviceLoader:
                  transform: Callable[[Tensor], Tensor] | None = None,
                  device: str | torch.device | None = None, seed: int = 0,
                  drop_last: bool = False) -> None:
-        if images.dtype != torch.uint8 or images.dim() != 4:
-            raise DataError(f"images must be a uint8 tensor N×C×H×W, got {images.dtype} "
-                            f"with shape {tuple(images.shape)}")
-        if batch_size < 1 or batch_size > len(images):
-            raise DataError(f"batch_size={batch_size} does not fit a dataset of {len(images)} "
-                            f"examples; choose a batch size between 1 and {len(images)}.")
+        if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
+            got = f"{images.dtype} with shape {tuple(images.shape)}" if isinstance(images, Tensor) else repr(type(images))
+            raise DataArgumentError(f"images must be a uint8 tensor N×C×H×W, got {got}")
+        if not isinstance(labels, Tensor) or labels.shape != (len(images),):
+            raise DataArgumentError(f"labels must be a tensor of {len(images)} class indices, one per image")
+        check_loader_args(batch_size, resize, transform=transform, seed=seed)
+        if batch_size > len(images):
+            raise DataArgumentError(f"batch_size={batch_size} does not fit a dataset of {len(images)} "
+                                    f"examples; choose a batch size between 1 and {len(images)}.")
+        if (mean is None) != (std is None):
+            raise DataArgumentError("pass both mean and std, or neither")
+        if mean is not None:
+            mean, std = _check_mean_std(mean, std, channels=images.shape[1])
         self.device = torch.device(device) if device is not None else default_device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
@@ -142,7 +205,7 @@ def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], ba
                    val_size: int | None, device, normalize, transform, seed: int):
     (x_train, y_train), (x_test, y_test) = train, test
     val_idx = None
-    if val_size:
+    if val_size is not None:
         val_idx = stratified_indices(y_train, val_size, seed=seed + 1)
     if train_size is not None or val_idx is not None:
         size = train_size if train_size is not None else len(y_train) - len(val_idx)
@@ -157,6 +220,10 @@ def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], ba
     if normalize is True:  # statistics of the training subset, per channel
         pixels = xt.float().div(255).transpose(0, 1).flatten(1)
         mean, std = tuple(pixels.mean(1).tolist()), tuple(pixels.std(1).tolist())
+        if not all(v > 0 for v in std):  # also NaN, the std of a single pixel value
+            raise DataArgumentError(f"normalize=True: the {len(yt)} training images have std {std} per "
+                                    f"channel, so they cannot be standardised (all pixels equal?); pass "
+                                    f"normalize=False or a (mean, std) pair with std > 0")
     elif normalize:
         mean, std = normalize
     else:
@@ -183,8 +250,11 @@ def load_fashion_mnist(batch_size: int, resize: int | None = None, *,
     ``val_size`` holds out that many training images, disjoint from the training subset.
     ``normalize=True`` standardises with the training subset's mean and std; a
     ``(mean, std)`` pair uses those. ``transform`` augments training batches on the device.
-    ``root`` and ``download`` are as in :func:`fashion_mnist_tensors`.
+    ``root`` and ``download`` are as in :func:`fashion_mnist_tensors`. Arguments are
+    checked before any data is read.
     """
+    check_loader_args(batch_size, resize, train_size=train_size, test_size=test_size, val_size=val_size,
+                      normalize=normalize, transform=transform, seed=seed)
     train = fashion_mnist_tensors(True, root, download)
     test = fashion_mnist_tensors(False, root, download)
     return _split_loaders(train, test, batch_size, resize=resize, train_size=train_size,
@@ -201,6 +271,8 @@ def load_cifar10(batch_size: int, resize: int | None = None, *,
                  download: bool = False, md5: Mapping[str, str] | None = None) -> tuple[DeviceLoader, ...]:
     """CIFAR-10 with the same interface as :func:`load_fashion_mnist`; ``root`` (default: the
     user cache), ``download`` and ``md5`` (only for hand-made files) as in :func:`cifar10_tensors`."""
+    check_loader_args(batch_size, resize, train_size=train_size, test_size=test_size, val_size=val_size,
+                      normalize=normalize, transform=transform, seed=seed)
     train = cifar10_tensors(True, root, download, md5)
     test = cifar10_tensors(False, root, download, md5)
     return _split_loaders(train, test, batch_size, resize=resize, train_size=train_size,
@@ -217,9 +289,10 @@ DATASETS: dict[str, Callable[..., tuple[DeviceLoader, ...]]] = {
 def load_dataset(name: str, batch_size: int, resize: int | None = None,
                  **kwargs) -> tuple[DeviceLoader, ...]:
     """``load_fashion_mnist`` or ``load_cifar10`` by name (papermill parameters are strings)."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name](batch_size, resize, **kwargs)
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in DATASETS:
+        raise DataArgumentError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[key](batch_size, resize, **kwargs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -125,7 +125,7 @@ def test_bad_input_errors():
         data.load_dataset("imagenet", 64)
 
 
-def _write_cifar(root, n_train=4, n_test=3):
+def _write_cifar(root, n_train=4, n_test=3, constant=False):
     """A tiny CIFAR-10 in the real on-disk format: pickled dicts of N×3072 uint8 rows.
     Returns the rows and labels of each file and the MD5 of each file (which cannot be
     the published one, hence ``md5=`` in the loaders)."""
@@ -135,7 +135,7 @@ def _write_cifar(root, n_train=4, n_test=3):
     written, md5 = {}, {}
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         n = n_test if name == "test_batch" else n_train
-        rows = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        rows = np.full((n, 3072), 7, np.uint8) if constant else rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         labels = rng.integers(0, 10, size=n).tolist()
         with open(folder / name, "wb") as f:
             pickle.dump({"batch_label": name, "data": rows, "labels": labels}, f, protocol=2)
