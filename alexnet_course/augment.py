@@ -11,10 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import math
+import numbers
+
 import torch
 from torch import nn
 
 Transform = Callable[..., torch.Tensor]
+AVERAGES = ("logits", "softmax")
+
+
+def _int_at_least(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_average(average: str) -> None:
+    if average not in AVERAGES:
+        raise ValueError(f"unknown average {average!r}; use 'logits' or 'softmax'")
 
 
 def _rand(shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None, normal: bool = False) -> torch.Tensor:
@@ -66,6 +81,12 @@ class PCALighting:
                  magnitude: str = "eigval", generator: torch.Generator | None = None) -> None:
         if magnitude not in ("eigval", "sqrt"):
             raise ValueError(f"unknown magnitude {magnitude!r}; use 'eigval' or 'sqrt'")
+        c = eigvals.numel()
+        if eigvals.dim() != 1 or eigvecs.shape != (c, c):
+            raise ValueError(f"eigvals must be C values and eigvecs C×C (as fit_pca_lighting returns), got "
+                             f"shapes {tuple(eigvals.shape)} and {tuple(eigvecs.shape)}")
+        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not math.isfinite(std) or std < 0:
+            raise ValueError(f"std must be a finite number >= 0 (the paper: 0.1), got {std!r}")
         self.eigvals, self.eigvecs = eigvals.float(), eigvecs.float()
         self.scale = self.eigvals if magnitude == "eigval" else self.eigvals.sqrt()
         self.std, self.generator = std, generator
@@ -88,7 +109,8 @@ class RandomCrop:
     by ``padding`` (zeros) if given; with ``padding=0`` the batch must be at least ``size``."""
 
     def __init__(self, size: int, padding: int = 0, generator: torch.Generator | None = None) -> None:
-        self.size, self.padding, self.generator = size, padding, generator
+        self.size, self.padding = _int_at_least("size", size, 1), _int_at_least("padding", padding, 0)
+        self.generator = generator
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.padding:
@@ -111,6 +133,8 @@ class RandomHorizontalFlip:
     """Mirror each image left-right with probability ``p``."""
 
     def __init__(self, p: float = 0.5, generator: torch.Generator | None = None) -> None:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"p is a probability, between 0 and 1; got {p!r}")
         self.p, self.generator = p, generator
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -135,6 +159,7 @@ def ten_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     top-left, top-right, bottom-left, bottom-right, centre (torchvision's order and centre
     rounding), then the mirror image of each of the five, in the same order (torchvision's
     ``ten_crop`` crops the mirrored image instead: the same patches, ordered differently)."""
+    _int_at_least("size", size, 1)
     h, w = x.shape[-2:]
     if h < size or w < size:
         raise ValueError(f"cannot take {size}×{size} crops from {h}×{w} images")
@@ -149,13 +174,12 @@ def ten_crop_predict(net: nn.Module, x: torch.Tensor, size: int, average: str = 
 
     ``average="logits"`` averages the logits; ``"softmax"`` averages the softmax outputs, as
     the paper does, and returns their log so that argmax and NLL work as with logits."""
+    _check_average(average)  # before the ten forward passes, not after
     crops = ten_crop(x, size)
     out = net(crops.flatten(0, 1)).unflatten(0, (10, x.shape[0]))
     if average == "logits":
         return out.mean(0)
-    if average == "softmax":
-        return out.softmax(-1).mean(0).log()
-    raise ValueError(f"unknown average {average!r}; use 'logits' or 'softmax'")
+    return out.softmax(-1).mean(0).log()
 
 
 class TenCropModel(nn.Module):
@@ -163,6 +187,8 @@ class TenCropModel(nn.Module):
 
     def __init__(self, net: nn.Module, size: int, average: str = "logits") -> None:
         super().__init__()
+        _int_at_least("size", size, 1)
+        _check_average(average)
         self.net, self.size, self.average = net, size, average
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -122,3 +122,36 @@ def test_ten_crop_softmax_average() -> None:
         logits = torch.stack([net(c) for c in ten_crop(x, 6)])
         torch.testing.assert_close(ten_crop_predict(net, x, 6), logits.mean(0))
         torch.testing.assert_close(ten_crop_predict(net, x, 6, average="softmax").exp(), logits.softmax(-1).mean(0))
+
+
+def test_bad_arguments_are_refused_when_the_transform_is_built() -> None:
+    eigvals, eigvecs = fit_pca_lighting(coloured_images(50))
+    for bad in (0, -2, 2.5, "4", True):
+        with pytest.raises(ValueError, match=rf"size must be an integer >= 1, got {bad!r}"):
+            RandomCrop(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"padding must be an integer >= 0, got -1"):
+        RandomCrop(4, padding=-1)
+    for bad in (-0.1, 1.5, "0.5"):
+        with pytest.raises(ValueError, match=r"p is a probability, between 0 and 1"):
+            RandomHorizontalFlip(bad)  # type: ignore[arg-type]
+    for bad in (-0.1, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match=r"std must be a finite number >= 0"):
+            PCALighting(eigvals, eigvecs, std=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"eigvals must be C values and eigvecs C×C"):
+        PCALighting(eigvals, eigvecs[:2])
+    with pytest.raises(ValueError, match=r"size must be an integer >= 1, got 0"):
+        ten_crop(torch.zeros(1, 1, 4, 4), 0)
+    with pytest.raises(ValueError, match="unknown average 'mean'"):
+        TenCropModel(nn.Identity(), 2, average="mean")
+
+
+def test_ten_crop_predict_checks_average_before_running_the_network() -> None:
+    calls = []
+
+    def net(x: torch.Tensor) -> torch.Tensor:
+        calls.append(x.shape)
+        return x.flatten(1)
+
+    with pytest.raises(ValueError, match="unknown average 'mean'; use 'logits' or 'softmax'"):
+        ten_crop_predict(net, torch.zeros(2, 1, 4, 4), 2, average="mean")
+    assert calls == []  # before: ten forward passes, then the error
