@@ -8,6 +8,7 @@ from torch import nn
 
 from alexnet_course.course import ablations
 from alexnet_course.course.experiments import RunResult
+from alexnet_course.course.rows import RunRow
 from alexnet_course.train import History
 
 
@@ -23,6 +24,14 @@ def test_build_swaps_activation_and_pool_without_changing_parameters():
         ablations.build("lenet", activation="swish")
 
 
+def test_spec_swaps_only_what_the_constructor_lacks():
+    lenet = ablations.Spec("a", "relu", "lenet", {"activation": "relu", "pool": "max"})
+    assert lenet.swaps() == {"activation": "relu", "pool": "max"} and callable(lenet.factory())
+    paper = ablations.Spec("b", "2×2 pools", "alexnet_paper",
+                           {"pool": "nonoverlap", "activation": "tanh", "input_size": 64})
+    assert paper.swaps() == {} and paper.factory() == "alexnet_paper"
+
+
 def _result(variant, accs, secs=1.0):
     recs = [{"epoch": i + 1, "test_acc": a, "seconds": secs, "train_seconds": secs,
              "examples": 100, "train_loss": 1.0, "train_acc": a} for i, a in enumerate(accs)]
@@ -30,7 +39,7 @@ def _result(variant, accs, secs=1.0):
     row = {"run": variant, "variant": variant, "change": variant, "model": "m", "input": "28×28",
            "parameters": 10, "GFLOPs": 0.1, "epochs": len(recs), "best test acc": max(accs),
            "s/epoch": secs, "examples/sec": 100 / secs, "failed": False}
-    return RunResult(variant, h, row)
+    return RunResult(variant, h, RunRow.from_dict(row))
 
 
 def test_compare_and_fastest_meeting():

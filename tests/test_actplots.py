@@ -11,6 +11,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from alexnet_course.course import actplots  # noqa: E402
 from alexnet_course.analysis import ActivationStats  # noqa: E402
 from alexnet_course.course.experiments import RunResult  # noqa: E402
+from alexnet_course.course.rows import RunRow  # noqa: E402
 from alexnet_course.models import get_model  # noqa: E402
 from alexnet_course.train import History  # noqa: E402
 
@@ -25,7 +26,7 @@ def _watched(init: str, failed: str | None = None) -> actplots.WatchedRun:
     stats.remove()
     history = History(records=[{"epoch": 1, "test_acc": 0.1, "train_loss": 2.3}],
                       meta={"lr": 0.05, "warmup_steps": 0})
-    row = {"last test acc": 0.1, "best test acc": 0.1, "epochs": 1, "init": init}
+    row = RunRow(run="r", last_test_acc=0.1, best_test_acc=0.1, epochs=1, extra={"init": init})
     return actplots.WatchedRun(RunResult("r", history, row, failed), stats, init)
 
 

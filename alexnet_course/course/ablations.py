@@ -15,6 +15,7 @@ not offer (LeNet with ReLU but average pooling, ...) by swapping module types, a
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..models import get_model
+from ..models import get_model, model_info
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True), "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -76,7 +77,8 @@ class Spec:
     the baseline, ``model``/``model_kwargs`` pick the network (``activation``/``pool`` in
     ``model_kwargs`` go through :func:`build`), and ``train`` holds keywords for
     ``train_run`` (``lr``, ``optimizer``, ``resize``, ``transform``, ``epochs`` ...) that
-    override the ones common to the whole ablation.
+    override the ones common to the whole ablation. ``seeds`` overrides the ablation's
+    number of seeds for this variant (e.g. more repeats of the baseline).
     """
 
     name: str
@@ -84,11 +86,20 @@ class Spec:
     model: str
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    seeds: int | None = None
+
+    def swaps(self) -> dict[str, Any]:
+        """``activation``/``pool`` keywords that :func:`build` applies by swapping modules:
+        those the model's own constructor does not take (``alexnet_paper`` has its own
+        ``pool="overlap"`` and ``activation="tanh"``, which go to the constructor)."""
+        own = inspect.signature(model_info(self.model).builder).parameters
+        return {k: v for k, v in self.model_kwargs.items()
+                if k in ("activation", "pool") and k not in own}
 
     def factory(self) -> str | Callable[[], nn.Module]:
         """A registry name when plain keywords suffice, else a factory through :func:`build`."""
-        kw = dict(self.model_kwargs)
-        if "activation" in kw or "pool" in kw:
+        if self.swaps():
+            kw = dict(self.model_kwargs)
             return lambda: build(self.model, **kw)
         return self.model
 
@@ -98,7 +109,8 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
     """Train every spec for ``seeds`` seeds (0, 1, ...) with ``common`` keywords.
 
     Run names are ``<spec.name>`` for seed 0 and ``<spec.name>-s<k>`` after; each row gets
-    the columns ``variant`` and ``change``. Returns the ``RunResult`` list in spec order.
+    the columns ``variant``, ``change`` and ``seed``. Returns the ``RunResult`` list in spec
+    order.
     """
     from .experiments import train_run
 
@@ -106,11 +118,10 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
     for spec in specs:
         kw = {**common, **spec.train}
         extra_common = kw.pop("extra", {})
-        model_kwargs = {k: v for k, v in spec.model_kwargs.items()
-                        if k not in ("activation", "pool")}
-        for seed in range(seeds):
+        model_kwargs = {k: v for k, v in spec.model_kwargs.items() if k not in spec.swaps()}
+        for seed in range(spec.seeds if spec.seeds is not None else seeds):
             run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
-            extra = {"variant": spec.name, "change": spec.change, **extra_common}
+            extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
             model = spec.factory()
             if callable(model):  # keywords are inside the factory; record them anyway
                 extra.update(model=spec.model, model_kwargs=str(spec.model_kwargs))
@@ -135,7 +146,7 @@ def compare(results: Iterable[Any], *, baseline: str | None = None,
     results = list(results)
     rows = []
     for r in results:
-        row = dict(r.row)
+        row = r.row.to_dict()
         if threshold is not None:
             row["s to threshold"] = seconds_to_accuracy(r.history, threshold)
         rows.append(row)

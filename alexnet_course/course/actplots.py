@@ -142,14 +142,14 @@ def summary_row(w: WatchedRun, collapse_acc: float = COLLAPSE_ACC) -> dict[str, 
     frame = w.stats.to_frame()
     last_step = frame["step"].max() if not frame.empty else None
     last = frame[frame["step"] == last_step].set_index("layer") if last_step is not None else None
-    acc = row.get("last test acc", math.nan)
+    acc = row.last_test_acc
     collapsed = bool(w.failed) or not (acc >= collapse_acc)
-    config = {k: row[k] for k in CONFIG_COLUMNS if k in row}
+    config = {k: row.extra[k] for k in CONFIG_COLUMNS if k in row.extra}
     return {
         "run": w.label, **config, "lr": w.result.history.meta.get("lr", math.nan),
         "warm-up steps": w.result.history.meta.get("warmup_steps", 0),
-        "epochs": row.get("epochs"),
-        "last test acc": acc, "best test acc": row.get("best test acc", math.nan),
+        "epochs": row.epochs,
+        "last test acc": acc, "best test acc": row.best_test_acc,
         "collapsed": collapsed,
         "guard": guard_reason(w.failed),
         "deep/first std at init": depth_shrink(w.stats, 0),

@@ -1,14 +1,15 @@
 """One training run as the chapters use it: data, model, ``fit``, a table row, a results JSON.
 
 A chapter describes each run with explicit keywords; :func:`train_run` does the rest
-and returns a :class:`RunResult` whose ``row`` goes into the chapter's tables. Runs
-stopped by a guard of ``fit`` are kept (``failed`` says why), so a chapter can count
-collapses instead of crashing.
+and returns a :class:`RunResult` whose ``row`` (a :class:`~.rows.RunRow`) goes into the
+chapter's tables. Runs stopped by a guard of ``fit`` are kept (``failed`` says why), so a
+chapter can count collapses instead of crashing.
 """
 
 from __future__ import annotations
 
-import math
+import os
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,27 +17,36 @@ from typing import Any
 import pandas as pd
 from torch import Tensor, nn
 
-from .chapter import Chapter
+from ..analysis import count_flops
 from ..data import load_dataset
 from ..models import get_model
-from ..train import History, TrainingFailed, fit, set_seed
+from ..train import History, TrainingFailed, evaluate, fit, set_seed
+from .chapter import Chapter
+from .rows import RunRow, rows_frame
 
 IN_CHANNELS = {"fashion_mnist": 1, "cifar10": 3}
+Predict = Callable[[nn.Module, Tensor], Tensor]  # predict(net, X) → logits, e.g. ten-crop
 
 
 def forward_flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs of one forward pass of one image (``torch.utils.flop_counter``)."""
-    from ..analysis import count_flops
-
     # analysis.count_flops takes the side and the channels, not a shape
     return count_flops(net, input_size=input_shape[-1], in_channels=input_shape[0])
+
+
+def show_progress() -> bool | None:
+    """No progress bars in an executed book or CI (papermill would store every redraw);
+    ``None`` lets ``fit`` decide for a person at a terminal or in Jupyter."""
+    if os.environ.get("CI") or os.environ.get("COURSE_PROFILE") or "papermill" in sys.modules:
+        return False
+    return None
 
 
 @dataclass
 class RunResult:
     run: str
     history: History
-    row: dict[str, Any]
+    row: RunRow
     failed: str | None = None
     net: nn.Module | None = None
 
@@ -48,7 +58,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
               test_size: int | None | str = "profile", seed: int = 0,
               transform: Callable[[Tensor], Tensor] | None = None, normalize: Any = False,
               data_kwargs: dict[str, Any] | None = None, keep_net: bool = False,
-              extra: dict[str, Any] | None = None, **fit_kwargs: Any) -> RunResult:
+              extra: dict[str, Any] | None = None,
+              final_evals: dict[str, Predict] | None = None, **fit_kwargs: Any) -> RunResult:
     """Train one model and record it under ``results/<chapter>/<run>.json``.
 
     ``model`` is a registry name (with ``model_kwargs``) or a zero-argument factory.
@@ -56,7 +67,9 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     which ``fit`` evaluates every epoch (and its ``"plateau"`` scheduler watches).
     ``train_size``/``test_size`` default to the chapter's profile. ``seed`` is added to
     the chapter's seed, so repeats of a run differ only by it. ``extra`` adds columns
-    to the row (e.g. what an ablation changed).
+    to the row (e.g. what an ablation changed). ``final_evals={"ten-crop acc": predict}``
+    evaluates the trained network once more on the test set per entry, ``predict(net, X)``
+    replacing ``net(X)``, and adds each accuracy as a column.
     """
     p = ch.profile
     train_size = p.train_size if train_size == "profile" else train_size
@@ -76,6 +89,7 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     shape = tuple(train_iter.prepare(train_iter.images[:1]).shape[1:])
     flops = forward_flops(net, shape)
     failed = None
+    fit_kwargs.setdefault("progress", show_progress())
     try:
         history = fit(net, train_iter, test_iter, epochs=epochs, lr=lr, device=ch.device,
                       **fit_kwargs)
@@ -84,24 +98,20 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
         print(f"{run}: stopped: {str(err).split(':')[0]} ({str(err)[:120]}...)")
     history.meta.update({"model_name": name, "model_kwargs": model_kwargs or {},
                          "dataset": dataset, "seed": ch.seed + seed, "flops": flops})
-    last = history.records[-1] if history.records else {}
-    row = {"run": run, "model": name, "input": f"{shape[1]}×{shape[2]}",
-           "parameters": sum(q.numel() for q in net.parameters()), "GFLOPs": flops / 1e9,
-           "epochs": len(history), "train examples": train_iter.num_examples,
-           "seconds": history.seconds if history.records else math.nan,
-           "s/epoch": history.seconds / len(history) if history.records else math.nan,
-           "examples/sec": history.examples_per_sec if history.records else math.nan,
-           "best test acc": history.best_test_acc if history.records else math.nan,
-           "last test acc": last.get("test_acc", math.nan),
-           "last train loss": last.get("train_loss", math.nan),
-           "failed": failed is not None, **(extra or {})}
-    ch.save_run(run, history, row=row, failed=failed)
+    extra = dict(extra or {})
+    for column, predict in (final_evals or {}).items():
+        extra[column] = evaluate(net, test_iter, device=ch.device, predict=predict)
+    row = RunRow.from_history(run, history, model=name, input_shape=shape,
+                              parameters=sum(q.numel() for q in net.parameters()), flops=flops,
+                              train_examples=train_iter.num_examples,
+                              failed=failed is not None, extra=extra)
+    ch.save_run(run, history, row=row.to_dict(), failed=failed)
     return RunResult(run, history, row, failed, net if keep_net else None)
 
 
 def table(results: Iterable[RunResult], columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of several runs as a DataFrame indexed by run name."""
-    frame = pd.DataFrame([r.row for r in results]).set_index("run")
+    frame = rows_frame(r.row for r in results)
     return frame[columns] if columns else frame
 
 
@@ -109,7 +119,7 @@ def mean_spread(results: Iterable[RunResult], by: str,
                 metrics: tuple[str, ...] = ("best test acc", "last test acc", "s/epoch")
                 ) -> pd.DataFrame:
     """Mean and standard deviation of ``metrics`` over runs that share ``by`` (e.g. seeds)."""
-    frame = pd.DataFrame([r.row for r in results])
+    frame = rows_frame((r.row for r in results), index=None)
     grouped = frame.groupby(by, sort=False)[list(metrics)]
     out = grouped.mean().add_suffix(" (mean)").join(grouped.std(ddof=0).add_suffix(" (sd)"))
     out.insert(0, "runs", grouped.size())

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..train import History
+from .rows import RunRow
 
 CHAPTER_FILE = "_chapter.json"
 
@@ -27,22 +28,29 @@ RUN_COLUMNS = ["chapter", "run", "model", "input", "parameters", "GFLOPs", "prof
 CHAPTER_COLUMNS = ["chapter", "profile", "device", "wall seconds", "wall time", "runs", "date"]
 
 
+class ResultsError(ValueError):
+    """A results JSON that cannot be read."""
+
+
 def load_results(root: str | Path, exclude: tuple[str, ...] = ("results",)) -> list[dict[str, Any]]:
     """Every ``*.json`` under ``root`` (recursively), parsed, with ``_path`` added.
 
-    Files that are not valid JSON objects are skipped (a chapter may be writing one).
-    ``chapter`` defaults to the name of the file's folder; chapters named in ``exclude``
+    A file that cannot be read or is not a JSON object is an error naming it (chapters
+    write atomically, so a half-written file is damage, not a run in progress); a page
+    built without it would drop a run silently. ``chapter`` defaults to the name of the file's folder; chapters named in ``exclude``
     (the summary page's own ``_chapter.json``) are left out.
     """
     root = Path(root)
     records = []
     for path in sorted(root.glob("**/*.json")) if root.is_dir() else []:
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ResultsError(f"{path}: cannot read this results file ({error}); re-run the "
+                               "chapter that wrote it, or delete the file") from error
         if not isinstance(data, dict):
-            continue
+            raise ResultsError(f"{path}: expected a JSON object, found {type(data).__name__}; "
+                               "re-run the chapter that wrote it, or delete the file")
         data.setdefault("chapter", path.parent.name)
         if data["chapter"] in exclude:
             continue
@@ -72,18 +80,16 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         row = rec.get("row")
         if _is_chapter(rec) or not isinstance(row, dict) or Path(rec.get("_path", "x")).name.startswith("_"):
             continue
+        r = RunRow.from_dict(row)
         rows.append({
-            "chapter": rec.get("chapter", ""), "run": rec.get("run", row.get("run", "")),
-            "model": row.get("model", rec.get("meta", {}).get("model_name", "")),
-            "input": row.get("input", ""), "parameters": row.get("parameters", math.nan),
-            "GFLOPs": row.get("GFLOPs", math.nan), "profile": rec.get("profile", ""),
+            "chapter": rec.get("chapter", ""), "run": rec.get("run", r.run),
+            "model": r.model or rec.get("meta", {}).get("model_name", ""),
+            "input": r.input, "parameters": r.parameters, "GFLOPs": r.gflops,
+            "profile": rec.get("profile", ""),
             "device": rec.get("device_name", rec.get("device", "")),
-            "epochs": row.get("epochs", math.nan),
-            "train examples": row.get("train examples", math.nan),
-            "seconds": row.get("seconds", math.nan),
-            "examples/sec": row.get("examples/sec", math.nan),
-            "best test acc": row.get("best test acc", math.nan),
-            "last test acc": row.get("last test acc", math.nan),
+            "epochs": r.epochs, "train examples": r.train_examples, "seconds": r.seconds,
+            "examples/sec": r.examples_per_sec, "best test acc": r.best_test_acc,
+            "last test acc": r.last_test_acc,
             "failed": bool(rec.get("failed")),
         })
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
