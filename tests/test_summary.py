@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from alexnet_course.course import summary
 
@@ -35,7 +36,6 @@ def test_tables_from_results(tmp_path):
     _write(tmp_path, "02_b", "x", _run("02_b", "x", 0.9))
     _write(tmp_path, "01_a", "_chapter", {"run": "_chapter", "chapter": "01_a", "profile": "quick",
                                           "device_name": "CPU", "wall_seconds": 125.0})
-    _write(tmp_path, "02_b", "broken", "{not json")
     _write(tmp_path, "02_b", "_probe", _run("02_b", "_probe", 0.99))
     _write(tmp_path, "results", "_chapter", {"run": "_chapter", "chapter": "results", "wall_seconds": 1.0})
     records = summary.load_results(tmp_path)
@@ -50,6 +50,16 @@ def test_tables_from_results(tmp_path):
     assert hist[("02_b", "x")].best_test_acc == 0.9
     best = summary.best_per_model(runs)
     assert best.iloc[0]["run"] == "x"
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", b"\xff\xfe\x00"])
+def test_a_corrupt_results_file_is_an_error_naming_it(tmp_path, content):
+    _write(tmp_path, "01_a", "lenet", _run("01_a", "lenet", 0.8))
+    path = tmp_path / "02_b" / "broken.json"
+    path.parent.mkdir()
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(summary.ResultsError, match="broken.json"):
+        summary.load_results(tmp_path)
 
 
 def test_empty_and_missing_root(tmp_path):

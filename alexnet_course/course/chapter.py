@@ -24,6 +24,7 @@ import torch
 from ..devices import default_device, device_name
 from ..train import History, set_seed
 from .profiles import Profile, resolve_profile
+from .rows import RunRow
 from .summary import format_seconds
 
 BOOK_MARKER = "_toc.yml"  # the file that makes a folder the root of a Jupyter Book
@@ -122,11 +123,18 @@ class Chapter:
             record.update(history.to_dict())
         elif history is not None:
             record.update(history)
-        record.update(extra)
+        record.update({k: v.to_dict() if isinstance(v, RunRow) else v for k, v in extra.items()})
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run)  # file name; `run` keeps the label
         path = self.results_dir / f"{slug}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1, default=str))
+        text = json.dumps(record, indent=1, default=str)
+        # atomic: a run killed mid-write leaves the previous file (or none), never half a JSON
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     def elapsed(self) -> float:
