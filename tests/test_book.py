@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import psutil
 import pytest
 
 from tools.book import browser, build, checks, driver, links, manifest, paths, sphinx_ext
@@ -26,82 +22,7 @@ from tools.book.cli import main
 from tools.book.paths import REPO_ROOT, BookError
 from tools.book.serve import serve_site
 
-URL = "https://github.com/example/course"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def notebook(*cells: dict[str, Any], metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                           "language": "python"}, **(metadata or {})}
-    return {"cells": list(cells), "metadata": meta, "nbformat": 4, "nbformat_minor": 5}
-
-
-def code(source: str, count: int | None = 1, outputs: list[dict[str, Any]] | None = None
-         ) -> dict[str, Any]:
-    return {"cell_type": "code", "source": source, "execution_count": count,
-            "metadata": {}, "outputs": outputs or []}
-
-
-def markdown(source: str) -> dict[str, Any]:
-    return {"cell_type": "markdown", "source": source, "metadata": {}}
-
-
-def install_cell(url: str = URL, count: int | None = 1) -> dict[str, Any]:
-    return code(checks.install_cell_source(url), count)
-
-
-def write_nb(path: Path, nb: dict[str, Any]) -> Path:
-    return write(path, json.dumps(nb))
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A tiny book: intro page, two chapters (one executed), an appendix page."""
-    write(tmp_path / "_config.yml", f"title: t\nrepository:\n  url: {URL}/\n")
-    write(tmp_path / "_toc.yml", """
-format: jb-book
-root: book/intro
-parts:
-  - caption: Chapters
-    chapters:
-      - file: book/01_first
-        sections:
-          - file: book/01_first_extra
-      - file: book/02_second
-  - caption: Appendix
-    chapters:
-      - file: book/references
-""")
-    write(tmp_path / "book" / "intro.md", "# Intro\n")
-    write(tmp_path / "book" / "01_first_extra.md", "# Extra\n")
-    write(tmp_path / "book" / "references.md", "# References\n")
-    write(tmp_path / "alexnet_course" / "__init__.py", "")
-    write(tmp_path / "alexnet_course" / "models" / "lenet.py", "X = 1\n")
-    source = notebook(markdown("# First"), install_cell(count=None),
-                      code("import alexnet_course\nprint(1)", None))
-    write_nb(tmp_path / "notebooks" / "01_first.ipynb", source)
-    write_nb(tmp_path / "notebooks" / "02_second.ipynb",
-             notebook(install_cell(count=None), code("x = 2", None)))
-    executed = notebook(markdown("# First"), install_cell(),
-                        code("import alexnet_course\nprint(1)", 2,
-                             [{"output_type": "stream", "name": "stdout", "text": "1\n"}]))
-    write_nb(tmp_path / "book" / "01_first.ipynb", executed)
-    return tmp_path
-
-
-CPU = {"kind": "cpu", "name": "CPU (2 cores)", "cores": 2, "torch": "x"}
-
-
-@pytest.fixture
-def fake_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    import alexnet_course.devices
-
-    monkeypatch.setattr(alexnet_course.devices, "describe_device", lambda: dict(CPU))
+from book_helpers import CPU, URL, code, install_cell, markdown, notebook, write, write_nb
 
 
 # ------------------------------------------------------------------------ config, toc
@@ -285,164 +206,6 @@ def test_run_summary_reads_the_books_manifest() -> None:
     assert "profile" in text or "No chapter" in text
 
 
-# ------------------------------------------------------- the driver, really executing
-
-
-def executable_project(root: Path, *cells: dict[str, Any]) -> Path:
-    """A project whose only chapter is ``notebooks/01_first.ipynb`` made of ``cells``."""
-    write(root / "_config.yml", f"title: t\nrepository:\n  url: {URL}\n")
-    write(root / "_toc.yml", "format: jb-book\nroot: book/intro\nchapters:\n"
-          "  - file: book/01_first\n")
-    write(root / "book" / "intro.md", "# Intro\n")
-    write(root / "alexnet_course" / "__init__.py", "")
-    write_nb(root / "notebooks" / "01_first.ipynb", notebook(*cells))
-    return root
-
-
-def published(root: Path) -> Path:
-    """A previous good page and its manifest record, as a successful run left them."""
-    page = write_nb(root / "book" / "01_first.ipynb",
-                    notebook(code("print('good')", 1, [{"output_type": "stream",
-                                                        "name": "stdout", "text": "good\n"}])))
-    record = {"source_sha256": "old", "package_sha256": "old", "profile": "smoke",
-              "device": CPU, "date": "2025-01-01T00:00:00+00:00", "wall_s": 1.0}
-    write(root / "book" / ".manifest.json", json.dumps({"chapters": {"01_first": record}}))
-    return page
-
-
-def outputs_text(path: Path) -> str:
-    """Every output of a notebook as text: streams, data and error values."""
-    nb = json.loads(path.read_text())
-    outputs = [o for cell in nb["cells"] for o in cell.get("outputs", [])]
-    return "".join("".join(o.get("text", "")) + json.dumps(o.get("data", {}))
-                   + str(o.get("evalue", "")) for o in outputs)
-
-
-def wait_gone(pids: list[int], seconds: float = 15) -> list[int]:
-    """The pids still running (not zombies) after waiting up to ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
-
-
-PRINT_ENV = code("import os\nprint('dir=' + str(os.environ.get('COURSE_RESULTS_DIR')))\n"
-                 "print('profile=' + str(os.environ.get('COURSE_PROFILE')))", None)
-
-
-@pytest.mark.parametrize("profile, folder", [("smoke", "_build/smoke-results"),
-                                             ("quick", "results")])
-def test_run_publishes_a_successful_run_with_the_results_dir(
-        tmp_path: Path, profile: str, folder: str, fake_device: None) -> None:
-    root = executable_project(tmp_path, PRINT_ENV)
-    assert main(["--root", str(root), "run", "--profile", profile]) == 0
-    text = outputs_text(root / "book" / "01_first.ipynb")
-    assert f"dir={(root / folder).resolve()}\n" in text and f"profile={profile}" in text
-    assert manifest.load_manifest(root)["chapters"]["01_first"]["profile"] == profile
-    assert not (root / "_build" / "running" / "01_first.ipynb").exists()
-    assert not (root / "_build" / "failed" / "01_first.ipynb").exists()
-
-
-def test_failed_run_keeps_the_previous_page_and_record(
-        tmp_path: Path, capsys: pytest.CaptureFixture, fake_device: None) -> None:
-    root = executable_project(tmp_path, code("print('first cell done')", None),
-                              code("raise ValueError('boom')", None))
-    page = published(root)
-    before_page, before_manifest = page.read_bytes(), manifest.load_manifest(root)
-    assert main(["--root", str(root), "run", "--profile", "smoke"]) == 1
-    assert page.read_bytes() == before_page
-    assert manifest.load_manifest(root) == before_manifest
-    failed = root / "_build" / "failed" / "01_first.ipynb"
-    assert "first cell done" in outputs_text(failed) and "boom" in outputs_text(failed)
-    out = capsys.readouterr().out
-    assert "_build/failed/01_first.ipynb" in out and "papermill exited" in out
-
-
-def test_timed_out_run_keeps_the_previous_page_and_stops_the_kernel(
-        tmp_path: Path, capsys: pytest.CaptureFixture, fake_device: None) -> None:
-    pid_file = tmp_path / "kernel.pid"
-    root = executable_project(
-        tmp_path / "book_project",
-        code(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-             "print('started')", None),
-        code("time.sleep(120)", None))
-    page = published(root)
-    before = page.read_bytes()
-    start = time.monotonic()
-    assert main(["--root", str(root), "run", "--profile", "smoke", "--timeout", "6"]) == 1
-    assert time.monotonic() - start < 60
-    assert "timed out after 6 s" in capsys.readouterr().out
-    assert page.read_bytes() == before
-    assert "started" in outputs_text(root / "_build" / "failed" / "01_first.ipynb")
-    assert wait_gone([int(pid_file.read_text())], seconds=2) == []
-
-
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: int) -> None:
-    pid_file = tmp_path / "pids.txt"
-    root = executable_project(
-        tmp_path / "book_project",
-        code(f"import os, time\nopen({str(pid_file)!r}, 'w').write("
-             "f'{os.getpid()} {os.getppid()}')\nprint('started')", None),
-        code("time.sleep(300)", None))
-    page = published(root)
-    before = page.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-m", "tools.book", "--root", str(root), "run",
-                             "--profile", "smoke"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    pids: list[int] = []
-    try:
-        deadline = time.monotonic() + 120
-        while not pid_file.is_file() or len(pid_file.read_text().split()) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.2)
-        pids = [int(pid) for pid in pid_file.read_text().split()]  # kernel, papermill
-        time.sleep(1)  # the first cell's output is saved
-        proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 128 + sig, out
-        assert f"stopped by {signal.Signals(sig).name}" in out
-        assert wait_gone(pids, seconds=2) == [], "papermill or the kernel outlived the driver"
-        assert page.read_bytes() == before
-        assert (root / "_build" / "failed" / "01_first.ipynb").is_file()
-    finally:
-        for pid in [proc.pid, *pids]:  # only what this test started
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        proc.wait(timeout=10)
-
-
-def test_results_page_reruns_when_results_change(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture,
-                                                 fake_device: None) -> None:
-    root = executable_project(tmp_path, code("print('summary')", None))
-    write(root / "_toc.yml", "format: jb-book\nroot: book/intro\nchapters:\n"
-          "  - file: book/results\n")
-    (root / "notebooks" / "01_first.ipynb").rename(root / "notebooks" / "results.ipynb")
-    write(root / "results" / "01_a" / "run.json", '{"row": {"model": "lenet"}}')
-    args = ["--root", str(root), "run", "--profile", "quick"]
-    assert main(args) == 0
-    record = manifest.load_manifest(root)["chapters"]["results"]
-    assert record["results_sha256"] == manifest.results_hash(root / "results")
-    capsys.readouterr()
-    write(root / "results" / "results" / "_chapter.json", '{"wall_seconds": 1}')
-    assert main(args) == 0
-    assert "up to date, skipped" in capsys.readouterr().out
-    write(root / "results" / "01_a" / "run.json", '{"row": {"model": "alexnet"}}')
-    assert main(args) == 0
-    assert "running (results changed" in capsys.readouterr().out
-
-
 # ---------------------------------------------------------------- malformed input files
 
 
@@ -510,6 +273,26 @@ def test_import_before_install_cell_is_flagged() -> None:
     problem = checks.check_install_cell(nb, URL)[0]
     assert "before any install cell" in problem and "python -m tools.book install-cell" in problem
     assert checks.check_install_cell(notebook(code("import torch")), URL) == []
+
+
+def test_check_includes_names_a_moved_file_or_object(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("class A:\n    def f(self):\n        pass\n")
+    folder = tmp_path / "notebooks"
+
+    def include(target: str, obj: str) -> dict[str, Any]:
+        text = f"Text\n\n```{{literalinclude}} {target}\n:pyobject: {obj}\n```\n"
+        return notebook(markdown(text))
+
+    assert checks.check_includes(include("../pkg/mod.py", "A.f"), folder) == []
+    assert "does not exist" in checks.check_includes(include("../pkg/gone.py", "A"), folder)[0]
+    problem = checks.check_includes(include("../pkg/mod.py", "A.g"), folder)[0]
+    assert "A.g" in problem and "does not define it" in problem
+
+
+def test_source_notebooks_include_what_exists() -> None:
+    for path in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")):
+        assert checks.check_includes(json.loads(path.read_text()), path.parent) == [], path.name
 
 
 def test_command_check(project: Path, capsys: pytest.CaptureFixture) -> None:

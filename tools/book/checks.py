@@ -4,12 +4,15 @@
 * every executed notebook is fully executed, free of errors and keeps its widget state;
 * every notebook (source and executed) installs the package from ``repository.url``
   before importing it (the install cell, for Colab);
+* every ``literalinclude`` of a source notebook names a file that exists and, with
+  ``:pyobject:``, a function or class that is in it (a moved module breaks no page silently);
 * every results JSON under ``results/`` can be read (the results page would drop it);
 * with ``--strict``, no executed chapter is stale.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +25,7 @@ from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, re
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 GIT_URL = re.compile(r"git\+(\S+?)(?:\.git)?(?:@[\w./-]+)?(?=[\s\"'#]|$)")
+INCLUDE = re.compile(r"```\{literalinclude\}\s*(\S+)\s*\n((?::\w+:.*\n)*)")
 IMPORTS_PACKAGE = re.compile(r"^\s*(?:import|from)\s+alexnet_course\b", re.M)
 
 
@@ -107,6 +111,36 @@ def check_notebook(nb: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _defines(path: Path, dotted: str) -> bool:
+    """Whether the module at ``path`` defines ``dotted`` (``"Class"``, ``"Class.method"``)."""
+    body: list[ast.stmt] = ast.parse(path.read_text(encoding="utf-8")).body
+    for name in dotted.split("."):
+        found = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                   ast.ClassDef)) and n.name == name]
+        if not found:
+            return False
+        body = getattr(found[0], "body", [])
+    return True
+
+
+def check_includes(nb: dict[str, Any], folder: Path) -> list[str]:
+    """Problems of the notebook's ``literalinclude`` directives, paths relative to ``folder``."""
+    problems = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "markdown":
+            continue
+        for match in INCLUDE.finditer(_cell_source(cell) + "\n"):
+            target = (folder / match.group(1)).resolve()
+            if not target.is_file():
+                problems.append(f"cell {index} includes {match.group(1)}, which does not exist")
+                continue
+            option = re.search(r":pyobject:\s*(\S+)", match.group(2))
+            if option and target.suffix == ".py" and not _defines(target, option.group(1)):
+                problems.append(f"cell {index} includes {option.group(1)} from "
+                                f"{match.group(1)}, which does not define it")
+    return problems
+
+
 def check_results(results: Path, root: Path) -> list[str]:
     """One message per results JSON that cannot be read or is not a JSON object."""
     problems = []
@@ -143,7 +177,7 @@ def _notebook_problems(path: Path, label: str, executed: bool, url: str,
         nb = read_notebook(path)
     except BookError as error:
         return [str(error).replace(str(path), relative(path, root), 1)]
-    problems = check_notebook(nb) if executed else []
+    problems = check_notebook(nb) if executed else check_includes(nb, path.parent)
     problems += check_install_cell(nb, url)
     return [f"{label}: {problem}" for problem in problems]
 
