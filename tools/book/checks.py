@@ -4,7 +4,7 @@
 * every executed notebook is fully executed, free of errors and keeps its widget state;
 * every notebook (source and executed) installs the package from ``repository.url``
   before importing it (the install cell, for Colab);
-* every ``literalinclude`` of a source notebook names a file that exists and, with
+* every ``literalinclude`` of a notebook (source and executed) names a file that exists and, with
   ``:pyobject:``, a function or class that is in it (a moved module breaks no page silently);
 * every results JSON under ``results/`` can be read (the results page would drop it);
 * with ``--strict``, no executed chapter is stale.
@@ -177,7 +177,7 @@ def _notebook_problems(path: Path, label: str, executed: bool, url: str,
         nb = read_notebook(path)
     except BookError as error:
         return [str(error).replace(str(path), relative(path, root), 1)]
-    problems = check_notebook(nb) if executed else check_includes(nb, path.parent)
+    problems = (check_notebook(nb) if executed else []) + check_includes(nb, path.parent)
     problems += check_install_cell(nb, url)
     return [f"{label}: {problem}" for problem in problems]
 
