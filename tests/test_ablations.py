@@ -32,13 +32,14 @@ def test_spec_swaps_only_what_the_constructor_lacks():
     assert paper.swaps() == {} and paper.factory() == "alexnet_paper"
 
 
-def _result(variant, accs, secs=1.0):
+def _result(variant, accs, secs=1.0, failed=False):
     recs = [{"epoch": i + 1, "test_acc": a, "seconds": secs, "train_seconds": secs,
              "examples": 100, "train_loss": 1.0, "train_acc": a} for i, a in enumerate(accs)]
     h = History(records=recs)
     row = {"run": variant, "variant": variant, "change": variant, "model": "m", "input": "28×28",
            "parameters": 10, "GFLOPs": 0.1, "epochs": len(recs), "best test acc": max(accs),
-           "s/epoch": secs, "examples/sec": 100 / secs, "failed": False}
+           "last test acc": accs[-1], "s/epoch": secs, "examples/sec": 100 / secs,
+           "failed": failed}
     return RunResult(variant, h, RunRow.from_dict(row))
 
 
@@ -47,8 +48,11 @@ def test_compare_and_fastest_meeting():
             _result("fast", [0.83, 0.86], 1.0), _result("tiny", [0.60, 0.70], 0.5)]
     frame = ablations.compare(runs, baseline="base", threshold=0.85)
     assert list(frame.index) == ["base", "fast", "tiny"]
-    assert frame.loc["base", "seeds"] == 2
+    assert frame.loc["base", "runs"] == 2 and frame.loc["base", "n"] == 2
     assert frame.loc["base", "test acc"] == pytest.approx(0.87)
+    assert frame.loc["base", "test acc (mean ± 95 %, n)"].endswith("(n = 2)")
+    assert frame.loc["fast", "test acc (mean ± 95 %, n)"] == "0.860 (n = 1)"
+    assert frame.loc["fast", "vs baseline"].startswith("not decidable")
     assert frame.loc["fast", "time saved"] == pytest.approx(0.5)
     assert frame.loc["base", "s to threshold"] == pytest.approx(4.0)
     assert math.isnan(frame.loc["tiny", "s to threshold"])
@@ -56,6 +60,30 @@ def test_compare_and_fastest_meeting():
     assert ablations.fastest_meeting(frame, 0.99) is None
     with pytest.raises(ValueError):
         ablations.compare(runs, baseline="nope")
+
+
+def test_compare_leaves_stopped_runs_out_of_the_accuracy():
+    runs = [_result("base", [0.80, 0.86]), _result("base", [0.82, 0.87]), _result("base", [0.81, 0.86]),
+            _result("hot", [0.10, 0.10], failed=True), _result("hot", [0.50, 0.60]),
+            _result("hot", [0.52, 0.62]), _result("hot", [0.51, 0.61])]
+    frame = ablations.compare(runs, baseline="base", threshold=0.85)
+    assert frame.loc["hot", "runs"] == 4 and frame.loc["hot", "stopped"] == 1
+    assert frame.loc["hot", "n"] == 3 and frame.loc["hot", "test acc"] == pytest.approx(0.61)
+    assert frame.loc["hot", "vs baseline"] == "base higher"
+    assert frame.loc["base", "reached"] == 3 and frame.loc["hot", "reached"] == 0
+
+
+def test_verdicts_per_pair():
+    runs = [_result("a", [0.5, 0.80]), _result("a", [0.5, 0.81]), _result("a", [0.5, 0.82]),
+            _result("b", [0.5, 0.70]), _result("b", [0.5, 0.71]), _result("b", [0.5, 0.69]),
+            _result("c", [0.5, 0.81]), _result("c", [0.5, 0.79]), _result("c", [0.5, 0.83])]
+    v = ablations.verdicts(runs, {"b": "a", "c": "a"})
+    assert v["b"].verdict == "a higher" and v["b"].diff == pytest.approx(-0.11)
+    assert v["c"].verdict.startswith("no difference detectable")
+    frame = ablations.verdict_frame(v)
+    assert frame.loc["b", "compared with"] == "a" and frame.loc["b", "Δ (points)"] == pytest.approx(-11)
+    with pytest.raises(ValueError, match="no finished runs of zzz"):
+        ablations.verdicts(runs, {"zzz": "a"})
 
 
 def test_memory_estimate_scales_with_batch():

@@ -112,3 +112,24 @@ def test_the_library_trains_without_notebook_machinery() -> None:
                          timeout=120, env=env, cwd=Path(__file__).parent.parent)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_curve_bands_aggregate_seeds_and_mark_stopped_runs() -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.collections import PolyCollection
+
+    from alexnet_course.course import plots
+    from alexnet_course.course.experiments import RunResult
+
+    def run(accs: list[float], failed: str | None = None) -> RunResult:
+        return RunResult("r", _history(*accs), RunRow(run="r"), failed)
+
+    fig = plots.plot_curve_bands({"a": [run([0.5, 0.7]), run([0.6, 0.8]), run([0.1], "stopped")],
+                                  "b": [run([0.4, 0.5])]})
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a (n = 2)", "a: stopped by a guard", "b (n = 1)"]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx([0.55, 0.75])

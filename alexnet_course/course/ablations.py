@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +27,9 @@ import torch
 from torch import nn
 
 from ..models import get_model, model_info
+from .rows import RunRow
+from .stats import Comparison, mean_ci
+from .stats import compare as stats_compare
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True), "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -138,12 +141,18 @@ def seconds_to_accuracy(history: Any, threshold: float) -> float:
 
 
 def compare(results: Iterable[Any], *, baseline: str | None = None,
-            threshold: float | None = None) -> pd.DataFrame:
-    """One row per variant: mean (and sd over seeds) of accuracy and time, plus the
-    architecture's parameters and GFLOPs, examples/sec and, with ``baseline`` (a variant
-    name), the time per epoch saved against it. With ``threshold``, ``meets threshold``
-    and ``s to threshold`` (mean seconds until the test accuracy first reached it)."""
-    results = list(results)
+            threshold: float | None = None, metric: str = "last test acc") -> pd.DataFrame:
+    """One row per variant: accuracy as ``mean ± 95 % (n)`` over its seeds, time per epoch,
+    the architecture's parameters and GFLOPs, examples/sec.
+
+    ``metric`` is the final epoch's test accuracy by default (the best epoch's would pick an
+    epoch by the test set). Runs stopped by a guard count in ``stopped`` and are left out
+    of the accuracy and time-to-threshold statistics: a stopped run has no final accuracy.
+    With ``baseline`` (a variant name), ``time saved`` per epoch against it and the verdict
+    of each variant's accuracy against the baseline's (Welch, 95 %). With ``threshold``,
+    ``s to threshold`` (mean seconds until the test accuracy first reached it, over the runs
+    that reached it), ``reached`` (how many did) and ``meets threshold`` (mean ≥ threshold).
+    """
     rows = []
     for r in results:
         row = r.row.to_dict()
@@ -154,25 +163,65 @@ def compare(results: Iterable[Any], *, baseline: str | None = None,
     frame["variant"] = frame.get("variant", frame["run"])
     if "change" not in frame:
         frame["change"] = ""
+    frame["failed"] = frame["failed"].astype(bool)
+    done = frame[~frame["failed"]]
     g = frame.groupby("variant", sort=False)
+    acc = {v: mean_ci(done.loc[done["variant"] == v, metric]) for v in g.groups}
     out = pd.DataFrame({
         "change": g["change"].first(), "model": g["model"].first(), "input": g["input"].first(),
         "parameters": g["parameters"].first(), "GFLOPs": g["GFLOPs"].first(),
-        "seeds": g.size(), "epochs": g["epochs"].max(),
-        "test acc": g["best test acc"].mean(), "± sd": g["best test acc"].std(ddof=0),
+        "runs": g.size(), "stopped": g["failed"].sum(), "epochs": g["epochs"].max(),
+        "test acc": pd.Series({v: ci.mean for v, ci in acc.items()}),
+        "± (95 %)": pd.Series({v: ci.half_width for v, ci in acc.items()}),
+        "n": pd.Series({v: ci.n for v, ci in acc.items()}),
+        "test acc (mean ± 95 %, n)": pd.Series({v: ci.format() for v, ci in acc.items()}),
         "s/epoch": g["s/epoch"].mean(), "examples/sec": g["examples/sec"].mean(),
-        "failed runs": g["failed"].sum(),
     })
     if threshold is not None:
-        out["s to threshold"] = g["s to threshold"].mean()
+        reached = done.groupby("variant", sort=False)["s to threshold"]
+        out["s to threshold"] = reached.mean().reindex(out.index)
+        out["reached"] = reached.count().reindex(out.index).fillna(0).astype(int)
         out["meets threshold"] = out["test acc"] >= threshold
     if baseline is not None:
         if baseline not in out.index:
             raise ValueError(f"baseline {baseline!r} is not among the variants: "
                              f"{', '.join(out.index)}")
-        base = out.loc[baseline, "s/epoch"]
-        out["time saved"] = 1 - out["s/epoch"] / base
+        out["time saved"] = 1 - out["s/epoch"] / out.loc[baseline, "s/epoch"]
+        base = done.loc[done["variant"] == baseline, metric]
+        out["vs baseline"] = [
+            "" if v == baseline else
+            stats_compare(done.loc[done["variant"] == v, metric], base, names=(v, baseline)).verdict
+            for v in out.index]
     return out
+
+
+def verdicts(results: Iterable[Any], against: Mapping[str, str], *,
+             metric: str = "last test acc") -> dict[str, Comparison]:
+    """For each ``variant → reference`` of ``against``, the comparison of their ``metric``
+    over seeds (Welch, 95 %), guard-stopped runs left out: ``verdicts(runs,
+    {"lenet_relu": "lenet"})["lenet_relu"].verdict`` is ``"lenet_relu higher"``,
+    ``"lenet higher"`` or ``"no difference detectable with n = 3 and 3 seeds"``."""
+    by_variant: dict[str, list[float]] = {}
+    for r in results:
+        if not r.row.failed:
+            variant = r.row.extra.get("variant", r.row.run)
+            by_variant.setdefault(variant, []).append(getattr(r.row, RunRow.field(metric)))
+    missing = sorted({*against, *against.values()} - set(by_variant))
+    if missing:
+        raise ValueError(f"no finished runs of {', '.join(missing)}; variants with runs: "
+                         f"{', '.join(by_variant) or 'none'}")
+    return {v: stats_compare(by_variant[v], by_variant[ref], names=(v, ref))
+            for v, ref in against.items()}
+
+
+def verdict_frame(comparisons: Mapping[str, Comparison], scale: float = 100.0) -> pd.DataFrame:
+    """The comparisons as a table: reference, Δ in points with its 95 % interval, verdict."""
+    return pd.DataFrame({
+        "compared with": {v: c.names[1] for v, c in comparisons.items()},
+        "Δ (points)": {v: c.diff * scale for v, c in comparisons.items()},
+        "95 % interval": {v: (f"{c.low * scale:+.1f} to {c.high * scale:+.1f}"
+                              if math.isfinite(c.low) else "—") for v, c in comparisons.items()},
+        "verdict": {v: c.verdict for v, c in comparisons.items()}})
 
 
 def fastest_meeting(frame: pd.DataFrame, threshold: float, *, acc: str = "test acc",

@@ -14,6 +14,7 @@ from torch import nn
 from ..featuremaps import strongest_channels
 from ..sizes import cost_by_kind
 from ..train import History
+from .stats import mean_ci
 
 LABELS = {"train_loss": "training loss", "train_acc": "training accuracy",
           "test_acc": "test accuracy", "lr": "learning rate", "seconds": "seconds per epoch"}
@@ -51,11 +52,53 @@ def plot_curves(runs, metrics: Iterable[str] = ("train_loss", "test_acc"),
     return fig
 
 
+def plot_curve_bands(groups: Mapping[str, Iterable], metrics: Iterable[str] = ("test_acc",),
+                     title: str | None = None) -> Figure:
+    """Seeds aggregated: per group (``{label: [RunResult, ...]}``) the mean curve of each
+    metric over epochs with its 95 % t band (a line alone where only one run has the epoch).
+    Guard-stopped runs are drawn as thin dashed lines, outside the mean."""
+    metrics = list(metrics)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.3), squeeze=False)
+    for label, runs in groups.items():
+        runs = list(runs)
+        done = [pd.DataFrame(r.history.records).set_index("epoch") for r in runs
+                if r.history.records and not r.failed]
+        for ax, metric in zip(axes[0], metrics):
+            if done:
+                table = pd.concat([d[metric] for d in done], axis=1)
+                cis = [mean_ci(row) for _, row in table.iterrows()]
+                mean = pd.Series([c.mean for c in cis], index=table.index)
+                half = pd.Series([c.half_width for c in cis], index=table.index).fillna(0.0)
+                line, = ax.plot(mean.index, mean, marker="o", markersize=3,
+                                label=f"{label} (n = {len(done)})")
+                ax.fill_between(mean.index, mean - half, mean + half, alpha=0.2,
+                                color=line.get_color())
+            for r in runs:
+                if r.failed and r.history.records:
+                    f = pd.DataFrame(r.history.records)
+                    ax.plot(f["epoch"], f[metric], ls="--", lw=0.8, color="grey",
+                            label=f"{label}: stopped by a guard")
+    for ax, metric in zip(axes[0], metrics):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{LABELS.get(metric, metric)} (mean, 95 % band)")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_acc_vs_time(frame: pd.DataFrame, acc: str = "best test acc", time: str = "seconds",
-                     label: str | None = None, title: str | None = None) -> Figure:
-    """Scatter of accuracy against training time, one labelled point per row."""
+                     label: str | None = None, title: str | None = None,
+                     err: str | None = None) -> Figure:
+    """Scatter of accuracy against training time, one labelled point per row; ``err`` names
+    a column of half-widths drawn as vertical error bars (e.g. ``"± (95 %)"``)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.scatter(frame[time], frame[acc])
+    if err is not None:
+        ax.errorbar(frame[time], frame[acc], yerr=frame[err].fillna(0.0), fmt="o", capsize=3)
+    else:
+        ax.scatter(frame[time], frame[acc])
     labels = frame[label] if label else frame.index
     for name, t, a in zip(labels, frame[time], frame[acc]):
         ax.annotate(str(name), (t, a), fontsize=7, xytext=(3, 3), textcoords="offset points")

@@ -1,8 +1,10 @@
 """Run profiles: how big each chapter's experiments are.
 
-``smoke`` is for CI (seconds per notebook), ``quick`` for a CPU (a meaningful
-result in about two minutes per chapter: stratified subsets, small inputs, few
-epochs), ``full`` for one GPU (the scale of the homework and of d2l's runs).
+``smoke`` is for CI (seconds per notebook), ``quick`` for a student's CPU (an indicative
+result in a few minutes per chapter: stratified subsets, small inputs, few epochs),
+``standard`` for the published CPU edition (the whole training set, models sized for two
+CPU cores, several seeds per compared configuration; at most ~45 minutes a chapter) and
+``full`` for one GPU (the scale of the homework and of d2l's runs).
 A notebook's parameters cell says ``profile = "auto"``: the ``COURSE_PROFILE``
 environment variable when it is set, otherwise ``full`` on CUDA and ``quick`` on CPU.
 """
@@ -41,6 +43,10 @@ PROFILES: dict[str, Profile] = {
     "quick": Profile("quick", train_size=6000, test_size=2000, epochs=3, batch_size=128,
                      seeds=1, description="CPU: stratified subsets, small inputs, few epochs; "
                      "about two minutes per chapter"),
+    "standard": Profile("standard", train_size=None, test_size=None, epochs=5, batch_size=128,
+                        seeds=3, description="the published CPU edition: all 60,000/10,000 "
+                        "images, models sized for two CPU cores, ≥ 3 seeds per compared "
+                        "configuration"),
     "full": Profile("full", train_size=None, test_size=None, epochs=10, batch_size=128,
                     seeds=3, description="one GPU: all 60,000/10,000 images at the "
                     "resolutions of the homework and d2l"),

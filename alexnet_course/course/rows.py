@@ -54,6 +54,14 @@ class RunRow:
         return cls.COLUMNS[name]
 
     @classmethod
+    def field(cls, column: str) -> str:
+        """The field of display column ``column`` (``"last test acc"`` → ``"last_test_acc"``)."""
+        for name, col in cls.COLUMNS.items():
+            if col == column:
+                return name
+        raise KeyError(f"no RunRow column {column!r}; columns: {', '.join(cls.COLUMNS.values())}")
+
+    @classmethod
     def from_history(cls, run: str, history: History, *, model: str, input_shape: tuple[int, ...],
                      parameters: int, flops: float, train_examples: int, failed: bool = False,
                      extra: Mapping[str, Any] | None = None) -> "RunRow":

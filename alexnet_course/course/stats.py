@@ -1,0 +1,154 @@
+"""Statistics over seeds: a mean with its 95 % interval, a difference with a verdict.
+
+Every number the book compares is a mean over independent seeds, shown as
+``mean ± half-width (n)`` where the half-width is that of Student's t interval; a single
+run shows ``(n = 1)`` and no spread. Two configurations are compared by the difference of
+their means with Welch's interval (unequal variances), and the verdict says which is
+higher only when that interval excludes zero — otherwise "no difference detectable with
+n seeds", which is an answer too: the effect is smaller than this scale resolves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _st
+
+CONFIDENCE = 0.95
+
+
+def _values(values: Iterable[float]) -> np.ndarray:
+    """Finite values as floats (a guard-stopped run's NaN accuracy is not a result)."""
+    arr = np.asarray([float(v) for v in values], dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over ``n`` runs with the half-width of its t interval (NaN for n < 2)."""
+
+    mean: float
+    half_width: float
+    n: int
+    confidence: float = CONFIDENCE
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width
+
+    def format(self, digits: int = 3, scale: float = 1.0) -> str:
+        """``"0.861 ± 0.004 (n = 3)"``; ``"0.861 (n = 1)"``; ``"— (n = 0)"``."""
+        if self.n == 0:
+            return "— (n = 0)"
+        mean = f"{self.mean * scale:.{digits}f}"
+        if self.n < 2:
+            return f"{mean} (n = 1)"
+        return f"{mean} ± {self.half_width * scale:.{digits}f} (n = {self.n})"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def mean_ci(values: Iterable[float], confidence: float = CONFIDENCE) -> Interval:
+    """Mean and Student-t half-width of the finite ``values``."""
+    x = _values(values)
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, 0, confidence)
+    if n == 1:
+        return Interval(float(x[0]), math.nan, 1, confidence)
+    sem = float(x.std(ddof=1)) / math.sqrt(n)
+    half = float(_st.t.ppf(0.5 + confidence / 2, n - 1)) * sem
+    return Interval(float(x.mean()), half, n, confidence)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``a − b`` with Welch's interval and the verdict in words."""
+
+    names: tuple[str, str]
+    a: Interval
+    b: Interval
+    diff: float
+    low: float
+    high: float
+    p_value: float
+    verdict: str
+
+    @property
+    def decided(self) -> bool:
+        """True when the interval of the difference excludes zero."""
+        return self.verdict in (f"{self.names[0]} higher", f"{self.names[1]} higher")
+
+    def sentence(self, what: str = "test accuracy", scale: float = 100.0,
+                 unit: str = "points") -> str:
+        """One sentence for the prose, e.g. ``"ReLU higher: test accuracy 0.884 ± 0.003
+        (n = 3) against 0.861 ± 0.005 (n = 3), a difference of +2.3 points (95 % interval
+        +1.6 to +3.0)."``"""
+        pct = f"{self.a.confidence:.0%}".replace("%", " %")
+        base = (f"{what} {self.a} against {self.b}, a difference of "
+                f"{self.diff * scale:+.1f} {unit}")
+        if math.isfinite(self.low):
+            base += f" ({pct} interval {self.low * scale:+.1f} to {self.high * scale:+.1f})"
+        return f"{self.verdict[0].upper()}{self.verdict[1:]}: {base}."
+
+
+def compare(a: Iterable[float], b: Iterable[float], names: Sequence[str] = ("A", "B"),
+            confidence: float = CONFIDENCE) -> Comparison:
+    """Welch's comparison of the means of ``a`` and ``b`` (e.g. accuracies over seeds).
+
+    The verdict is ``"<A> higher"`` or ``"<B> higher"`` when the ``confidence`` interval of
+    ``mean(a) − mean(b)`` excludes zero, ``"no difference detectable with n = …
+    seeds"`` when it does not, and ``"not decidable: … has fewer than 2 runs"`` when a
+    side cannot have a spread.
+    """
+    if len(names) != 2:
+        raise ValueError(f"names must be two labels, got {names!r}")
+    name_a, name_b = str(names[0]), str(names[1])
+    xa, xb = _values(a), _values(b)
+    ia, ib = mean_ci(xa, confidence), mean_ci(xb, confidence)
+    diff = ia.mean - ib.mean
+    short = [n for n, x in ((name_a, xa), (name_b, xb)) if len(x) < 2]
+    if short:
+        return Comparison((name_a, name_b), ia, ib, diff, math.nan, math.nan, math.nan,
+                          f"not decidable: {' and '.join(short)} "
+                          f"{'has' if len(short) == 1 else 'have'} fewer than 2 runs")
+    va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
+    se = math.sqrt(va + vb)
+    if se == 0:  # identical runs on each side (deterministic CPU training can do this)
+        low = high = diff
+        p = 0.0 if diff != 0 else 1.0
+    else:
+        dof = (va + vb) ** 2 / (va ** 2 / (len(xa) - 1) + vb ** 2 / (len(xb) - 1))
+        half = float(_st.t.ppf(0.5 + confidence / 2, dof)) * se
+        low, high = diff - half, diff + half
+        p = float(2 * _st.t.sf(abs(diff) / se, dof))
+    if low > 0:
+        verdict = f"{name_a} higher"
+    elif high < 0:
+        verdict = f"{name_b} higher"
+    else:
+        verdict = f"no difference detectable with n = {len(xa)} and {len(xb)} seeds"
+    return Comparison((name_a, name_b), ia, ib, diff, low, high, p, verdict)
+
+
+def summarise(frame: pd.DataFrame, by: str, metric: str, *, digits: int = 3,
+              confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """One row per ``by`` group: ``mean``, ``± (95 %)``, ``n`` and the display string
+    ``"<metric> (mean ± 95 %, n)"``; groups keep their first-seen order."""
+    rows = {}
+    for key, group in frame.groupby(by, sort=False):
+        ci = mean_ci(group[metric], confidence)
+        rows[key] = {"mean": ci.mean, "± (95 %)": ci.half_width, "n": ci.n,
+                     f"{metric} (mean ± 95 %, n)": ci.format(digits)}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = by
+    return out

@@ -1,0 +1,61 @@
+"""The statistics over seeds, checked against scipy.stats."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as st
+
+from alexnet_course.course import stats
+
+
+def test_mean_ci_matches_scipy_t_interval():
+    x = [0.861, 0.866, 0.858, 0.870]
+    ci = stats.mean_ci(x)
+    low, high = st.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=st.sem(x))
+    assert ci.n == 4 and ci.mean == pytest.approx(np.mean(x))
+    assert (ci.low, ci.high) == (pytest.approx(low), pytest.approx(high))
+    assert ci.format() == f"{np.mean(x):.3f} ± {(high - low) / 2:.3f} (n = 4)"
+
+
+def test_single_run_has_no_spread_and_nan_runs_are_not_results():
+    one = stats.mean_ci([0.8, math.nan])
+    assert one.n == 1 and math.isnan(one.half_width)
+    assert one.format() == "0.800 (n = 1)" and "±" not in str(one)
+    assert stats.mean_ci([]).format() == "— (n = 0)"
+
+
+@pytest.mark.parametrize("a, b", [([0.88, 0.89, 0.885], [0.86, 0.87, 0.862, 0.866]),
+                                  ([0.70, 0.75, 0.71], [0.72, 0.74, 0.69])])
+def test_compare_matches_welch(a, b):
+    c = stats.compare(a, b, names=("ReLU", "tanh"))
+    ref = st.ttest_ind(a, b, equal_var=False)
+    low, high = ref.confidence_interval(0.95)
+    assert c.diff == pytest.approx(np.mean(a) - np.mean(b))
+    assert (c.low, c.high) == (pytest.approx(low), pytest.approx(high))
+    assert c.p_value == pytest.approx(ref.pvalue)
+    if low > 0:
+        assert c.verdict == "ReLU higher" and c.decided
+    else:
+        assert c.verdict.startswith("no difference detectable with n = 3 and 3") and not c.decided
+
+
+def test_compare_directions_and_undecidable():
+    assert stats.compare([0.1, 0.11, 0.12], [0.5, 0.52, 0.51], names=("x", "y")).verdict == "y higher"
+    c = stats.compare([0.9], [0.5, 0.52], names=("one run", "two"))
+    assert c.verdict == "not decidable: one run has fewer than 2 runs" and not c.decided
+    same = stats.compare([0.9, 0.9], [0.8, 0.8])
+    assert same.verdict == "A higher"  # deterministic identical repeats: no spread at all
+    assert "difference of +10.0 points" in same.sentence()
+    with pytest.raises(ValueError, match="two labels"):
+        stats.compare([1, 2], [1, 2], names=("a",))
+
+
+def test_summarise_keeps_order_and_formats():
+    frame = pd.DataFrame({"variant": ["b", "a", "b", "a", "c"],
+                          "acc": [0.8, 0.7, 0.82, 0.72, 0.5]})
+    out = stats.summarise(frame, "variant", "acc")
+    assert list(out.index) == ["b", "a", "c"]
+    assert out.loc["c", "acc (mean ± 95 %, n)"] == "0.500 (n = 1)"
+    assert out.loc["b", "n"] == 2 and out.loc["b", "mean"] == pytest.approx(0.81)
