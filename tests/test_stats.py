@@ -47,7 +47,8 @@ def test_compare_directions_and_undecidable():
     assert c.verdict == "not decidable: one run has fewer than 2 runs" and not c.decided
     same = stats.compare([0.9, 0.9], [0.8, 0.8])
     assert same.verdict == "A higher"  # deterministic identical repeats: no spread at all
-    assert "difference of +10.0 points" in same.sentence()
+    assert same.sentence() == "0.900 ± 0.000 (n = 2) against 0.800 ± 0.000 (n = 2): A higher by 10.0 points (95 % interval +10.0 to +10.0)"
+    assert "not decidable" in c.sentence() and c.sentence().endswith("points)")
     with pytest.raises(ValueError, match="two labels"):
         stats.compare([1, 2], [1, 2], names=("a",))
 

@@ -88,17 +88,20 @@ class Comparison:
         """True when the interval of the difference excludes zero."""
         return self.verdict in (f"{self.names[0]} higher", f"{self.names[1]} higher")
 
-    def sentence(self, what: str = "test accuracy", scale: float = 100.0,
-                 unit: str = "points") -> str:
-        """One sentence for the prose, e.g. ``"ReLU higher: test accuracy 0.884 ± 0.003
-        (n = 3) against 0.861 ± 0.005 (n = 3), a difference of +2.3 points (95 % interval
-        +1.6 to +3.0)."``"""
+    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
+        """The comparison in words for the prose, e.g. ``"0.884 ± 0.003 (n = 3) against
+        0.861 ± 0.005 (n = 3): relu higher by 2.3 points (95 % interval +1.6 to +3.0)"``."""
         pct = f"{self.a.confidence:.0%}".replace("%", " %")
-        base = (f"{what} {self.a} against {self.b}, a difference of "
-                f"{self.diff * scale:+.1f} {unit}")
-        if math.isfinite(self.low):
-            base += f" ({pct} interval {self.low * scale:+.1f} to {self.high * scale:+.1f})"
-        return f"{self.verdict[0].upper()}{self.verdict[1:]}: {base}."
+        head = f"{self.a} against {self.b}: "
+        if self.decided:
+            body = f"{self.verdict} by {abs(self.diff) * scale:.1f} {unit}"
+        else:
+            body = f"{self.verdict} (difference {self.diff * scale:+.1f} {unit}"
+        interval = (f"{pct} interval {self.low * scale:+.1f} to {self.high * scale:+.1f}"
+                    if math.isfinite(self.low) else "")
+        if self.decided:
+            return head + body + (f" ({interval})" if interval else "")
+        return head + body + (f"; {interval})" if interval else ")")
 
 
 def compare(a: Iterable[float], b: Iterable[float], names: Sequence[str] = ("A", "B"),
