@@ -186,5 +186,6 @@ def test_profile_resolution(monkeypatch):
     expected = "full" if torch.cuda.is_available() else "quick"
     assert resolve_profile().name == expected
     assert resolve_profile().pick(smoke=1, quick=2, full=3) == (3 if expected == "full" else 2)
-    with pytest.raises(ValueError, match="choose one of: auto, smoke, quick, full"):
+    assert resolve_profile("standard").train_size is None  # the CPU edition: all the data
+    with pytest.raises(ValueError, match="choose one of: auto, smoke, quick, standard, full"):
         resolve_profile("huge")
