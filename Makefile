@@ -6,8 +6,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Profile for `make book`: auto = full on a CUDA machine, quick on a CPU.
-PROFILE ?= auto
+# Profile for `make book`: published (the default) keeps every up-to-date chapter whatever
+# profile it was executed in and re-executes a stale one in its recorded profile (a chapter
+# never run: auto = full on a CUDA machine, quick on a CPU), so a fresh clone never replaces
+# the published edition; PROFILE=quick (smoke, standard, full, auto) re-executes every
+# chapter not recorded in that profile.
+PROFILE ?= published
 
 .PHONY: book test setup data system-deps notebooks build check browser-test bench clean
 

@@ -10,18 +10,43 @@ from typing import Sequence
 from .paths import REPO_ROOT, BookError, repository_url
 
 DESCRIPTION = "Driver of the executable book: execute, check, build and test it."
+PROMOTE_HELP = """\
+For each chapter whose manifest record is stale only because the package code changed
+(same notebook, same profile), execute the chapter in the smoke profile twice, on the CPU:
+with the package of git revision REV (which must be the package the chapter was executed
+with) and with the current one; time.perf_counter is a deterministic clock in both. When
+both runs' outputs and results JSON are identical, times, dates, commits and addresses
+aside (tools/book/compare.py), the record moves to the current package hash without
+re-executing the chapter, and says so ("promoted"). Otherwise the record is left stale
+(`run` re-executes the chapter) and the first differences are printed. A change of the
+definition of the chapter's profile is never promoted; code only larger profiles execute
+is not seen by the smoke runs. Exit status 1 when a candidate was not promoted. The two
+runs are kept in _build/promote/.
+"""
+EPILOG = """\
+Keeping the published edition:
+  run                          re-execute stale chapters, each in its recorded profile
+  run --profile quick          re-execute every chapter not recorded in quick
+  promote --since REV          after a results-neutral package change (see promote -h)
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every subcommand and its options."""
-    from .driver import DEFAULT_TIMEOUT_S, PROFILES
+    from .driver import DEFAULT_TIMEOUT_S, PROFILES, PUBLISHED
 
-    parser = argparse.ArgumentParser(prog="python -m tools.book", description=DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="python -m tools.book", description=DESCRIPTION,
+                                     epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the chapter notebooks into book/")
-    run.add_argument("--profile", default="auto", choices=("auto", *PROFILES),
-                     help="run profile (default auto: full on CUDA, quick on CPU)")
+    run.add_argument("--profile", default=PUBLISHED, choices=(PUBLISHED, "auto", *PROFILES),
+                     help="run profile. Default published: keep every up-to-date chapter "
+                     "whatever its profile, re-execute a stale one in the profile of its "
+                     "manifest record, one never run in auto. An explicit profile "
+                     "re-executes every chapter not recorded in it (auto: full on CUDA, "
+                     "quick on CPU)")
     run.add_argument("--only", nargs="+", metavar="CHAPTER",
                      help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
     run.add_argument("--force", action="store_true",
@@ -29,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="seconds one notebook may run before it is stopped (default: "
                      + ", ".join(f"{k} {v}" for k, v in DEFAULT_TIMEOUT_S.items()) + ")")
+    promote = commands.add_parser(
+        "promote", help="keep published chapters through a results-neutral package change",
+        description=PROMOTE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    promote.add_argument("--since", required=True, metavar="REV",
+                         help="git revision whose package the chapters were executed with")
+    promote.add_argument("--only", nargs="+", metavar="CHAPTER",
+                         help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
+    promote.add_argument("--timeout", type=float, default=None, metavar="S",
+                         help="seconds one smoke execution may run (default "
+                         f"{DEFAULT_TIMEOUT_S['smoke']})")
     commands.add_parser("build", help="render the HTML book (warnings are errors)")
     check = commands.add_parser("check", help="verify the executed notebooks of the toc")
     check.add_argument("--strict", action="store_true",
@@ -50,6 +85,10 @@ def dispatch(command: str, args: argparse.Namespace, root: Path) -> int:
         from .driver import command_run
 
         return command_run(root, args.profile, args.only, args.force, args.timeout)
+    if command == "promote":
+        from .promote import command_promote
+
+        return command_promote(root, args.since, args.only, args.timeout)
     if command == "build":
         from .build import command_build
 

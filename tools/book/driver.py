@@ -6,6 +6,11 @@ Each ``notebooks/NN_name.ipynb`` listed in ``_toc.yml`` is executed (cwd ``noteb
 ``book/NN_name.ipynb`` and its manifest record; a failed, timed-out or interrupted run
 leaves both as they were and keeps the cells that finished in ``_build/failed/``.
 
+Which chapters run, and in which profile: with ``--profile published`` (the default) a
+chapter that is up to date is kept whatever profile it was executed in, a stale one is
+re-executed in the profile its manifest record names, one without a record in ``auto``;
+with an explicit profile every chapter whose record is not in it is re-executed in it.
+
 papermill runs in its own process group and the kernel in a session of its own (that is
 how jupyter_client starts kernels), so stopping a run stops the whole process tree:
 papermill, the kernel and anything the kernel started (e.g. DataLoader workers). The
@@ -26,13 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
+
 from .manifest import (RESULTS_PAGE, load_manifest, new_record, notebook_hash, package_hash,
                        results_hash, run_reason, save_manifest)
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
 
-PROFILES = ("smoke", "quick", "full")
-# Seconds one notebook may run before `run` stops it, unless --timeout says otherwise.
-DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "full": 4 * 3600}
+# The package's profiles are the only list of them (a profile added there is known here).
+PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)
+# `run --profile published` (the default): keep each chapter in the profile it was published
+# in; see chapter_profile.
+PUBLISHED = "published"
+# Seconds one notebook may run before `run` stops it, unless --timeout says otherwise
+# (a standard chapter takes up to ~45 minutes on two cores).
+DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600}
+# ... and for a profile the package gained without a timeout here
+FALLBACK_TIMEOUT_S = 3600
 # Seconds the process tree of a stopped run gets between SIGTERM and SIGKILL.
 STOP_GRACE_S = 5.0
 
@@ -65,6 +79,20 @@ def resolve_profile_name(profile: str) -> str:
         return resolve_profile(profile).name
     except ValueError as error:
         raise BookError(str(error)) from None
+
+
+def chapter_profile(requested: str, record: dict[str, Any] | None, fallback: str) -> str:
+    """The profile a chapter is checked in and, when stale, executed in.
+
+    ``requested`` is a resolved profile name or :data:`PUBLISHED`; with the latter, the
+    profile of the chapter's manifest record (so a chapter published in ``standard`` is
+    never replaced by a ``quick`` run), or ``fallback`` (``auto``, resolved) for a chapter
+    without a record or whose recorded profile the package no longer has.
+    """
+    if requested != PUBLISHED:
+        return requested
+    recorded = (record or {}).get("profile")
+    return recorded if recorded in PROFILES else fallback
 
 
 def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> list[TocEntry]:
@@ -159,15 +187,17 @@ def _signal_process(process: Any, sig: int) -> None:
 
 
 def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
-                     log_path: Path, results: Path) -> Outcome:
+                     log_path: Path, results: Path, *,
+                     extra_env: dict[str, str] | None = None) -> Outcome:
     """Run one notebook with papermill into ``output``; its whole tree is stopped on return.
 
     papermill saves ``output`` after every cell, so a crash, a timeout or an interrupt
     leaves the cells that finished there. :class:`Interrupted` and KeyboardInterrupt
-    propagate after the processes have been stopped.
+    propagate after the processes have been stopped. ``extra_env`` is added to the
+    environment (``promote`` sets PYTHONPATH to the package to execute with).
     """
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", **(extra_env or {}))
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [sys.executable, "-m", "papermill", str(source), str(output),
@@ -251,14 +281,19 @@ def command_run(root: Path, profile: str, only: Sequence[str] | None, force: boo
     """``run``: execute the stale (or all, with ``force``) chapters of the toc."""
     entries = parse_toc(root)
     selected = select_chapters(entries, only)
-    profile = resolve_profile_name(profile)
-    timeout = timeout if timeout is not None else DEFAULT_TIMEOUT_S.get(profile, 3600)
-    print(f"book run: profile {profile}, {len(selected)} notebook(s) with a source in "
-          f"notebooks/, at most {timeout:.0f} s each", flush=True)
+    fallback = resolve_profile_name("auto")
+    profile = profile if profile == PUBLISHED else resolve_profile_name(profile)
+    described = (f"profile {profile}" if profile != PUBLISHED else
+                 f"profile published (each chapter's recorded profile; {fallback} for a "
+                 "chapter never run)")
+    limit = (f"at most {timeout:.0f} s each" if timeout is not None else
+             "at most " + ", ".join(f"{v} s ({k})" for k, v in DEFAULT_TIMEOUT_S.items()))
+    print(f"book run: {described}, {len(selected)} notebook(s) with a source in "
+          f"notebooks/, {limit}", flush=True)
     start = time.monotonic()
     with stop_on_signals():
         try:
-            failures = _run_chapters(root, selected, profile, timeout, force)
+            failures = _run_chapters(root, selected, profile, fallback, timeout, force)
         except (Interrupted, KeyboardInterrupt) as error:
             signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
             print(f"book run: stopped by {signal.Signals(signum).name}; papermill and its "
@@ -275,9 +310,12 @@ def command_run(root: Path, profile: str, only: Sequence[str] | None, force: boo
     return 1 if failures or unrunnable else 0
 
 
-def _run_chapters(root: Path, selected: Sequence[TocEntry], profile: str, timeout: float,
-                  force: bool) -> list[str]:
-    """Run each stale chapter of ``selected``; record the successes; return the failures."""
+def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fallback: str,
+                  timeout: float | None, force: bool) -> list[str]:
+    """Run each stale chapter of ``selected``; record the successes; return the failures.
+
+    ``requested`` is a profile or :data:`PUBLISHED` (see :func:`chapter_profile`).
+    """
     manifest = load_manifest(root)
     package_sha = package_hash(root)
     device: dict[str, Any] | None = None
@@ -286,14 +324,15 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], profile: str, timeou
         assert entry.source is not None
         prefix = f"[{index}/{len(selected)}] {entry.name}"
         source_sha = notebook_hash(entry.source)
+        record = manifest["chapters"].get(entry.name)
+        profile = chapter_profile(requested, record, fallback)
         # the results page summarises results/: record (and compare) what it read
         results_sha = (results_hash(results_dir(root, profile))
                        if entry.name == RESULTS_PAGE else None)
         reason = "--force" if force else run_reason(
-            manifest["chapters"].get(entry.name), source_sha, package_sha, profile,
-            entry.output.is_file(), results_sha)
+            record, source_sha, package_sha, profile, entry.output.is_file(), results_sha)
         if reason is None:
-            print(f"{prefix}: up to date, skipped", flush=True)
+            print(f"{prefix}: up to date, skipped (profile {profile})", flush=True)
             continue
         if device is None:
             from alexnet_course.devices import describe_device
@@ -301,7 +340,9 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], profile: str, timeou
             device = describe_device()
         print(f"{prefix}: running ({reason}; profile {profile}, {device['name']}) ...",
               flush=True)
-        outcome = run_chapter(root, entry, profile, timeout)
+        limit = timeout if timeout is not None else DEFAULT_TIMEOUT_S.get(
+            profile, FALLBACK_TIMEOUT_S)
+        outcome = run_chapter(root, entry, profile, limit)
         if not outcome.ok:
             failures.append(entry.name)
             _report_failure(root, entry, prefix, outcome)
