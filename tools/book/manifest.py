@@ -6,7 +6,10 @@
      "device": {"kind": "cpu", "name": ..., "torch": ..., "cores": 2},
      "date": "2025-01-02T10:00:00+00:00", "wall_s": 81.2}
 
-and, for the results page only, ``results_sha256``: the results it summarised.
+and, for the results page only, ``results_sha256``: the results it summarised. A record
+that ``promote`` moved to a new package hash without re-executing the chapter has
+``"promoted": {"from_package_sha256", "executed_package_sha256", "since", "since_commit",
+"date", "by"}``; it is up to date like any other.
 A chapter is executed again when its notebook, the package code it imports
 (``alexnet_course/**/*.py``, nothing of the tooling), its profile or — for the
 results page — the results under ``results/`` changed.
