@@ -133,3 +133,17 @@ def test_curve_bands_aggregate_seeds_and_mark_stopped_runs() -> None:
     bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(bands) == 2
     assert ax.lines[0].get_ydata().tolist() == pytest.approx([0.55, 0.75])
+
+
+def test_mean_spread_shows_no_spread_for_a_single_run() -> None:
+    from alexnet_course.course import experiments
+    from alexnet_course.course.experiments import RunResult
+
+    def run(setting: str, acc: float) -> RunResult:
+        return RunResult("r", _history(acc), RunRow(run="r", best_test_acc=acc, last_test_acc=acc,
+                                                    s_per_epoch=1.0, extra={"setting": setting}))
+
+    out = experiments.mean_spread([run("a", 0.8), run("a", 0.9), run("b", 0.7)], by="setting")
+    assert out.loc["a", "runs"] == 2 and out.loc["a", "best test acc (mean)"] == pytest.approx(0.85)
+    assert out.loc["a", "best test acc (± 95 %)"] > 0
+    assert math.isnan(out.loc["b", "best test acc (± 95 %)"])  # n = 1: no spread, not ± 0.0

@@ -23,6 +23,7 @@ from ..models import get_model
 from ..train import History, TrainingFailed, evaluate, fit, set_seed
 from .chapter import Chapter
 from .rows import RunRow, rows_frame
+from .stats import mean_ci
 
 IN_CHANNELS = {"fashion_mnist": 1, "cifar10": 3}
 Predict = Callable[[nn.Module, Tensor], Tensor]  # predict(net, X) → logits, e.g. ten-crop
@@ -118,9 +119,17 @@ def table(results: Iterable[RunResult], columns: list[str] | None = None) -> pd.
 def mean_spread(results: Iterable[RunResult], by: str,
                 metrics: tuple[str, ...] = ("best test acc", "last test acc", "s/epoch")
                 ) -> pd.DataFrame:
-    """Mean and standard deviation of ``metrics`` over runs that share ``by`` (e.g. seeds)."""
+    """Per group of ``by`` (e.g. the seeds of one setting): the number of runs and, for each
+    metric, its mean and the half-width of its 95 % t interval (NaN for a single run, which
+    has no spread, rather than a standard deviation of 0)."""
     frame = rows_frame((r.row for r in results), index=None)
-    grouped = frame.groupby(by, sort=False)[list(metrics)]
-    out = grouped.mean().add_suffix(" (mean)").join(grouped.std(ddof=0).add_suffix(" (sd)"))
-    out.insert(0, "runs", grouped.size())
+    rows = {}
+    for key, group in frame.groupby(by, sort=False):
+        row: dict[str, Any] = {"runs": len(group)}
+        for m in metrics:
+            ci = mean_ci(group[m])
+            row[f"{m} (mean)"], row[f"{m} (± 95 %)"] = ci.mean, ci.half_width
+        rows[key] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = by
     return out
