@@ -63,6 +63,26 @@ class History:
                 return r["epoch"], elapsed
         return math.nan, math.nan
 
+    def epochs_to_train_acc(self, target: float, window: int = 20) -> float:
+        """Fractional epochs until the training accuracy, averaged over the last ``window``
+        batches, first reached ``target`` (needs ``fit(step_metrics=True)``); nan if never.
+        AlexNet's Figure 1 counts epochs to 25 % training error (``target=0.75``)."""
+        if window < 1:
+            raise ValueError(f"window must be at least 1 batch, got {window}")
+        acc: list[float] = []
+        epoch_of: list[float] = []  # the fractional epoch at the end of each batch
+        for r in self.records:
+            steps = r.get("step_train_acc")
+            if steps is None:
+                raise ValueError("this history has no per-batch accuracies: train with "
+                                 "fit(..., step_metrics=True)")
+            acc += steps
+            epoch_of += [r["epoch"] - 1 + (i + 1) / len(steps) for i in range(len(steps))]
+        for i in range(window - 1, len(acc)):
+            if sum(acc[i - window + 1:i + 1]) / window >= target:
+                return epoch_of[i]
+        return math.nan
+
     def summary(self) -> dict[str, float]:
         return {"epochs": len(self), "best_test_acc": self.best_test_acc,
                 "last_test_acc": self.last["test_acc"], "last_train_acc": self.last["train_acc"],
@@ -88,4 +108,5 @@ class History:
         """The records as a pandas DataFrame indexed by epoch."""
         import pandas as pd  # only this method needs pandas
 
-        return pd.DataFrame(self.records).set_index("epoch")
+        records = [{k: v for k, v in r.items() if k != "step_train_acc"} for r in self.records]
+        return pd.DataFrame(records).set_index("epoch")

@@ -136,19 +136,22 @@ class EpochStats:
     nonfinite: bool
     seconds: float
     grad_norm: float
+    step_acc: list[float] | None = None  # each batch's training accuracy (step_metrics=True)
 
 
 def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     data_iter: Batches, device: torch.device, *,
                     warmup: torch.optim.lr_scheduler.LinearLR | None = None,
                     amp: str | bool = False, channels_last: bool = False,
-                    desc: str | None = None) -> EpochStats:
+                    desc: str | None = None, step_metrics: bool = False) -> EpochStats:
     """One pass over ``data_iter``; ``warmup`` (a per-batch scheduler) steps after each batch
-    until it is done. Metrics accumulate on the device and are read once at the end."""
+    until it is done. Metrics accumulate on the device and are read once at the end; with
+    ``step_metrics`` each batch's accuracy is kept too (still one host sync per epoch)."""
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     nonfinite = torch.zeros((), device=device, dtype=torch.bool)
     count = steps = num_classes = 0
+    per_step: list[torch.Tensor] = []
     model.train()
     _sync(device)
     t0 = time.perf_counter()
@@ -167,7 +170,10 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
         loss = loss.detach()
         nonfinite |= ~torch.isfinite(loss)
         loss_sum += loss.float() * len(y)
-        correct += (logits.argmax(1) == y).sum()
+        hits = (logits.argmax(1) == y).sum()
+        correct += hits
+        if step_metrics:
+            per_step.append(hits.float() / len(y))
         count, steps, num_classes = count + len(y), steps + 1, logits.shape[1]
     _sync(device)
     seconds = time.perf_counter() - t0
@@ -178,8 +184,9 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
              if p.grad is not None and p.dim() > 1]
     grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])
                                          ).item() if grads else 0.0
+    step_acc = torch.stack(per_step).tolist() if per_step else None
     return EpochStats(loss_sum.item() / count, correct.item() / count, count, steps,
-                      num_classes, bool(nonfinite.item()), seconds, grad_norm)
+                      num_classes, bool(nonfinite.item()), seconds, grad_norm, step_acc)
 
 
 def _meta(net: nn.Module, optimizer: torch.optim.Optimizer, s: TrainSettings, train_iter,
@@ -202,6 +209,8 @@ def _record(epoch: int, stats: EpochStats, test_acc: float, val_acc: float | Non
               "examples_per_sec": stats.examples / stats.seconds}
     if val_acc is not None:
         record["val_acc"] = val_acc
+    if stats.step_acc is not None:
+        record["step_train_acc"] = stats.step_acc
     return record
 
 
@@ -221,7 +230,8 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
         checkpoint: str | os.PathLike | None = None, guard: bool = True,
         stall_epochs: int = 3, stall_min_steps: int = 50, predict: Predict | None = None,
         on_epoch_end: Callable[[int, dict], None] | None = None, progress: bool | None = None,
-        log: Callable[[str], None] | None = print, val_iter: Batches | None = None) -> History:
+        log: Callable[[str], None] | None = print, val_iter: Batches | None = None,
+        step_metrics: bool = False) -> History:
     """Train ``net`` for ``epochs`` and return its :class:`History`.
 
     ``optimizer`` is ``"sgd"``, ``"adam"``, ``"adamw"`` (then ``lr`` is required) or a
@@ -240,6 +250,8 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
     ln(C) with chance accuracy: at once if its gradient has vanished, else after
     ``stall_epochs`` such epochs in a row; epochs under ``stall_min_steps`` batches are not
     judged (see :mod:`.guards`). ``progress=None`` shows a counter at a terminal or in Jupyter.
+    ``step_metrics`` adds each batch's training accuracy to the epoch's record
+    (``step_train_acc``), e.g. to time a training-error target finer than by epochs.
     """
     device = torch.device(device or getattr(train_iter, "device", None)
                           or next(net.parameters()).device)
@@ -274,7 +286,8 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
             train_iter.set_epoch(epoch - 1)  # the same shuffle whether resumed or not
         stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device, warmup=warmup,
                                 amp=s.amp, channels_last=s.channels_last,
-                                desc=f"epoch {epoch}/{s.epochs}" if show else None)
+                                desc=f"epoch {epoch}/{s.epochs}" if show else None,
+                                step_metrics=step_metrics)
         if s.guard:  # before evaluating: a diverged network is not worth a test pass
             check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
                              history)

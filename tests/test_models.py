@@ -325,3 +325,11 @@ def test_paper_alexnet_ablation_switches() -> None:
     assert sum(isinstance(m, nn.Tanh) for m in narrow.modules()) == 7
     with pytest.raises(ValueError, match="unknown pool"):
         AlexNetPaper(pool="avg")
+
+
+def test_alexnet_paper_stem_for_native_28_pixels() -> None:
+    net = get_model("alexnet_paper", input_size=28, width=1 / 8, fc_width=64, stem=(5, 1, 2))
+    assert net.feature_size == 2  # 28 → 13 → 6 → 2 after the three 3×3 stride-2 poolings
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="at least 63"):
+        get_model("alexnet_paper", input_size=28)  # the paper's 11×11 stride-4 stem

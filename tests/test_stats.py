@@ -60,3 +60,21 @@ def test_summarise_keeps_order_and_formats():
     assert list(out.index) == ["b", "a", "c"]
     assert out.loc["c", "acc (mean ± 95 %, n)"] == "0.500 (n = 1)"
     assert out.loc["b", "n"] == 2 and out.loc["b", "mean"] == pytest.approx(0.81)
+
+
+def test_paired_compare_matches_scipy_ttest_rel():
+    ten = [0.871, 0.866, 0.879, 0.874]
+    centre = [0.866, 0.864, 0.871, 0.870]
+    c = stats.paired_compare(ten, centre, names=("ten-crop", "centre"))
+    d = np.subtract(ten, centre)
+    lo, hi = st.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=st.sem(d))
+    assert c.diff == pytest.approx(d.mean()) and (c.low, c.high) == pytest.approx((lo, hi))
+    assert c.p_value == pytest.approx(st.ttest_rel(ten, centre).pvalue)
+    assert c.verdict == "ten-crop higher" and c.decided
+    # the same numbers unpaired: the shared seed-to-seed spread hides the difference
+    assert not stats.compare(ten, centre, names=("ten-crop", "centre")).decided
+    flat = stats.paired_compare([0.5, 0.6, 0.7], [0.5, 0.61, 0.69], names=("a", "b"))
+    assert flat.verdict == "no difference detectable with n = 3 paired runs"
+    assert "fewer than 2 pairs" in stats.paired_compare([0.5], [0.4]).verdict
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.paired_compare([0.5, 0.6], [0.4])

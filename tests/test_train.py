@@ -189,3 +189,26 @@ def test_profile_resolution(monkeypatch):
     assert resolve_profile("standard").train_size is None  # the CPU edition: all the data
     with pytest.raises(ValueError, match="choose one of: auto, smoke, quick, standard, full"):
         resolve_profile("huge")
+
+
+def test_step_metrics_time_a_training_error_target(tiny):
+    train, test = tiny
+    set_seed(3)
+    plain = fit(small_lenet(), train, test, epochs=2, lr=0.05, momentum=0.9, log=None)
+    set_seed(3)
+    h = fit(small_lenet(), train, test, epochs=2, lr=0.05, momentum=0.9, log=None,
+            step_metrics=True)
+    assert _curves(h) == _curves(plain)  # recording the batches changes nothing trained
+    steps = h.records[0]["step_train_acc"]
+    assert len(steps) == len(train) and all(0.0 <= a <= 1.0 for a in steps)
+    # the epoch's accuracy is the example-weighted mean of its batches' (equal batches here)
+    assert abs(sum(steps) / len(steps) - h.records[0]["train_acc"]) < 1e-6
+    first = h.epochs_to_train_acc(0.0, window=1)
+    assert first == pytest.approx(1 / len(train))  # the first batch already "reaches" 0
+    assert math.isnan(h.epochs_to_train_acc(1.01, window=2))
+    both = h.records[0]["step_train_acc"] + h.records[1]["step_train_acc"]
+    best = both.index(max(both))  # the first batch with the highest accuracy
+    assert h.epochs_to_train_acc(max(both), window=1) == pytest.approx((best + 1) / len(train))
+    assert "step_train_acc" not in h.to_frame().columns
+    with pytest.raises(ValueError, match="step_metrics=True"):
+        plain.epochs_to_train_acc(0.5)

@@ -143,6 +143,40 @@ def compare(a: Iterable[float], b: Iterable[float], names: Sequence[str] = ("A",
     return Comparison((name_a, name_b), ia, ib, diff, low, high, p, verdict)
 
 
+def paired_compare(a: Sequence[float], b: Sequence[float], names: Sequence[str] = ("A", "B"),
+                   confidence: float = CONFIDENCE) -> Comparison:
+    """Like :func:`compare`, for two measurements of the same runs (e.g. ten-crop and
+    centre-crop accuracy of the same networks): the interval is the t interval of the
+    per-run differences ``a[i] − b[i]``, which removes the seed-to-seed spread they share.
+    Pairs with a non-finite value on either side are dropped."""
+    if len(names) != 2:
+        raise ValueError(f"names must be two labels, got {names!r}")
+    if len(a) != len(b):
+        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+    name_a, name_b = str(names[0]), str(names[1])
+    pairs = [(float(x), float(y)) for x, y in zip(a, b) if math.isfinite(x) and math.isfinite(y)]
+    xa, xb = [x for x, _ in pairs], [y for _, y in pairs]
+    d = mean_ci([x - y for x, y in pairs], confidence)
+    ia, ib = mean_ci(xa, confidence), mean_ci(xb, confidence)
+    if d.n < 2:
+        return Comparison((name_a, name_b), ia, ib, d.mean, math.nan, math.nan, math.nan,
+                          f"not decidable: fewer than 2 pairs of {name_a} and {name_b}")
+    diffs = np.asarray([x - y for x, y in pairs])
+    if diffs.std(ddof=1) == 0:
+        low = high = d.mean
+        p = 0.0 if d.mean != 0 else 1.0
+    else:
+        low, high = d.low, d.high
+        p = float(_st.ttest_rel(xa, xb).pvalue)
+    if low > 0:
+        verdict = f"{name_a} higher"
+    elif high < 0:
+        verdict = f"{name_b} higher"
+    else:
+        verdict = f"no difference detectable with n = {d.n} paired runs"
+    return Comparison((name_a, name_b), ia, ib, d.mean, low, high, p, verdict)
+
+
 def summarise(frame: pd.DataFrame, by: str, metric: str, *, digits: int = 3,
               confidence: float = CONFIDENCE) -> pd.DataFrame:
     """One row per ``by`` group: ``mean``, ``± (95 %)``, ``n`` and the display string

@@ -39,11 +39,15 @@ class AlexNetPaper(nn.Module):
     is the 3×3 stride-2 max pooling, ``"nonoverlap"`` the usual 2×2 stride 2 (for odd map
     sides, e.g. 55, 27, 13, both give the same output size); ``activation`` is ``"relu"`` or
     ``"tanh"`` (Section 3.1 compares them); ``init`` as in ``reset_parameters``.
+    ``stem`` is conv1's (kernel, stride, padding): the paper's 11×11 stride 4 needs ≥ 63
+    pixels and ends in a 1×1 map below 112; ``stem=(5, 1, 2)`` is a deviation for native
+    28×28 images (28 → 13 → 6 → 2 after the three poolings), as in ``alexnet_28``.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224,
                  dropout: float = 0.5, init: str = "paper", lrn: bool = True, *, width: float = 1.0,
-                 fc_width: int = 4096, pool: str = "overlap", activation: str = "relu") -> None:
+                 fc_width: int = 4096, pool: str = "overlap", activation: str = "relu",
+                 stem: tuple[int, int, int] = (11, 4, 2)) -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
         if pool not in ("overlap", "nonoverlap"):
@@ -60,7 +64,8 @@ class AlexNetPaper(nn.Module):
             return LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0) if lrn else nn.Identity()
 
         self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, c1, kernel_size=11, stride=4, padding=2)),  # -> 96×55×55
+            ("conv1", nn.Conv2d(in_channels, c1, kernel_size=stem[0], stride=stem[1],
+                                padding=stem[2])),  # -> 96×55×55 at 224
             ("relu1", act()),
             ("norm1", norm()),  # after the ReLU (Section 3.3)
             ("pool1", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 96×27×27 (overlapping)
