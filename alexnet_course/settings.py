@@ -24,7 +24,7 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     "cosine": {},                               # anneals to 0 over `epochs`: nothing to set
     "step": {"step_size": 3, "gamma": 0.1},
 }
-AMP_CHOICES = ("auto", "bf16", False)
+AMP_CHOICES = ("auto", "bf16", "fp16", False)
 
 
 @dataclass
@@ -33,7 +33,7 @@ class TrainSettings:
 
     ``optimizer`` is a name from :data:`OPTIMIZERS` or the class name of a ready optimiser;
     ``scheduler`` a name from :data:`SCHEDULERS`, ``"custom"`` (a callable) or ``None``;
-    ``amp`` is ``"bf16"`` or ``False`` and ``channels_last`` a bool once resolved.
+    ``amp`` is ``"bf16"``, ``"fp16"`` or ``False`` and ``channels_last`` a bool once resolved.
     """
 
     # --- the hyper-parameters
@@ -89,21 +89,29 @@ def _whole(x: object, name: str, low: int) -> None:
 
 
 def resolve_amp(device: torch.device, amp: str | bool) -> str | bool:
-    """``"auto"``: bf16 autocast on CUDA, float32 elsewhere."""
+    """``"auto"``: bf16 autocast on a CUDA GPU that computes in bf16 (compute capability
+    ≥ 8.0: A100, H100, RTX 30xx and later), fp16 autocast with a gradient scaler on older
+    ones (T4, V100), float32 on the CPU and on Apple's MPS. An explicit choice is kept,
+    except fp16 off CUDA, which is refused (the gradient scaler is for CUDA)."""
     if not any(amp is c or (isinstance(c, str) and amp == c) for c in AMP_CHOICES):
-        raise ValueError(f"amp must be 'auto', 'bf16' or False, got {amp!r}")
+        raise ValueError(f"amp must be 'auto', 'bf16', 'fp16' or False, got {amp!r}")
     if amp == "auto":
-        return "bf16" if device.type == "cuda" else False
+        if device.type != "cuda":
+            return False
+        return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError(f"amp='fp16' (with a gradient scaler) needs a CUDA GPU, got device "
+                         f"{device.type!r}: use amp=False, or 'bf16' on a CPU")
     return amp
 
 
 def resolve_channels_last(device: torch.device, amp: str | bool, channels_last: bool | str) -> bool:
     """``"auto"``: NHWC on a CPU, where oneDNN's convolutions prefer it (faster for all five
-    benchmarked networks, see benchmarks/NOTES.md), and on CUDA under bf16 autocast, where
-    tensor-core convolutions want it (not yet measured here)."""
+    benchmarked networks, see benchmarks/NOTES.md), and on CUDA under bf16 or fp16
+    autocast, where tensor-core convolutions want it (not yet measured here)."""
     if channels_last == "auto":
-        bf16 = resolve_amp(device, amp) == "bf16"
-        return device.type == "cpu" or (device.type == "cuda" and bf16)
+        half = resolve_amp(device, amp) in ("bf16", "fp16")
+        return device.type == "cpu" or (device.type == "cuda" and half)
     if not isinstance(channels_last, bool):
         raise ValueError(f"channels_last must be 'auto', True or False, got {channels_last!r}")
     return channels_last

@@ -59,9 +59,10 @@ def _sync(device: torch.device) -> None:
 
 
 def _autocast(device: torch.device, amp: str | bool):
-    if not resolve_amp(device, amp):
+    amp = resolve_amp(device, amp)
+    if not amp:
         return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
 
 
 def _is_channels_last(net: nn.Module) -> bool:
@@ -143,10 +144,13 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
                     data_iter: Batches, device: torch.device, *,
                     warmup: torch.optim.lr_scheduler.LinearLR | None = None,
                     amp: str | bool = False, channels_last: bool = False,
-                    desc: str | None = None, step_metrics: bool = False) -> EpochStats:
+                    desc: str | None = None, step_metrics: bool = False,
+                    scaler: torch.amp.GradScaler | None = None) -> EpochStats:
     """One pass over ``data_iter``; ``warmup`` (a per-batch scheduler) steps after each batch
     until it is done. Metrics accumulate on the device and are read once at the end; with
-    ``step_metrics`` each batch's accuracy is kept too (still one host sync per epoch)."""
+    ``step_metrics`` each batch's accuracy is kept too (still one host sync per epoch).
+    ``scaler`` (fp16 autocast) scales the loss before the backward pass and unscales the
+    gradients before the step, so they (and the guard's gradient norm) are the true ones."""
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     nonfinite = torch.zeros((), device=device, dtype=torch.bool)
@@ -163,8 +167,14 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
             logits = model(X)
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:  # fp16: a scaled loss keeps small gradients from flushing to zero
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            scaler.step(optimizer)  # skipped when a gradient is inf/NaN; the scale then falls
+            scaler.update()
         if warmup is not None and warmup.last_epoch < warmup.total_iters:
             warmup.step()
         loss = loss.detach()
@@ -241,8 +251,9 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
     AlexNet paper watched its validation set) and, without one, the test accuracy.
     ``warmup_steps`` ramps the learning rate linearly over the first batches, on top of the
     schedule. ``val_iter``, when given, is evaluated every epoch (``val_acc``).
-    ``amp="auto"`` uses bf16 autocast on CUDA and float32 on CPU; ``channels_last="auto"``
-    stores the network and its batches NHWC on a CPU and under bf16 on CUDA (the network is
+    ``amp="auto"`` uses bf16 autocast on a CUDA GPU of compute capability ≥ 8.0, fp16 with a
+    gradient scaler on older ones, float32 on CPU and MPS; ``channels_last="auto"``
+    stores the network and its batches NHWC on a CPU and under autocast on CUDA (the network is
     converted in place; pass ``False`` to keep NCHW). With ``checkpoint`` every finished
     epoch is saved there; a re-run of the same run resumes after the last one, or continues
     to a larger ``epochs``. ``predict(net, X)`` is used for evaluation (e.g. ten-crop).
@@ -268,7 +279,9 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
                                    weight_decay=s.weight_decay)
     sched = make_scheduler(optimizer, scheduler, s.epochs, **s.scheduler_kwargs)
     warmup = make_warmup(optimizer, s.warmup_steps)
-    schedulers = {"scheduler": sched, "warmup": warmup}  # what a checkpoint saves and restores
+    scaler = torch.amp.GradScaler(device.type) if s.amp == "fp16" else None
+    # what a checkpoint saves and restores besides the network and the optimiser
+    schedulers = {"scheduler": sched, "warmup": warmup, "scaler": scaler}
     model = torch.compile(net) if s.compile else net
     loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     if device.type == "cuda":
@@ -287,7 +300,7 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
         stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device, warmup=warmup,
                                 amp=s.amp, channels_last=s.channels_last,
                                 desc=f"epoch {epoch}/{s.epochs}" if show else None,
-                                step_metrics=step_metrics)
+                                step_metrics=step_metrics, scaler=scaler)
         if s.guard:  # before evaluating: a diverged network is not worth a test pass
             check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
                              history)

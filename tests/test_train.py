@@ -175,7 +175,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="channels_last must be 'auto', True or False"):
         fit(small_lenet(), train, test, epochs=1, lr=0.1, channels_last="nhwc")
     with pytest.raises(ValueError, match="amp must be"):
-        fit(small_lenet(), train, test, epochs=1, lr=0.1, amp="fp16")
+        fit(small_lenet(), train, test, epochs=1, lr=0.1, amp="float16")
 
 
 def test_profile_resolution(monkeypatch):
