@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 # chapter not recorded in that profile.
 PROFILE ?= published
 
-.PHONY: book test setup data system-deps notebooks build check browser-test bench clean
+.PHONY: book test setup data system-deps notebooks build check browser-test bench clean lock upgrade
 
 book: setup data
 	$(BIN)/python -m tools.book run --profile $(PROFILE)
@@ -29,13 +29,25 @@ test: setup data
 
 setup: $(STAMP)
 
-# torch is deliberately not pinned: torchvision's wheel brings the torch it was built against.
-$(STAMP): requirements.txt pyproject.toml
+# requirements.txt says what the course needs; requirements.lock (pip constraints) pins the
+# exact versions the published pages were executed with, torch included.
+$(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q -r requirements.txt -c requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Write requirements.lock from the versions installed in .venv (after a publication run).
+lock: setup
+	{ sed -n '1,3p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | grep -iv '^pyflakes=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+# Move to the newest versions requirements.txt allows, then lock them; chapters executed
+# afterwards record the new torch version in their header (and `check` flags the old ones).
+upgrade: setup
+	$(BIN)/python -m pip install -q --upgrade -r requirements.txt
+	$(MAKE) lock
 
 # Debian packages: the Fashion-MNIST files, Chromium for the browser test and npm,
 # which fetches the pinned widget/MathJax JavaScript the offline book serves.
