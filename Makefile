@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 # chapter not recorded in that profile.
 PROFILE ?= published
 
-.PHONY: book test setup data system-deps notebooks build check browser-test bench clean lock upgrade
+.PHONY: book test setup data system-deps notebooks build check browser-test bench clean lock upgrade dryrun
 
 book: setup data
 	$(BIN)/python -m tools.book run --profile $(PROFILE)
@@ -23,6 +23,7 @@ book: setup data
 test: setup data
 	$(BIN)/python -m pytest tests
 	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/_build/smoke-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	$(MAKE) dryrun
 	$(BIN)/python -m tools.book check
 	$(BIN)/python -m tools.book build
 	$(BIN)/python -m tools.book browser-test
@@ -37,6 +38,13 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	$(BIN)/python -m pip install -q -r requirements.txt -c requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# The GPU edition on the CPU: every chapter with the full profile's models, sizes and run
+# lists, each run two batches of 4 images per epoch; then its memory and time estimates.
+dryrun: setup data
+	rm -rf _build/dryrun-results
+	COURSE_PROFILE=dryrun COURSE_RESULTS_DIR=$(CURDIR)/_build/dryrun-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	$(BIN)/python -m tools.book estimates _build/dryrun-results
 
 # Write requirements.lock from the versions installed in .venv (after a publication run).
 lock: setup

@@ -99,3 +99,28 @@ def test_peak_memory_is_nan_on_cpu():
     with ablations.peak_memory("cpu") as mem:
         pass
     assert math.isnan(mem["peak MiB"])
+
+
+def test_a_run_that_ends_at_chance_is_labelled_not_reported():
+    from alexnet_course.course.ablations import compare, mark_ended_at_chance
+    from alexnet_course.course.experiments import RunResult
+    from alexnet_course.course.rows import RunRow
+    from alexnet_course.train import History
+
+    def run(name, seed, accs, loss):
+        h = History(records=[{"epoch": i + 1, "train_loss": loss, "train_acc": a, "test_acc": a,
+                              "seconds": 1.0, "train_seconds": 1.0, "examples": 10}
+                             for i, a in enumerate(accs)])
+        row = RunRow(run=f"{name}-{seed}", model="m", last_test_acc=accs[-1],
+                     extra={"variant": name, "change": name, "seed": seed})
+        return RunResult(row.run, h, row)
+
+    runs = [run("a", 0, [0.80, 0.85], 0.4), run("a", 1, [0.10, 0.10], 2.3026),
+            run("a", 2, [0.81, 0.86], 0.4), run("b", 0, [0.6, 0.10], 2.3030)]
+    assert mark_ended_at_chance(runs) == 2
+    assert runs[1].failed.startswith("ended at chance: epoch 2") and runs[1].row.failed
+    assert runs[0].failed is None and runs[3].row.failed
+    table = compare(runs)
+    assert table.loc["a", "stopped"] == 1 and table.loc["a", "n"] == 2
+    assert table.loc["a", "test acc"] == pytest.approx(0.855)
+    assert mark_ended_at_chance(runs) == 0  # labelled once

@@ -118,11 +118,16 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
     from .experiments import train_run
 
     results = []
+    profile = getattr(ch, "profile", None)
     for spec in specs:
         kw = {**common, **spec.train}
         extra_common = kw.pop("extra", {})
         model_kwargs = {k: v for k, v in spec.model_kwargs.items() if k not in spec.swaps()}
-        for seed in range(spec.seeds if spec.seeds is not None else seeds):
+        n = spec.seeds if spec.seeds is not None else seeds
+        if profile is not None and profile.dry_run:  # the full run's seeds, counted not run
+            extra_common = {**extra_common, "full seeds": n}
+            n = min(n, profile.max_seeds)
+        for seed in range(n):
             run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
             extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
             model = spec.factory()
@@ -132,6 +137,26 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
                                      model_kwargs=None if callable(model) else model_kwargs,
                                      seed=seed, extra=extra, **kw))
     return results
+
+
+def mark_ended_at_chance(results: Iterable[Any], num_classes: int = 10) -> int:
+    """Label as failed every finished run whose last epoch is at chance by the stall
+    guard's own test (``guards.at_chance``: loss ln C, chance accuracy): a run that sat
+    there for fewer epochs than the guard waits for, or whose first epoch's mean loss was
+    still above ln C, ends unstopped but dead, and has no accuracy to report. Returns how
+    many were labelled; their ``failed`` says why, and tables count them as stopped."""
+    from ..guards import at_chance
+
+    marked = 0
+    for r in results:
+        if r.failed is None and r.history.records and at_chance(r.history.last, num_classes):
+            last = r.history.last
+            r.failed = (f"ended at chance: epoch {last['epoch']} at loss {last['train_loss']:.3f} "
+                        f"(ln {num_classes} = {math.log(num_classes):.3f}) and test accuracy "
+                        f"{last['test_acc']:.3f}")
+            r.row.failed = True
+            marked += 1
+    return marked
 
 
 def seconds_to_accuracy(history: Any, threshold: float) -> float:

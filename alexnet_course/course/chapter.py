@@ -39,15 +39,17 @@ def book_root(start: Path | None = None) -> Path | None:
 
 def results_root(profile: Profile) -> Path:
     """Where runs are written: ``$COURSE_RESULTS_DIR`` (the book driver sets it); else the
-    enclosing book's ``results/`` (``_build/smoke-results/`` for smoke runs, which must never
-    overwrite the book's results); else ``./course-results`` (e.g. on Colab)."""
+    enclosing book's ``results/`` (``_build/smoke-results/`` for smoke runs and
+    ``_build/dryrun-results/`` for dry runs, which must never overwrite the book's
+    results); else ``./course-results`` (e.g. on Colab)."""
     if os.environ.get("COURSE_RESULTS_DIR"):
         return Path(os.environ["COURSE_RESULTS_DIR"])
+    scratch = profile.name == "smoke" or profile.dry_run  # numbers that mean nothing
     root = book_root()
     if root is None:
-        return Path.cwd() / "course-results" / ("smoke" if profile.name == "smoke" else "")
-    if profile.name == "smoke":
-        return root / "_build" / "smoke-results"
+        return Path.cwd() / "course-results" / (profile.name if scratch else "")
+    if scratch:
+        return root / "_build" / f"{profile.name}-results"
     return root / "results"
 
 

@@ -22,6 +22,7 @@ from ..data import load_dataset
 from ..models import get_model
 from ..train import History, TrainingFailed, evaluate, fit, set_seed
 from .chapter import Chapter
+from .dryrun import DryRun
 from .rows import RunRow, rows_frame
 from .stats import mean_ci
 
@@ -75,11 +76,16 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     p = ch.profile
     train_size = p.train_size if train_size == "profile" else train_size
     test_size = p.test_size if test_size == "profile" else test_size
+    dry = DryRun.of(p, batch_size, epochs) if p.dry_run else None
     batch_size = batch_size or p.batch_size
+    if dry is not None:  # the full run's data and model, a few tiny batches of it
+        batch_size, epochs = p.batch_size, dry.cut_epochs
     set_seed(ch.seed + seed)
     loaders = load_dataset(dataset, batch_size, resize, train_size=train_size,
                            test_size=test_size, device=ch.device, transform=transform,
                            normalize=normalize, seed=ch.seed + seed, **(data_kwargs or {}))
+    if dry is not None:
+        loaders = dry.wrap(loaders)
     train_iter, test_iter = loaders[0], loaders[-1]
     if len(loaders) == 3:  # (train, val, test)
         fit_kwargs.setdefault("val_iter", loaders[1])
@@ -100,6 +106,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     history.meta.update({"model_name": name, "model_kwargs": model_kwargs or {},
                          "dataset": dataset, "seed": ch.seed + seed, "flops": flops})
     extra = dict(extra or {})
+    if dry is not None:
+        extra.update(dry.extra(net, shape, fit_kwargs))
     for column, predict in (final_evals or {}).items():
         extra[column] = evaluate(net, test_iter, device=ch.device, predict=predict)
     row = RunRow.from_history(run, history, model=name, input_shape=shape,

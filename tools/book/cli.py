@@ -28,6 +28,7 @@ Keeping the published edition:
   run                          re-execute stale chapters, each in its recorded profile
   run --profile quick          re-execute every chapter not recorded in quick
   promote --since REV          after a results-neutral package change (see promote -h)
+  estimates [DIR]              GPU memory and time of the full profile, from a dry run
 """
 
 
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--timeout", type=float, default=None, metavar="S",
                          help="seconds one smoke execution may run (default "
                          f"{DEFAULT_TIMEOUT_S['smoke']})")
+    estimates = commands.add_parser(
+        "estimates", help="GPU memory and time of every full-profile run, from a dry run")
+    estimates.add_argument("results", nargs="?", type=Path, default=None,
+                           help="the dry run's results folder (default _build/dryrun-results)")
     commands.add_parser("build", help="render the HTML book (warnings are errors)")
     check = commands.add_parser("check", help="verify the executed notebooks of the toc")
     check.add_argument("--strict", action="store_true",
@@ -89,6 +94,10 @@ def dispatch(command: str, args: argparse.Namespace, root: Path) -> int:
         from .promote import command_promote
 
         return command_promote(root, args.since, args.only, args.timeout)
+    if command == "estimates":
+        from .estimates import command_estimates
+
+        return command_estimates(args.results or root / "_build" / "dryrun-results")
     if command == "build":
         from .build import command_build
 

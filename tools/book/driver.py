@@ -44,7 +44,8 @@ PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)
 PUBLISHED = "published"
 # Seconds one notebook may run before `run` stops it, unless --timeout says otherwise
 # (a standard chapter takes up to ~45 minutes on two cores).
-DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600}
+DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600,
+                     "dryrun": 1800}
 # ... and for a profile the package gained without a timeout here
 FALLBACK_TIMEOUT_S = 3600
 # Seconds the process tree of a stopped run gets between SIGTERM and SIGKILL.
