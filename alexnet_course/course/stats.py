@@ -134,13 +134,17 @@ def compare(a: Iterable[float], b: Iterable[float], names: Sequence[str] = ("A",
         half = float(_st.t.ppf(0.5 + confidence / 2, dof)) * se
         low, high = diff - half, diff + half
         p = float(2 * _st.t.sf(abs(diff) / se, dof))
-    if low > 0:
-        verdict = f"{name_a} higher"
-    elif high < 0:
-        verdict = f"{name_b} higher"
-    else:
-        verdict = f"no difference detectable with n = {len(xa)} and {len(xb)} seeds"
+    verdict = _verdict(low, high, name_a, name_b, f"n = {len(xa)} and {len(xb)} seeds")
     return Comparison((name_a, name_b), ia, ib, diff, low, high, p, verdict)
+
+
+def _verdict(low: float, high: float, name_a: str, name_b: str, counts: str) -> str:
+    """Which side is higher when the interval of ``a − b`` excludes zero, else none."""
+    if low > 0:
+        return f"{name_a} higher"
+    if high < 0:
+        return f"{name_b} higher"
+    return f"no difference detectable with {counts}"
 
 
 def paired_compare(a: Sequence[float], b: Sequence[float], names: Sequence[str] = ("A", "B"),
@@ -168,12 +172,7 @@ def paired_compare(a: Sequence[float], b: Sequence[float], names: Sequence[str] 
     else:
         low, high = d.low, d.high
         p = float(_st.ttest_rel(xa, xb).pvalue)
-    if low > 0:
-        verdict = f"{name_a} higher"
-    elif high < 0:
-        verdict = f"{name_b} higher"
-    else:
-        verdict = f"no difference detectable with n = {d.n} paired runs"
+    verdict = _verdict(low, high, name_a, name_b, f"n = {d.n} paired runs")
     return Comparison((name_a, name_b), ia, ib, d.mean, low, high, p, verdict)
 
 
