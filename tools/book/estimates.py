@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from alexnet_course.course.profiles import PROFILES
+
 PEAK_TFLOPS = 989.0  # H100/H200 SXM, dense bf16 tensor-core peak (NVIDIA's data sheet)
 UTILISATION = 0.20  # assumed: small CNNs at batch 128 keep a GPU busy far below its peak
 OVERHEAD_GIB = 1.0  # CUDA context and cuDNN workspace, on top of the estimate
@@ -47,12 +49,12 @@ def estimate_rows(results: Path) -> pd.DataFrame:
 
 
 def _seed_weight(row: dict) -> float:
-    """How many real runs this dry-run run stands for: a dry run trains at most two seeds of
-    a variant that the full profile trains ``full seeds`` times."""
+    """How many real runs this dry-run run stands for: a dry run trains at most
+    ``max_seeds`` seeds of a variant that the full profile trains ``full seeds`` times."""
     full = row.get("full seeds")
     if not full:
         return 1.0
-    return full / min(full, 2)
+    return full / min(full, PROFILES["dryrun"].max_seeds)
 
 
 def command_estimates(results: Path) -> int:
