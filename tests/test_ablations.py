@@ -82,8 +82,10 @@ def test_verdicts_per_pair():
     assert v["c"].verdict.startswith("no difference detectable")
     frame = ablations.verdict_frame(v)
     assert frame.loc["b", "compared with"] == "a" and frame.loc["b", "Δ (points)"] == pytest.approx(-11)
-    with pytest.raises(ValueError, match="no finished runs of zzz"):
+    with pytest.raises(ValueError, match="no runs of zzz"):
         ablations.verdicts(runs, {"zzz": "a"})
+    dead = runs + [_result("d", [0.1, 0.1], failed=True), _result("d", [0.1, 0.1], failed=True)]
+    assert ablations.verdicts(dead, {"d": "a"})["d"].verdict.startswith("not decidable: d has fewer")
 
 
 def test_memory_estimate_scales_with_batch():

@@ -14,8 +14,8 @@ import torchvision
 from torch import nn
 
 from alexnet_course import analysis, models
-from alexnet_course.models import (MODELS, AlexNetNoPool, AlexNetPaper, AlexNetSimple, AlexNetTV, Inception,
-                                   NiN, VGG, VGG_ARCHS, get_model)
+from alexnet_course.models import (MODELS, AlexNetNoPool, AlexNetPaper, AlexNetSimple, AlexNetTV, GoogLeNet,
+                                   Inception, NiN, VGG, VGG_ARCHS, get_model)
 
 # Parameter counts with one input channel and 10 classes, from the source material
 # (d2l's models) and torchvision.
@@ -333,3 +333,28 @@ def test_alexnet_paper_stem_for_native_28_pixels() -> None:
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     with pytest.raises(ValueError, match="at least 63"):
         get_model("alexnet_paper", input_size=28)  # the paper's 11×11 stride-4 stem
+
+
+def test_narrow_nin_with_a_native_28_pixel_stem() -> None:
+    net = NiN(input_size=28, width=0.25, stem=(3, 1, 1)).eval()
+    assert net.min_input_size == 15  # 15 → 7 → 3 → 1 after the three 3×3 stride-2 poolings
+    assert analysis.shape_table(net, 28, depth=1).set_index("layer").loc["features", "output_shape"] == (10, 2, 2)
+    assert net.features.block1.conv.out_channels == 24 and net.features.block3.conv.out_channels == 96
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    fc = NiN(input_size=28, width=0.25, stem=(3, 1, 1), head="fc")
+    assert fc.classifier[0].in_features == 96 * 2 * 2
+    with pytest.raises(ValueError, match="at least 67"):
+        NiN(input_size=28, head="fc")  # d2l's 11×11 stride-4 stem
+    with pytest.raises(ValueError, match="width must be positive"):
+        NiN(width=0)
+
+
+def test_narrow_googlenet_with_a_native_28_pixel_stem() -> None:
+    net = GoogLeNet(input_size=28, width=0.25, stem=(3, 1, 1), stem_pool=False).eval()
+    shapes = analysis.shape_table(net, 28, depth=2).set_index("layer")["output_shape"]
+    assert shapes["features.inception3a"] == (64, 14, 14)  # 256 / 4 channels, no stem pooling
+    assert shapes["features.inception5b"] == (256, 4, 4)  # 96 px give 1024×3×3 at full width
+    assert net.classifier.in_features == 256
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    with torch.device("meta"):
+        assert analysis.count_params(GoogLeNet(width=1.0)) == 5_977_530  # the table rebuilt exactly

@@ -78,3 +78,21 @@ def test_references_name_their_source():
     d2l = refs[refs["source"].str.startswith("d2l")].set_index("model")["value"]
     assert d2l["AlexNet"] == 0.882 and d2l["LeNet"] == 0.789
     assert summary.format_seconds(59.6) == "1 min 0 s"
+
+
+def test_answers_are_read_from_the_executed_pages_glue(tmp_path):
+    def glued(name, text):
+        return {"output_type": "display_data", "metadata": {"scrapbook": {"name": name, "mime_prefix": ""}},
+                "data": {"application/papermill.record/text/markdown": text,
+                         "application/papermill.record/text/plain": "<Markdown object>"}}
+    box = "```{admonition} Answer — is it faster? (Q1)\n:class: tip\n{glue:md}`q1_answer`\n```\n"
+    missing = "```{admonition} Answer — and Q2?\n:class: tip\n{glue:md}`q2_answer`\n```"
+    nb = {"cells": [{"cell_type": "markdown", "source": [box, "text\n", missing]},
+                    {"cell_type": "code", "source": [], "outputs": [glued("q1_answer", "Yes, by 3 points."),
+                                                                     glued("profile", "standard")]}]}
+    page = tmp_path / "01_a.ipynb"
+    page.write_text(json.dumps(nb))
+    a = summary.answers([page])
+    assert a["question"].tolist() == ["is it faster? (Q1)", "and Q2?"]
+    assert a.loc[0, "answer"] == "Yes, by 3 points." and a.loc[0, "profile"] == "standard"
+    assert a.loc[1, "answer"].startswith("not answered")

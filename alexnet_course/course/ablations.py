@@ -225,15 +225,17 @@ def verdicts(results: Iterable[Any], against: Mapping[str, str], *,
     """For each ``variant → reference`` of ``against``, the comparison of their ``metric``
     over seeds (Welch, 95 %), guard-stopped runs left out: ``verdicts(runs,
     {"lenet_relu": "lenet"})["lenet_relu"].verdict`` is ``"lenet_relu higher"``,
-    ``"lenet higher"`` or ``"no difference detectable with n = 3 and 3 seeds"``."""
+    ``"lenet higher"`` or ``"no difference detectable with n = 3 and 3 seeds"``; a variant
+    whose runs were all stopped gives ``"not decidable: … fewer than 2 runs"``."""
     by_variant: dict[str, list[float]] = {}
-    for r in results:
+    for r in results:  # every variant seen, with its finished runs' values
+        variant = r.row.extra.get("variant", r.row.run)
+        finished = by_variant.setdefault(variant, [])
         if not r.row.failed:
-            variant = r.row.extra.get("variant", r.row.run)
-            by_variant.setdefault(variant, []).append(getattr(r.row, RunRow.field(metric)))
+            finished.append(getattr(r.row, RunRow.field(metric)))
     missing = sorted({*against, *against.values()} - set(by_variant))
-    if missing:
-        raise ValueError(f"no finished runs of {', '.join(missing)}; variants with runs: "
+    if missing:  # a name with no runs at all is a typo; all-stopped variants are "not decidable"
+        raise ValueError(f"no runs of {', '.join(missing)}; variants with runs: "
                          f"{', '.join(by_variant) or 'none'}")
     return {v: stats_compare(by_variant[v], by_variant[ref], names=(v, ref))
             for v, ref in against.items()}

@@ -112,17 +112,25 @@ def plot_acc_vs_time(frame: pd.DataFrame, acc: str = "best test acc", time: str 
 
 
 def plot_cost_by_kind(models: Mapping[str, tuple[nn.Module, int]], in_channels: int = 1) -> Figure:
-    """Two stacked bar charts, parameters and FLOPs per model, split by kind of layer."""
+    """Two stacked horizontal bar charts, parameters and FLOPs per model, split by kind of
+    layer, each bar labelled with its total. Horizontal, so that long model names never
+    overlap, and with room to the right of the longest bar, so that no bar is clipped."""
     tables = {label: cost_by_kind(net, size, in_channels) for label, (net, size) in models.items()}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.55 * len(models) + 1.6), sharey=True)
     for ax, column, unit, scale in ((axes[0], "params", "parameters (millions)", 1e6),
                                     (axes[1], "flops", "forward GFLOPs per image", 1e9)):
         frame = pd.DataFrame({label: t[column] / scale for label, t in tables.items()}).T
-        frame = frame.loc[:, frame.sum() > 0]
-        frame.plot.bar(stacked=True, ax=ax, width=0.7, legend=False, rot=20)
-        ax.set_ylabel(unit)
-        ax.grid(axis="y", alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper right")
+        frame = frame.loc[::-1, frame.sum() > 0]  # first model on top
+        frame.plot.barh(stacked=True, ax=ax, width=0.7, legend=False)
+        totals = frame.sum(axis=1)
+        for y, total in enumerate(totals):
+            ax.annotate(f"{total:.2f}" if total < 10 else f"{total:.0f}", (total, y),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.set_xlim(0, 1.15 * float(totals.max()))
+        ax.set_xlabel(unit)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_ylabel("")
+    axes[1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
 

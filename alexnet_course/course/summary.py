@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..train import History
+from .configs import ended_at_chance, variant_of
 from .rows import RunRow
 
 CHAPTER_FILE = "_chapter.json"
 
-RUN_COLUMNS = ["chapter", "run", "model", "input", "parameters", "GFLOPs", "profile", "device",
-               "epochs", "train examples", "seconds", "examples/sec", "best test acc",
-               "last test acc", "failed"]
+RUN_COLUMNS = ["chapter", "run", "variant", "seed", "model", "input", "parameters", "GFLOPs",
+               "profile", "device", "epochs", "train examples", "seconds", "examples/sec",
+               "best test acc", "last test acc", "failed", "ended at chance", "stopped"]
 CHAPTER_COLUMNS = ["chapter", "profile", "device", "wall seconds", "wall time", "runs", "date"]
 
 
@@ -74,15 +77,19 @@ def format_seconds(seconds: float) -> str:
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per training run (records with a ``row``), sorted by chapter and run, with the
     columns of :data:`RUN_COLUMNS`. Files whose name starts with ``_`` (``_chapter.json``,
-    a developer's ``_probe.json``) are not runs of the book and are left out."""
+    a developer's ``_probe.json``) are not runs of the book and are left out. ``failed``:
+    a guard stopped the run; ``ended at chance``: its last epoch sat at loss ln 10 with
+    chance accuracy, unstopped; ``stopped``: either, so it has no accuracy to report."""
     rows = []
     for rec in records:
         row = rec.get("row")
         if _is_chapter(rec) or not isinstance(row, dict) or Path(rec.get("_path", "x")).name.startswith("_"):
             continue
         r = RunRow.from_dict(row)
+        failed, dead = bool(rec.get("failed")), ended_at_chance(rec)
         rows.append({
             "chapter": rec.get("chapter", ""), "run": rec.get("run", r.run),
+            "variant": variant_of(rec), "seed": row.get("seed", rec.get("seed")),
             "model": r.model or rec.get("meta", {}).get("model_name", ""),
             "input": r.input, "parameters": r.parameters, "GFLOPs": r.gflops,
             "profile": rec.get("profile", ""),
@@ -90,7 +97,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "epochs": r.epochs, "train examples": r.train_examples, "seconds": r.seconds,
             "examples/sec": r.examples_per_sec, "best test acc": r.best_test_acc,
             "last test acc": r.last_test_acc,
-            "failed": bool(rec.get("failed")),
+            "failed": failed, "ended at chance": dead, "stopped": failed or dead,
         })
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in ("parameters", "GFLOPs", "epochs", "train examples", "seconds", "examples/sec",
@@ -168,3 +175,36 @@ def best_per_model(frame: pd.DataFrame, acc: str = "best test acc") -> pd.DataFr
         return frame
     idx = frame.groupby(["profile", "model"])[acc].idxmax().dropna()
     return frame.loc[idx.astype(int)].sort_values(acc, ascending=False).reset_index(drop=True)
+
+
+_ANSWER_BOX = re.compile(r"```\{admonition\} Answer — (?P<question>[^\n]+)\n(?::[^\n]*\n)*"
+                         r"\{glue:md\}`(?P<key>[A-Za-z0-9_]+)`")
+_GLUED_MD = "application/papermill.record/text/markdown"
+
+
+def answers(pages: Iterable[str | Path]) -> pd.DataFrame:
+    """Every homework question a chapter answers, with the answer it glued: read from the
+    executed chapter pages (``book/NN_*.ipynb``), whose Answer boxes are
+    ``{admonition} Answer — <question>`` around ``{glue:md}`<key>` ``, and whose glue outputs
+    hold the text the run generated (and ``profile``, the profile the page ran in). A box whose key was never glued (a chapter that failed
+    before that cell) shows as not answered, never as a blank."""
+    rows = []
+    for page in sorted(Path(p) for p in pages):
+        nb = json.loads(page.read_text(encoding="utf-8"))
+        glued: dict[str, str] = {}
+        for cell in nb.get("cells", []):
+            for out in cell.get("outputs", []):
+                name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+                if name and _GLUED_MD in out.get("data", {}):
+                    text = out["data"][_GLUED_MD]
+                    glued[name] = "".join(text) if isinstance(text, list) else text
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") != "markdown":
+                continue
+            source = "".join(cell.get("source", []))
+            for m in _ANSWER_BOX.finditer(source):
+                rows.append({"chapter": page.stem, "profile": glued.get("profile", ""),
+                             "question": m["question"].strip(),
+                             "answer": glued.get(m["key"], "not answered: the chapter's run did "
+                                                           "not reach this answer")})
+    return pd.DataFrame(rows, columns=["chapter", "profile", "question", "answer"])

@@ -5,6 +5,11 @@ global-average-pooling head with one channel per class instead of fully connecte
 
 ``head="fc"`` replaces that head with AlexNet-style flattening and a linear classifier on
 a 384-channel last block, for the comparison the paper makes in its Section 4.6.
+
+``width`` scales every block's channels (not the GAP head's class maps) and ``stem`` is the
+first convolution's (kernel, stride, padding): d2l's 11×11 stride 4 unpadded needs ≥ 67
+pixels; ``stem=(3, 1, 1)`` is a deviation for native 28×28 images (28 → 13 → 6 → 2 after
+the three poolings, where 224 ends at 5×5), so that a narrow NiN trains on a CPU.
 """
 
 from __future__ import annotations
@@ -36,22 +41,29 @@ class NiN(nn.Module):
     """d2l's NiN (1,992,166 parameters at one channel, 10 classes, any input >= 67)."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224, *,
-                 num_1x1: int = 2, head: str = "gap", dropout: float = 0.5, init: str = "xavier") -> None:
+                 num_1x1: int = 2, head: str = "gap", dropout: float = 0.5, init: str = "xavier",
+                 width: float = 1.0, stem: tuple[int, int, int] = (11, 4, 0)) -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
         if head not in ("gap", "fc"):
             raise ValueError(f"unknown head {head!r}; use 'gap' or 'fc'")
-        last = num_classes if head == "gap" else 384
+        if not width > 0:
+            raise ValueError(f"width must be positive (1.0 is d2l's NiN), got {width!r}")
+        if len(stem) != 3:
+            raise ValueError(f"stem is conv1's (kernel, stride, padding), got {stem!r}")
+        c1, c2, c3 = (max(1, round(c * width)) for c in (96, 256, 384))
+        last = num_classes if head == "gap" else c3
         self.features = nn.Sequential(OrderedDict([
-            ("block1", nin_block(in_channels, 96, kernel_size=11, strides=4, padding=0, num_1x1=num_1x1)),  # -> 54
-            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 96×26×26
-            ("block2", nin_block(96, 256, kernel_size=5, strides=1, padding=2, num_1x1=num_1x1)),
-            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×12×12
-            ("block3", nin_block(256, 384, kernel_size=3, strides=1, padding=1, num_1x1=num_1x1)),
-            ("pool3", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 384×5×5
+            ("block1", nin_block(in_channels, c1, kernel_size=stem[0], strides=stem[1], padding=stem[2],
+                                 num_1x1=num_1x1)),  # -> 96×54×54 at 224 (28×28 at 28 with stem (3, 1, 1))
+            ("pool1", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 96×26×26 (13×13)
+            ("block2", nin_block(c1, c2, kernel_size=5, strides=1, padding=2, num_1x1=num_1x1)),
+            ("pool2", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 256×12×12 (6×6)
+            ("block3", nin_block(c2, c3, kernel_size=3, strides=1, padding=1, num_1x1=num_1x1)),
+            ("pool3", nn.MaxPool2d(kernel_size=3, stride=2)),  # -> 384×5×5 (2×2)
             ("drop", nn.Dropout(dropout)),
             # With the GAP head, the last block's channels are the class scores.
-            ("block4", nin_block(384, last, kernel_size=3, strides=1, padding=1, num_1x1=num_1x1)),
+            ("block4", nin_block(c3, last, kernel_size=3, strides=1, padding=1, num_1x1=num_1x1)),
         ]))
         self.head = head
         if head == "gap":
