@@ -53,6 +53,15 @@ def test_compare_directions_and_undecidable():
         stats.compare([1, 2], [1, 2], names=("a",))
 
 
+def test_sentence_interval_has_the_sign_of_the_stated_difference():
+    # "y higher by 40 points" must come with the interval of y − x (positive), not x − y
+    c = stats.compare([0.1, 0.11, 0.12], [0.5, 0.52, 0.51], names=("x", "y"))
+    text = c.sentence()
+    assert "y higher by 40.0 points" in text
+    low, high = (float(v) for v in text.split("interval ")[1].rstrip(")").split(" to "))
+    assert 0 < low < 40.0 < high
+
+
 def test_summarise_keeps_order_and_formats():
     frame = pd.DataFrame({"variant": ["b", "a", "b", "a", "c"],
                           "acc": [0.8, 0.7, 0.82, 0.72, 0.5]})

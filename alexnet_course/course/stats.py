@@ -97,8 +97,11 @@ class Comparison:
             body = f"{self.verdict} by {abs(self.diff) * scale:.1f} {unit}"
         else:
             body = f"{self.verdict} (difference {self.diff * scale:+.1f} {unit}"
-        interval = (f"{pct} interval {self.low * scale:+.1f} to {self.high * scale:+.1f}"
-                    if math.isfinite(self.low) else "")
+        low, high = self.low, self.high
+        if self.decided and self.diff < 0:  # "B higher by x": the interval of b − a, same sign as x
+            low, high = -high, -low
+        interval = (f"{pct} interval {low * scale:+.1f} to {high * scale:+.1f}"
+                    if math.isfinite(low) else "")
         if self.decided:
             return head + body + (f" ({interval})" if interval else "")
         return head + body + (f"; {interval})" if interval else ")")
