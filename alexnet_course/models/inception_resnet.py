@@ -9,7 +9,8 @@ networks from "dying" early in training (Section 3.3).
 
 Scaled down: ``width`` multiplies the channel counts (0.5 by default), two modules per
 grid instead of 10/20/10, factorised kernels of length ``n=3`` (the paper's 7 suits 17×17
-grids), the v3-style stem, and the plain ``InceptionReduce`` for both reductions.
+grids), the v3-style stem (``stem_width`` scales its channels; 1.0, the default, is
+v3's), and the plain ``InceptionReduce`` for both reductions.
 """
 
 from __future__ import annotations
@@ -69,23 +70,24 @@ class InceptionResNetSmall(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96, *,
                  width: float = 0.5, scale: float = 0.2, blocks: int = 2, n: int = 3,
-                 dropout: float = 0.2, init: str = "kaiming") -> None:
+                 dropout: float = 0.2, init: str = "kaiming", stem_width: float = 1.0) -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
 
         def w(c: int) -> int:
             return max(1, round(c * width))
 
+        s32, s64, s80, s192 = (max(1, round(c * stem_width)) for c in (32, 64, 80, 192))
         layers: list[tuple[str, nn.Module]] = [
-            ("conv1a", BasicConv2d(in_channels, 32, 3, stride=2)),  # 96 -> 47
-            ("conv2a", BasicConv2d(32, 32, 3)),  # -> 45
-            ("conv2b", BasicConv2d(32, 64, 3, padding=1)),
+            ("conv1a", BasicConv2d(in_channels, s32, 3, stride=2)),  # 96 -> 47
+            ("conv2a", BasicConv2d(s32, s32, 3)),  # -> 45
+            ("conv2b", BasicConv2d(s32, s64, 3, padding=1)),
             ("pool1", nn.MaxPool2d(3, 2)),  # -> 64×22×22
-            ("conv3b", BasicConv2d(64, 80, 1)),
-            ("conv4a", BasicConv2d(80, 192, 3)),  # -> 20
+            ("conv3b", BasicConv2d(s64, s80, 1)),
+            ("conv4a", BasicConv2d(s80, s192, 3)),  # -> 20
             ("pool2", nn.MaxPool2d(3, 2)),  # -> 192×9×9
         ]
-        mixed5b = InceptionBN(192, w(96), w(48), w(64), w(64), w(96), w(64))  # -> 320·width
+        mixed5b = InceptionBN(s192, w(96), w(48), w(64), w(64), w(96), w(64))  # -> 320·width
         layers.append(("mixed5b", mixed5b))
         c = mixed5b.out_channels
         for stage, reduce in (("a", (0, w(384), w(256), w(384))), ("b", (w(256), w(384), w(256), w(288))), ("c", None)):

@@ -10,7 +10,8 @@ batch norm everywhere. Label smoothing is a training option (the loss), not part
 Scaled down: two Figure-5 modules instead of three, two Figure-6 modules instead of four,
 one Figure-7 module instead of two, no auxiliary classifier. The grid is 9×9 -> 5×5 -> 3×3
 (the paper's 35 -> 17 -> 8 at 299×299), so the reductions are padded and ``n`` defaults to
-3 (the paper's n=7 suits a 17×17 grid).
+3 (the paper's n=7 suits a 17×17 grid). ``width`` scales every channel count (1.0, the
+default, keeps the counts above), so that narrow variants train on a CPU.
 """
 
 from __future__ import annotations
@@ -32,27 +33,40 @@ class InceptionV3Small(nn.Module):
     min_input_size = 27  # the stem's unpadded convs and pools; verified in the tests
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96,
-                 n: int = 3, dropout: float = 0.5, init: str = "kaiming") -> None:
+                 n: int = 3, dropout: float = 0.5, init: str = "kaiming", *, width: float = 1.0) -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1a", BasicConv2d(in_channels, 32, 3, stride=2)),  # 96 -> 47
-            ("conv2a", BasicConv2d(32, 32, 3)),  # -> 45
-            ("conv2b", BasicConv2d(32, 64, 3, padding=1)),
+        if not width > 0:
+            raise ValueError(f"width must be positive (1.0 is this module's full width), got {width!r}")
+
+        def w(c: int) -> int:
+            return max(1, round(c * width))
+
+        layers: list[tuple[str, nn.Module]] = [
+            ("conv1a", BasicConv2d(in_channels, w(32), 3, stride=2)),  # 96 -> 47
+            ("conv2a", BasicConv2d(w(32), w(32), 3)),  # -> 45
+            ("conv2b", BasicConv2d(w(32), w(64), 3, padding=1)),
             ("pool1", nn.MaxPool2d(3, 2)),  # -> 64×22×22
-            ("conv3b", BasicConv2d(64, 80, 1)),
-            ("conv4a", BasicConv2d(80, 192, 3)),  # -> 192×20×20
+            ("conv3b", BasicConv2d(w(64), w(80), 1)),
+            ("conv4a", BasicConv2d(w(80), w(192), 3)),  # -> 192×20×20
             ("pool2", nn.MaxPool2d(3, 2)),  # -> 192×9×9
-            ("mixed5b", InceptionBN(192, 64, 48, 64, 64, 96, 32)),  # -> 256
-            ("mixed5c", InceptionBN(256, 64, 48, 64, 64, 96, 64)),  # -> 288
-            ("mixed6a", InceptionReduce(288, 0, 384, 64, 96)),  # -> 768×5×5
-            ("mixed6b", InceptionFactorized(768, 192, 128, 192, 128, 192, 192, n=n)),
-            ("mixed6c", InceptionFactorized(768, 192, 160, 192, 160, 192, 192, n=n)),
-            ("mixed7a", InceptionReduce(768, 192, 320, 192, 192)),  # -> 1280×3×3
-            ("mixed7b", InceptionExpanded(1280, 320, 384, 384, 448, 384, 192)),  # -> 2048×3×3
-        ]))
+        ]
+        c = w(192)
+        for name, make in [  # channels after each module at width 1 in the comments
+            ("mixed5b", lambda c: InceptionBN(c, w(64), w(48), w(64), w(64), w(96), w(32))),  # -> 256
+            ("mixed5c", lambda c: InceptionBN(c, w(64), w(48), w(64), w(64), w(96), w(64))),  # -> 288
+            ("mixed6a", lambda c: InceptionReduce(c, 0, w(384), w(64), w(96))),  # -> 768×5×5
+            ("mixed6b", lambda c: InceptionFactorized(c, w(192), w(128), w(192), w(128), w(192), w(192), n=n)),
+            ("mixed6c", lambda c: InceptionFactorized(c, w(192), w(160), w(192), w(160), w(192), w(192), n=n)),
+            ("mixed7a", lambda c: InceptionReduce(c, w(192), w(320), w(192), w(192))),  # -> 1280×3×3
+            ("mixed7b", lambda c: InceptionExpanded(c, w(320), w(384), w(384), w(448), w(384), w(192))),  # -> 2048
+        ]:
+            block = make(c)
+            layers.append((name, block))
+            c = block.out_channels
+        self.features = nn.Sequential(OrderedDict(layers))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(2048, num_classes))
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, num_classes))
         self.input_size = input_size
         init_weights(self, init)
 

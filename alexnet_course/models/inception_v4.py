@@ -8,7 +8,8 @@ Reduction-B (Figure 8) between grids. Scaled down: ``width`` multiplies the modu
 counts (0.5 by default), two A, two B and one C module instead of 4, 7 and 3, factorised
 kernels of length ``n=3`` (the paper's 7 suits its 17×17 grid; ours is 5×5). Simplified:
 Reduction-A's middle conv has m (not l) channels, Reduction-B's 7×1/1×7 pair is one 3×3
-conv, and Inception-C's 1×3 -> 3×1 pair is one 3×3 conv.
+conv, and Inception-C's 1×3 -> 3×1 pair is one 3×3 conv. ``stem_width`` scales the stem's
+channels (1.0, the default, is Figure 3's), so that narrow variants train on a CPU.
 """
 
 from __future__ import annotations
@@ -27,19 +28,20 @@ from .inception_blocks import (BasicConv2d, InceptionBN, InceptionExpanded, Ince
 class InceptionV4Stem(nn.Module):
     """Figure 3, with "V" (valid, unpadded) convs as in the paper: 96 -> 384×9×9."""
 
-    def __init__(self, in_channels: int, n: int = 7) -> None:
+    def __init__(self, in_channels: int, n: int = 7, width: float = 1.0) -> None:
         super().__init__()
-        self.conv = nn.Sequential(BasicConv2d(in_channels, 32, 3, stride=2),  # 96 -> 47
-                                  BasicConv2d(32, 32, 3),  # -> 45
-                                  BasicConv2d(32, 64, 3, padding=1))
+        c32, c64, c96, c192 = (max(1, round(c * width)) for c in (32, 64, 96, 192))
+        self.conv = nn.Sequential(BasicConv2d(in_channels, c32, 3, stride=2),  # 96 -> 47
+                                  BasicConv2d(c32, c32, 3),  # -> 45
+                                  BasicConv2d(c32, c64, 3, padding=1))
         self.mixed3a_pool = nn.MaxPool2d(3, 2)  # -> 64×22×22
-        self.mixed3a_conv = BasicConv2d(64, 96, 3, stride=2)  # -> 96×22×22
-        self.mixed4a_1 = nn.Sequential(BasicConv2d(160, 64, 1), BasicConv2d(64, 96, 3))  # -> 96×20×20
-        self.mixed4a_2 = nn.Sequential(BasicConv2d(160, 64, 1), *conv_1xn(64, 64, 64, n, first="nx1"),
-                                       BasicConv2d(64, 96, 3))
-        self.mixed5a_conv = BasicConv2d(192, 192, 3, stride=2)  # -> 192×9×9
+        self.mixed3a_conv = BasicConv2d(c64, c96, 3, stride=2)  # -> 96×22×22
+        self.mixed4a_1 = nn.Sequential(BasicConv2d(c64 + c96, c64, 1), BasicConv2d(c64, c96, 3))  # -> 96×20×20
+        self.mixed4a_2 = nn.Sequential(BasicConv2d(c64 + c96, c64, 1), *conv_1xn(c64, c64, c64, n, first="nx1"),
+                                       BasicConv2d(c64, c96, 3))
+        self.mixed5a_conv = BasicConv2d(2 * c96, c192, 3, stride=2)  # -> 192×9×9
         self.mixed5a_pool = nn.MaxPool2d(3, 2)
-        self.out_channels = 384
+        self.out_channels = c192 + 2 * c96  # 384 at width 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
@@ -55,14 +57,15 @@ class InceptionV4Small(nn.Module):
     min_input_size = 27  # the stem's unpadded convs and pools; verified in the tests
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 96, *,
-                 width: float = 0.5, n: int = 3, dropout: float = 0.2, init: str = "kaiming") -> None:
+                 width: float = 0.5, stem_width: float = 1.0, n: int = 3, dropout: float = 0.2,
+                 init: str = "kaiming") -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
 
         def w(c: int) -> int:
             return max(1, round(c * width))
 
-        stem = InceptionV4Stem(in_channels, n)
+        stem = InceptionV4Stem(in_channels, n, stem_width)
         layers: list[tuple[str, nn.Module]] = [("stem", stem)]
         c = stem.out_channels
         for name, make in [
