@@ -358,3 +358,24 @@ def test_narrow_googlenet_with_a_native_28_pixel_stem() -> None:
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     with torch.device("meta"):
         assert analysis.count_params(GoogLeNet(width=1.0)) == 5_977_530  # the table rebuilt exactly
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("bn_inception", dict(width=0.125)), ("inception_v3_small", dict(width=0.125)),
+    ("inception_v4_small", dict(width=0.125, stem_width=0.25)),
+    ("inception_resnet_small", dict(width=0.125, stem_width=0.25, blocks=1))])
+def test_narrow_inception_successors_keep_their_grids_and_minimum(name: str, kwargs: dict) -> None:
+    # Chapter 06 trains these on a CPU: narrower, same downsampling, same smallest input.
+    torch.manual_seed(0)
+    narrow, default = get_model(name, **kwargs).eval(), get_model(name).eval()
+    assert analysis.count_params(narrow) * 10 < analysis.count_params(default)
+    assert analysis.min_input_size(narrow, max_size=64) == default.min_input_size
+    for side in (59, 96):
+        grid = [analysis.shape_table(n, side, depth=1).set_index("layer").loc["features", "output_shape"][1:]
+                for n in (narrow, default)]
+        assert grid[0] == grid[1]
+    with torch.no_grad():
+        out = narrow(torch.randn(2, 1, 59, 59))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="width"):
+        get_model(name, width=0)

@@ -73,6 +73,9 @@ class InceptionResNetSmall(nn.Module):
                  dropout: float = 0.2, init: str = "kaiming", stem_width: float = 1.0) -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
+        if not (width > 0 and stem_width > 0):
+            raise ValueError(f"width and stem_width must be positive (defaults 0.5 and 1.0), "
+                             f"got width={width!r}, stem_width={stem_width!r}")
 
         def w(c: int) -> int:
             return max(1, round(c * width))

@@ -61,6 +61,9 @@ class InceptionV4Small(nn.Module):
                  init: str = "kaiming") -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
+        if not (width > 0 and stem_width > 0):
+            raise ValueError(f"width and stem_width must be positive (defaults 0.5 and 1.0), "
+                             f"got width={width!r}, stem_width={stem_width!r}")
 
         def w(c: int) -> int:
             return max(1, round(c * width))
