@@ -9,10 +9,12 @@ activations: near 1 for coarse, blob-like maps, near 0 for fine, edge-like ones)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import torch
+from torch import nn
 
 
 def strongest_channels(fmap: torch.Tensor, k: int) -> list[int]:
@@ -59,6 +61,43 @@ def map_table(maps: Mapping[str, torch.Tensor], labels: Mapping[str, str] | None
     return pd.DataFrame(rows).set_index("map")
 
 
+#: The two modes a network can be measured in: ``"eval"`` (batch norm applies its running
+#: statistics; for a freshly initialised batch norm, mean 0 and variance 1, the identity) and
+#: ``"train"`` (batch norm normalises with the batch's own statistics, as during training).
+MODES = ("eval", "train")
+
+
+def maps_in_mode(net: nn.Module, images: torch.Tensor, layers: Iterable[str], *,
+                 mode: str) -> dict[str, torch.Tensor]:
+    """``analysis.feature_maps`` of ``images`` (N×C×H×W, or one C×H×W image) with ``net``
+    in ``mode``, without side effects: the network's training flag is restored, and in
+    ``"train"`` mode a copy of it runs, so batch norm's running statistics do not move.
+
+    In ``"train"`` mode batch norm normalises over the batch, so pass several images
+    (a 1×1 map of a single image has no spread to normalise by).
+    """
+    from .analysis import feature_maps
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use 'eval' (running statistics) or 'train' "
+                         f"(batch statistics)")
+    x = images.unsqueeze(0) if images.dim() == 3 else images
+    x = x.to(next(net.parameters()).device)
+    if mode == "train":
+        probe = copy.deepcopy(net).train()
+        try:
+            return feature_maps(probe, x, layers)
+        except ValueError as err:
+            if "Expected more than 1 value per channel" not in str(err):
+                raise
+            raise ValueError(f"mode='train' normalises over the batch, and batch norm got a single "
+                             f"value per channel ({err}); pass a batch of several images") from err
+    was_training = net.training
+    net.eval()
+    try:
+        return feature_maps(net, x, layers)
+    finally:
+        net.train(was_training)
 
 
 def stacked_vs_single(channels: int = 64, max_convs: int = 3) -> pd.DataFrame:
@@ -69,8 +108,6 @@ def stacked_vs_single(channels: int = 64, max_convs: int = 3) -> pd.DataFrame:
     actual stacks; parameters count weights and biases; "nonlinearities" is the number of
     ReLUs a stack applies (one per convolution).
     """
-    from torch import nn
-
     from .analysis import count_params, receptive_field
 
     rows = []
@@ -94,8 +131,6 @@ def size_table(model: str, sizes: list[int], in_channels: int = 1, **model_kwarg
     and the activation memory per image in MiB (float32): the outputs of every convolution,
     pooling and linear layer, which the backward pass keeps (in-place ReLUs add nothing).
     """
-    from torch import nn
-
     from .analysis import count_flops, count_params, shape_table
     from .models import get_model
 

@@ -83,3 +83,35 @@ def test_size_table_vgg_only_fc1_changes() -> None:
     assert t["GFLOPs"].is_monotonic_decreasing and t["activation MiB / image"].is_monotonic_decreasing
     # first conv's output alone: 8 channels × 224² float32 values
     assert t.loc["224×224", "activation MiB / image"] > 8 * 224 * 224 * 4 / 2**20
+
+
+def _fresh_bn_net():
+    torch.manual_seed(0)
+    return get_model("alex_resnet_se", input_size=28, channels=(4, 4, 8, 8), norm="bn",
+                     residual=False, init="normal001")
+
+
+def test_maps_in_mode_train_normalises_eval_is_identity_and_nothing_moves() -> None:
+    from alexnet_course.featuremaps import maps_in_mode
+
+    net = _fresh_bn_net()
+    images = torch.rand(6, 1, 28, 28)
+    running = net.features.norm1.running_mean.clone()
+    layer = "features.norm1"
+    evaluated = maps_in_mode(net, images, [layer], mode="eval")[layer]
+    trained = maps_in_mode(net, images, [layer], mode="train")[layer]
+    conv = analysis.feature_maps(net.eval(), images, ["features.conv1"])["features.conv1"]
+    # a fresh batch norm in eval mode is the identity (running mean 0, variance 1) ...
+    assert torch.allclose(evaluated, conv, atol=1e-6)
+    # ... in train mode it normalises each channel over the batch: mean 0, std 1
+    assert trained.mean(dim=(0, 2, 3)).abs().max() < 1e-4
+    assert (trained.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05  # eps and the unbiased std aside
+    assert conv.std() < 0.1  # N(0, 0.01²) weights: far from unit scale, so the modes differ
+    assert torch.equal(net.features.norm1.running_mean, running)  # the copy ran, not the net
+    net.train()
+    maps_in_mode(net, images, [layer], mode="eval")
+    assert net.training  # the flag is restored
+    with pytest.raises(ValueError, match="use 'eval'"):
+        maps_in_mode(net, images, [layer], mode="training")
+    with pytest.raises(ValueError, match="pass a batch of several images"):
+        maps_in_mode(net, images[0], ["features.stage4.relu2"], mode="train")  # a 1×1 map of one image

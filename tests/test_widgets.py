@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -27,8 +28,31 @@ def test_feature_map_browser():
     browser.update()
     assert "features.relu1" in widgets.conv_layers(models["a"])
     assert isinstance(widgets.draw_feature_maps(models["a"], images[0], "features.stage4.relu2"), Figure)
-    fig = widgets.feature_map_grid(models, images[0], layers=["features.relu1"], channels=3)
+    fig = widgets.feature_map_grid(models, images, layers=["features.relu1"], mode="eval", channels=3)
     assert isinstance(fig, Figure)
+    with pytest.raises(TypeError):
+        widgets.feature_map_grid(models, images, layers=["features.relu1"])  # the mode must be said
+    plt.close("all")
+
+
+def _std_label(fig: Figure) -> float:
+    return float(fig.axes[0].get_ylabel().split("std ")[-1])
+
+
+def test_feature_map_grid_draws_the_mode_it_is_given():
+    torch.manual_seed(0)
+    net = get_model("alex_resnet_se", input_size=28, channels=(4, 4, 8, 8), norm="bn",
+                    residual=False, init="normal001")  # a fresh BN net: identity in eval mode
+    images = torch.rand(6, 1, 28, 28)
+    layer = ["features.relu1"]
+    evaluated = _std_label(widgets.feature_map_grid({"bn": net}, images, layer, mode="eval"))
+    trained = _std_label(widgets.feature_map_grid({"bn": net}, images, layer, mode="train"))
+    # eval: the tiny N(0, 0.01²) convolution outputs; train: batch-normalised, ReLU'd N(0, 1)
+    assert evaluated < 0.05 and 0.3 < trained < 1.0, (evaluated, trained)
+    draw_eval = widgets.draw_feature_maps(net, images, "features.relu1", mode="eval")
+    draw_train = widgets.draw_feature_maps(net, images, "features.relu1", mode="train")
+    assert "(eval mode)" in draw_eval._suptitle.get_text()
+    assert draw_eval._suptitle.get_text() != draw_train._suptitle.get_text().replace("train", "eval")
     plt.close("all")
 
 

@@ -3,8 +3,10 @@
 Chapter 7 ("When training goes wrong") trains the AlexNet/ResNet hybrid of the model zoo
 in settings that collapse and in settings that repair the collapse, while
 :class:`alexnet_course.analysis.ActivationStats` records every watched layer's output.
-This module wires the two together (:func:`train_watched`), reduces the records to one
-table row per run (:func:`runs_table`) and draws them: per-layer curves of a statistic
+This module wires the two together (:func:`train_watched`, and :func:`watch_specs` for
+an ablation's variants with seeds), reduces the records to one table row per run
+(:func:`runs_table`), says whether a run rose and fell back (:func:`rise_and_fall`),
+tabulates the squeeze-and-excitation blocks (:func:`se_table`) and draws them: per-layer curves of a statistic
 over training (:func:`plot_stat_curves`, :func:`plot_runs_grid`) and a histogram-over-time
 heatmap of one layer (:func:`plot_hist_heatmap`).
 """
@@ -19,6 +21,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -78,6 +81,115 @@ def train_watched(ch: Chapter, run: str, *, model: str = "alex_resnet_se",
     stats = holder["stats"]
     stats.remove()
     return WatchedRun(result, stats, label or run)
+
+
+def watch_specs(ch: Chapter, specs: Sequence[Any], *, seeds: int, every: int = 1,
+                bins: int | None = 40, hist_range: tuple[float, float] = (0.0, 4.0),
+                **common: Any) -> list[WatchedRun]:
+    """:func:`ablations.run_specs` with activation statistics: every ``ablations.Spec`` for
+    ``seeds`` seeds (its own ``seeds`` where set), each run through :func:`train_watched`.
+
+    Run names, the ``variant``/``change``/``seed`` columns and the dry run's seed cap are
+    ``run_specs``'s, so ``ablations.verdicts`` and ``ablations.compare`` take
+    ``[w.result for w in watched]``; a run's label is its spec's ``change``.
+    """
+    out = []
+    profile = getattr(ch, "profile", None)
+    for spec in specs:
+        if spec.swaps():
+            raise ValueError(f"spec {spec.name!r} swaps modules ({spec.swaps()}); watch_specs builds "
+                             f"registry models only: pass the model's own keywords")
+        kw = {**common, **spec.train}
+        extra_common = kw.pop("extra", {})
+        n = spec.seeds if spec.seeds is not None else seeds
+        if profile is not None and profile.dry_run:  # the full run's seeds, counted not run
+            extra_common = {**extra_common, "full seeds": n}
+            n = min(n, profile.max_seeds)
+        for seed in range(n):
+            run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
+            extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
+            out.append(train_watched(ch, run, model=spec.model, model_kwargs=dict(spec.model_kwargs),
+                                     every=every, bins=bins, hist_range=hist_range,
+                                     label=spec.change, seed=seed, extra=extra, **kw))
+    return out
+
+
+def windowed_train_acc(history: Any, window: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """(fractional epoch, training accuracy averaged over the last ``window`` batches) at
+    every batch from the ``window``-th on: the asker's view of a run, finer than epochs.
+    Needs ``fit(step_metrics=True)``."""
+    acc: list[float] = []
+    at: list[float] = []
+    for r in history.records:
+        steps = r.get("step_train_acc")
+        if steps is None:
+            raise ValueError("this history has no per-batch accuracies: train with step_metrics=True")
+        acc += steps
+        at += [r["epoch"] - 1 + (i + 1) / len(steps) for i in range(len(steps))]
+    window = max(1, min(window, len(acc)))
+    if not acc:
+        return np.empty(0), np.empty(0)
+    smooth = np.convolve(np.asarray(acc), np.ones(window) / window, mode="valid")
+    return np.asarray(at[window - 1:]), smooth
+
+
+def rise_and_fall(history: Any, window: int = 50, chance: float = 0.1,
+                  min_gain: float = 0.1) -> dict[str, Any]:
+    """Did the run learn and then fall back? From its windowed training accuracy
+    (:func:`windowed_train_acc`): the peak, when it was reached (in epochs), the final
+    value; ``rose`` when the peak is at least ``min_gain`` above ``chance``, and
+    ``fell back`` when it rose and then lost at least half of its gain over chance
+    by the end — the questioner's "rises, then decays toward chance"."""
+    at, acc = windowed_train_acc(history, window)
+    if len(acc) == 0:
+        return {"peak": math.nan, "peak at (epochs)": math.nan, "final": math.nan,
+                "rose": False, "fell back": False}
+    i = int(acc.argmax())
+    peak, final = float(acc[i]), float(acc[-1])
+    rose = peak - chance >= min_gain
+    return {"peak": peak, "peak at (epochs)": float(at[i]), "final": final, "rose": rose,
+            "fell back": bool(rose and peak - final >= 0.5 * (peak - chance))}
+
+
+def hist_share(stats: ActivationStats, layer: str, low: float, high: float,
+               record: int = -1) -> float:
+    """Share of ``layer``'s outputs at one record (``-1``: the last) in the histogram bins
+    that lie inside [``low``, ``high``]; e.g. SE gates below 0.1 or (with the bin that holds
+    an exact 1.0) above 0.9. NaN without histograms."""
+    hist = stats.histograms.get(layer)
+    if hist is None or hist.numel() == 0:
+        return math.nan
+    counts = hist[record].double()
+    lo, hi = stats.hist_range
+    edges = np.linspace(lo, hi, counts.numel() + 1)
+    inside = (edges[:-1] >= low - 1e-9) & (edges[1:] <= high + 1e-9)
+    total = float(counts.sum())
+    return float(counts[torch.from_numpy(inside)].sum()) / total if total else math.nan
+
+
+def se_table(watched: Iterable[WatchedRun], record: int = -1) -> pd.DataFrame:
+    """Per run and block, at one record: the largest output of the SE block's hidden ReLU
+    (the "excitation" the question saw at 10–50), whether that ReLU is dead (zero for
+    every image and unit, so the gate no longer depends on the input), the mean gate and
+    the shares of gates below 0.1 and above 0.9 (a gate there is a switch, not a weight)."""
+    rows = []
+    for w in watched:
+        frame = w.stats.to_frame()
+        if frame.empty:
+            continue
+        step = sorted(frame["step"].unique())[record]
+        at = frame[frame["step"] == step].set_index("layer")
+        for gate in gate_layers(w.stats.layers):
+            block = gate.split(".se.")[0]
+            hidden = f"{block}.se.activation"
+            rows.append({"run": w.label, "seed": w.result.row.extra.get("seed", 0),
+                         "block": _short(block),
+                         "SE hidden max": at.loc[hidden, "max"] if hidden in at.index else math.nan,
+                         "SE hidden dead": bool(hidden in at.index and at.loc[hidden, "frac_zero"] >= 1.0),
+                         "mean gate": at.loc[gate, "mean"] if gate in at.index else math.nan,
+                         "gates < 0.1": hist_share(w.stats, gate, 0.0, 0.1, record),
+                         "gates > 0.9": hist_share(w.stats, gate, 0.9, 1.1, record)})
+    return pd.DataFrame(rows)
 
 
 def main_path(layers: Iterable[str]) -> list[str]:
@@ -266,5 +378,27 @@ def plot_heatmaps(watched: Mapping[str, WatchedRun] | Sequence[WatchedRun], laye
         plot_hist_heatmap(w.stats, layer, ax=ax, title=w.label)
     for ax in list(axes.flat)[len(items):]:
         ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_train_acc(groups: Mapping[str, Sequence[WatchedRun]], window_images: int = 6400,
+                   chance: float = 0.1) -> Figure:
+    """Training accuracy over the last ``window_images`` images (a window of batches, so
+    runs of different batch sizes are smoothed alike), one colour per group, one line per
+    seed, against epochs; the dotted line is chance. Where a run rises and falls, it shows."""
+    fig, ax = plt.subplots(figsize=(7.0, 3.8))
+    colours = plt.get_cmap("tab10")
+    for i, (name, runs) in enumerate(groups.items()):
+        for j, w in enumerate(runs):
+            batch = w.result.history.meta.get("batch_size") or 64
+            at, acc = windowed_train_acc(w.result.history, max(5, window_images // batch))
+            ax.plot(at, acc, color=colours(i % 10), lw=1.0, alpha=0.8,
+                    ls="--" if w.failed else "-", label=name if j == 0 else None)
+    ax.axhline(chance, color="grey", ls=":", lw=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"train acc (last {window_images:,} images)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig

@@ -26,7 +26,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..analysis import feature_maps
+from ..featuremaps import maps_in_mode, strongest_channels
 from ..augment import PCALighting, fit_pca_lighting
 from .lrn_explorer import lrn_explorer, plot_lrn, plot_lrn_grid  # noqa: F401  (re-exported)
 from .plots import LABELS
@@ -54,17 +54,13 @@ def conv_layers(net: nn.Module) -> list[str]:
 
 
 def draw_feature_maps(net: nn.Module, image: torch.Tensor, layer: str, channels: int = 16,
-                      title: str | None = None) -> Figure:
-    """The input image and the first ``channels`` maps of ``layer`` for it (eval mode), each
-    with its own colour scale and the layer's overall range in the title."""
-    was_training = net.training
-    net.eval()
-    try:
-        x = image.unsqueeze(0) if image.dim() == 3 else image[:1]
-        x = x.to(next(net.parameters()).device)
-        out = feature_maps(net, x, [layer])[layer][0].float().cpu()
-    finally:
-        net.train(was_training)
+                      title: str | None = None, *, mode: str = "eval") -> Figure:
+    """The input image and the first ``channels`` maps of ``layer`` for it, each with its own
+    colour scale and the layer's overall range in the title. ``mode`` is the network's mode
+    for the forward pass (``featuremaps.maps_in_mode``: ``"eval"`` or ``"train"``; in
+    ``"train"`` mode ``image`` should be a batch, whose first image is shown)."""
+    x = image.unsqueeze(0) if image.dim() == 3 else image
+    out = maps_in_mode(net, x, [layer], mode=mode)[layer][0].float().cpu()
     out = out if out.dim() == 3 else out.view(-1, 1, 1)
     n = min(channels, out.shape[0])
     cols = min(8, n + 1)
@@ -77,42 +73,51 @@ def draw_feature_maps(net: nn.Module, image: torch.Tensor, layer: str, channels:
         axes.flat[i + 1].set_title(f"ch {i}", fontsize=7)
     for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(title or f"{layer} {tuple(out.shape)}: range [{out.min():.2g}, {out.max():.2g}], "
-                 f"std {out.std():.2g}", fontsize=8)
+    fig.suptitle(title or f"{layer} ({mode} mode) {tuple(out.shape)}: range [{out.min():.2g}, "
+                 f"{out.max():.2g}], std {out.std():.2g}", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def feature_map_grid(models: Mapping[str, nn.Module], image: torch.Tensor,
-                     layers: Sequence[str], channels: int = 6) -> Figure:
-    """Static stand-in for the browser: one row per (model, layer), ``channels`` maps each,
-    with the value range of the whole layer written beside it."""
+def feature_map_grid(models: Mapping[str, nn.Module], images: torch.Tensor,
+                     layers: Sequence[str], *, mode: str, channels: int = 6) -> Figure:
+    """Static stand-in for the browser: one row per (model, layer), the first image's
+    ``channels`` strongest maps on one colour scale per row (with its colour bar), and the
+    std of the whole layer's output for that image beside it.
+
+    ``mode`` is required: ``"eval"`` measures the networks as they predict (batch norm with
+    its running statistics, which for a freshly initialised one is the identity), ``"train"``
+    as they train (batch norm with the statistics of ``images``, which should be a batch).
+    """
     pairs = [(name, net, layer) for name, net in models.items() for layer in layers]
-    fig, axes = plt.subplots(len(pairs), channels, figsize=(1.25 * channels + 2.2, 1.3 * len(pairs)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(pairs), channels + 1, figsize=(1.25 * channels + 2.8, 1.3 * len(pairs)),
+                             squeeze=False, gridspec_kw={"width_ratios": [1] * channels + [0.12]})
     for row, (name, net, layer) in zip(axes, pairs):
-        was_training = net.training
-        net.eval()
-        try:
-            x = image.unsqueeze(0) if image.dim() == 3 else image[:1]
-            out = feature_maps(net, x.to(next(net.parameters()).device), [layer])[layer][0].float().cpu()
-        finally:
-            net.train(was_training)
-        for i, ax in enumerate(row):
-            if i < out.shape[0] and out.dim() == 3:
-                ax.imshow(out[i].numpy(), cmap="viridis")
+        out = maps_in_mode(net, images, [layer], mode=mode)[layer][0].float().cpu()
+        out = out if out.dim() == 3 else out.view(-1, 1, 1)
+        top = max(float(out.max()), 1e-12)
+        image = None
+        for ax, c in zip(row[:-1], strongest_channels(out, channels)):
+            image = ax.imshow(out[c].numpy(), cmap="viridis", vmin=0.0 if out.min() >= 0 else None,
+                              vmax=top)
+        for ax in row[:-1]:
             ax.set_xticks([])
             ax.set_yticks([])
+        if image is not None:
+            fig.colorbar(image, cax=row[-1])
+            row[-1].tick_params(labelsize=5)
         row[0].set_ylabel(f"{name}\n{layer.replace('features.', '')}\nstd {out.std():.1e}",
                           fontsize=6, rotation=0, ha="right", va="center")
+    fig.suptitle(f"{mode} mode: the strongest channels of the first image, one colour scale per row",
+                 fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def feature_map_browser(models: Mapping[str, nn.Module] | nn.Module, images: torch.Tensor,
-                        channels: int = 16):
+                        channels: int = 16, *, mode: str = "eval"):
     """Dropdowns for the model and layer, a slider for the image: redraws
-    :func:`draw_feature_maps` (the redraw needs a live kernel)."""
+    :func:`draw_feature_maps` in ``mode`` (the redraw needs a live kernel)."""
     import ipywidgets as w
 
     models = dict(models) if isinstance(models, Mapping) else {type(models).__name__: models}
@@ -127,7 +132,9 @@ def feature_map_browser(models: Mapping[str, nn.Module] | nn.Module, images: tor
 
     def update(model: str, layer: str, image: int) -> None:
         if layer in dict(models[model].named_modules()):
-            _show(draw_feature_maps(models[model], images[image], layer, channels, title=None))
+            # in train mode batch norm needs a batch: the chosen image first, then the others
+            x = images[image] if mode == "eval" else torch.roll(images, -image, dims=0)
+            _show(draw_feature_maps(models[model], x, layer, channels, title=None, mode=mode))
 
     return w.interactive(update, model=model, layer=layer,
                          image=w.IntSlider(value=0, min=0, max=len(images) - 1, description="image"))
