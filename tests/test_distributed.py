@@ -45,10 +45,12 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 
 
 def test_a_failing_rank_ends_the_run_with_its_error(tmp_path):
-    run = ddp_check.launch(tmp_path / "fail", nproc=2, fail_rank=1, timeout_s=50)
+    # the healthy rank would wait 120 s in its all-reduce if nobody ended it
+    run = ddp_check.launch(tmp_path / "fail", nproc=2, fail_rank=1, collective_timeout=120)
     print(f"\na failing rank: exit {run.returncode} after {run.seconds:.1f} s")
-    assert run.returncode > 0, run.output[-3000:]  # not -1: it did not hang until the timeout
+    assert run.returncode > 0, run.output[-3000:]
     assert "rank 1 failed on purpose" in run.output
+    assert run.seconds < 100  # torchrun ended the other rank: it did not wait out the timeout
 
 
 def _loader(n: int, batch: int) -> DeviceLoader:
@@ -84,3 +86,18 @@ def test_a_dataloader_without_distributed_sampler_is_refused(monkeypatch):
     sampler = torch.utils.data.DistributedSampler(data, num_replicas=2, rank=0)
     loader = torch.utils.data.DataLoader(data, batch_size=2, sampler=sampler)
     assert distributed.shard_loader(loader, train=True) is loader
+
+
+def test_scaling_estimate():
+    from alexnet_course.course.scaling import allreduce_bytes, scaling_table
+
+    assert [allreduce_bytes(100, n) for n in (1, 2, 4)] == [0, 100, 150]
+    table = scaling_table(parameters=1_000_000, images_per_sec=1000, batch_per_gpu=100,
+                          links={"slow": 0.004, "fast": 1e6}, gpus=(1, 2, 8))
+    one = table[table.GPUs == 1]
+    assert (one["speed-up, no overlap"] == 1).all()  # nothing to all-reduce on one GPU
+    fast = table[table.link == "fast"].set_index("GPUs")["speed-up, no overlap"]
+    assert fast[8] == pytest.approx(8, rel=1e-4)
+    slow = table[(table.link == "slow") & (table.GPUs == 2)].iloc[0]
+    # 4 MB of gradients at 4 MB/s: 1 s of all-reduce against 0.1 s of compute
+    assert slow["all-reduce ms"] == pytest.approx(1000) and slow["speed-up, no overlap"] < 1

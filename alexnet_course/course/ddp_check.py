@@ -59,11 +59,12 @@ class _FailOnce:
 
 def train(out: Path, *, epochs: int = 3, batch_size: int = 32, examples: int = 256, lr: float = 0.05,
           seed: int = 0, checkpoint: Path | None = None, fail_rank: int | None = None,
-          die_after_epoch: int | None = None) -> None:
+          die_after_epoch: int | None = None, collective_timeout: float = 60) -> None:
     """One run (each process of a torchrun job calls this): see the module's docstring.
     ``fail_rank`` raises an error in that rank's third batch; ``die_after_epoch`` ends rank 0
-    abruptly (``os._exit``) once that epoch is trained, before its checkpoint is saved."""
-    device = distributed.init("cpu", timeout_s=60)
+    abruptly (``os._exit``) once that epoch is trained, before its checkpoint is saved;
+    ``collective_timeout`` is how long a rank waits for the others in a collective."""
+    device = distributed.init("cpu", timeout_s=collective_timeout)
     set_seed(seed)
     images, labels = toy_data(examples, seed=seed)
     transform = _FailOnce(3) if fail_rank is not None and distributed.rank() == fail_rank else None
@@ -94,7 +95,7 @@ class Launch:
     seconds: float
 
 
-def launch(out: str | os.PathLike, *, nproc: int = 1, timeout_s: float = 60, **options) -> Launch:
+def launch(out: str | os.PathLike, *, nproc: int = 1, timeout_s: float = 180, **options) -> Launch:
     """Run :func:`train` in a fresh Python (under ``torchrun`` when ``nproc > 1``), with one
     thread per process; a run that outlives ``timeout_s`` is killed and reported as such."""
     args = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
@@ -102,7 +103,10 @@ def launch(out: str | os.PathLike, *, nproc: int = 1, timeout_s: float = 60, **o
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                f"--nproc_per_node={nproc}", "--monitor-interval=0.5", "-m", MODULE, str(out), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # the child imports this very package, wherever it was imported from here
+    here = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     t0 = time.perf_counter()
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--fail-rank", type=int)
     parser.add_argument("--die-after-epoch", type=int)
+    parser.add_argument("--collective-timeout", type=float, default=60)
     train(**vars(parser.parse_args(argv)))
 
 
