@@ -95,7 +95,8 @@ def shard_loader(loader, *, train: bool):
     refused, as every rank would train on the same batches; an evaluation loader that
     cannot is evaluated whole on every rank (the summed counts still give its accuracy)."""
     if hasattr(loader, "shard"):
-        return loader.shard(rank(), world_size())
+        loader.shard(rank(), world_size())  # in place: a wrapper around the loader stays
+        return loader
     sampler = getattr(loader, "sampler", None)
     if isinstance(sampler, torch.utils.data.DistributedSampler):
         return loader
