@@ -29,6 +29,19 @@ def test_two_processes_train_like_one(tmp_path):
     assert (tmp_path / "two" / "history_rank1.json").exists()
 
 
+def test_two_processes_train_like_one_in_float64(tmp_path):
+    """In float64 summing in another order is off by ~1e-16: a real difference shows."""
+    options = dict(epochs=3, examples=512, float64=True)  # float32 differs by 0.3 here
+    one = ddp_check.launch(tmp_path / "one", **options)
+    two = ddp_check.launch(tmp_path / "two", nproc=2, **options)
+    _ok(one), _ok(two)
+    diff = ddp_check.compare(tmp_path / "one", tmp_path / "two")
+    print(f"\n1 vs 2 processes in float64: max weight difference {diff['max_weight_diff']:.2e}; "
+          f"wall {one.seconds:.1f} s and {two.seconds:.1f} s")
+    assert diff["max_weight_diff"] < 1e-12
+    assert diff["max_history_diff"] < 1e-6  # fit sums the loss in float32
+
+
 def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     ckpt = tmp_path / "ckpt" / "run.pt"
     killed = ddp_check.launch(tmp_path / "killed", nproc=2, checkpoint=ckpt, die_after_epoch=2)

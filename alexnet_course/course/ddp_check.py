@@ -44,40 +44,47 @@ def toy_data(n: int, *, seed: int = 0, classes: int = 10) -> tuple[torch.Tensor,
     return images, labels
 
 
-class _FailOnce:
-    """A training 'augmentation' that raises on its ``at``-th batch (a rank that crashes)."""
+class _Batches:
+    """The loader's ``transform``: batches in ``dtype``; with ``fail_at``, an error at that
+    batch (a rank that crashes)."""
 
-    def __init__(self, at: int) -> None:
-        self.at, self.calls = at, 0
+    def __init__(self, dtype: torch.dtype, fail_at: int | None = None) -> None:
+        self.dtype, self.fail_at, self.calls = dtype, fail_at, 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
-        if self.calls == self.at:
-            raise RuntimeError(f"rank {distributed.rank()} failed on purpose at batch {self.at}")
-        return x
+        if self.calls == self.fail_at:
+            raise RuntimeError(f"rank {distributed.rank()} failed on purpose at batch {self.fail_at}")
+        return x.to(self.dtype)
 
 
 def train(out: Path, *, epochs: int = 3, batch_size: int = 32, examples: int = 256, lr: float = 0.05,
           seed: int = 0, checkpoint: Path | None = None, fail_rank: int | None = None,
-          die_after_epoch: int | None = None, collective_timeout: float = 60) -> None:
+          die_after_epoch: int | None = None, collective_timeout: float = 60,
+          float64: bool = False) -> None:
     """One run (each process of a torchrun job calls this): see the module's docstring.
     ``fail_rank`` raises an error in that rank's third batch; ``die_after_epoch`` ends rank 0
     abruptly (``os._exit``) once that epoch is trained, before its checkpoint is saved;
-    ``collective_timeout`` is how long a rank waits for the others in a collective."""
+    ``collective_timeout`` is how long a rank waits for the others in a collective.
+    ``float64`` trains in double precision, where summing in another order changes the
+    result by ~1e-16 instead of float32's ~1e-7, so a real difference cannot hide in it."""
     device = distributed.init("cpu", timeout_s=collective_timeout)
     set_seed(seed)
     images, labels = toy_data(examples, seed=seed)
-    transform = _FailOnce(3) if fail_rank is not None and distributed.rank() == fail_rank else None
+    dtype = torch.float64 if float64 else torch.float32
+    transform = _Batches(dtype, 3 if fail_rank is not None and distributed.rank() == fail_rank
+                         else None)
     train_iter = DeviceLoader(images, labels, batch_size, shuffle=True, device=device, seed=seed,
                               transform=transform)
     test_images, test_labels = toy_data(examples // 2, seed=seed + 1)
-    test_iter = DeviceLoader(test_images, test_labels, batch_size, device=device)
+    test_iter = DeviceLoader(test_images, test_labels, batch_size, device=device,
+                             transform=_Batches(dtype))
 
     def die(epoch: int, record: dict) -> None:
         if epoch == die_after_epoch:
             os._exit(3)  # a kill: no cleanup, no checkpoint of this epoch
 
-    net = get_model("lenet_modern", dropout=0.0)  # ReLU LeNet: learns in a few steps
+    net = get_model("lenet_modern", dropout=0.0).to(dtype)  # ReLU LeNet: learns in a few steps
     history = fit(net, train_iter, test_iter, epochs=epochs, lr=lr, momentum=0.9, device=device,
                   checkpoint=checkpoint, progress=False, log=None, guard=False,
                   on_epoch_end=die if die_after_epoch else None)
@@ -98,7 +105,8 @@ class Launch:
 def launch(out: str | os.PathLike, *, nproc: int = 1, timeout_s: float = 180, **options) -> Launch:
     """Run :func:`train` in a fresh Python (under ``torchrun`` when ``nproc > 1``), with one
     thread per process; a run that outlives ``timeout_s`` is killed and reported as such."""
-    args = [f"--{k.replace('_', '-')}={v}" for k, v in options.items() if v is not None]
+    args = [f"--{k.replace('_', '-')}" + ("" if v is True else f"={v}")
+            for k, v in options.items() if v is not None and v is not False]
     cmd = [sys.executable, "-m", MODULE, str(out), *args]
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fail-rank", type=int)
     parser.add_argument("--die-after-epoch", type=int)
     parser.add_argument("--collective-timeout", type=float, default=60)
+    parser.add_argument("--float64", action="store_true")
     train(**vars(parser.parse_args(argv)))
 
 
