@@ -107,10 +107,13 @@ def differences(saved: dict[str, Any], settings: TrainSettings, model: dict[str,
 
 class Checkpoint:
     """The checkpoint file of one run: :meth:`start` resumes or checks it can be written,
-    :meth:`save` writes one after an epoch."""
+    :meth:`save` writes one after an epoch. With ``writer=False`` (every rank but 0 of a
+    distributed run) it only reads: it resumes from the file rank 0 wrote, on a folder all
+    ranks see, and never writes."""
 
-    def __init__(self, path: str | os.PathLike, settings: TrainSettings, net: nn.Module) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, settings: TrainSettings, net: nn.Module, *,
+                 writer: bool = True) -> None:
+        self.path, self.writer = Path(path), writer
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.settings, self.model = settings, describe_model(net)
 
@@ -131,7 +134,8 @@ class Checkpoint:
                 log(f"resumed from {self.path} after epoch {done}/{epochs}")
             if done == epochs:
                 return
-        self._check_writable()
+        if self.writer:
+            self._check_writable()
 
     def _check_writable(self) -> None:
         folder = self.path.parent
@@ -175,6 +179,8 @@ class Checkpoint:
              schedulers: dict[str, Any], history: History) -> None:
         """Write the run so far to a temporary file, then move it over the checkpoint, so an
         interrupted or failed save leaves the previous checkpoint intact."""
+        if not self.writer:
+            return
         state = {"format": FORMAT, "torch": str(torch.__version__),
                  "settings": asdict(self.settings), "model": self.model, "net": net.state_dict(),
                  "optimizer": optimizer.state_dict(),

@@ -156,6 +156,25 @@ class DeviceLoader:
         self.mean = None if mean is None else torch.tensor(mean, device=self.device).view(shape)
         self.std = None if std is None else torch.tensor(std, device=self.device).view(shape)
         self.epoch = 0
+        self.rank, self.world = 0, 1
+
+    def shard(self, rank: int, world: int) -> DeviceLoader:
+        """Give this loader only rank ``rank``'s part of every batch (of ``world`` ranks).
+
+        The global batches, and their seeded order, stay those of one process; each is cut
+        into ``world`` consecutive parts of sizes differing by at most one
+        (``tensor_split``), so ``world`` ranks together see exactly what one process would.
+        A last batch with fewer images than ranks is dropped, as some rank would get none.
+        Exact agreement with one process (DDP averages the ranks' mean gradients) needs parts
+        of equal size: a batch size divisible by ``world``. Returns ``self``."""
+        _check_int("world", world, "the number of processes, an integer >= 1", optional=False)
+        if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < world:
+            raise DataArgumentError(f"rank must be an integer in 0..{world - 1}, got {rank!r}")
+        if self.batch_size < world:
+            raise DataArgumentError(f"batch_size={self.batch_size} cannot be shared by {world} "
+                                    f"processes; use a global batch size of at least {world}")
+        self.rank, self.world = int(rank), int(world)
+        return self
 
     @property
     def num_examples(self) -> int:
@@ -169,9 +188,13 @@ class DeviceLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    def _stop(self) -> int:
+        """Where the last batch ends: a last batch too small for every rank is dropped."""
         n, b = self.num_examples, self.batch_size
-        return n // b if self.drop_last else -(-n // b)
+        return n - n % b if self.drop_last or n % b < self.world else n
+
+    def __len__(self) -> int:
+        return -(-self._stop() // self.batch_size)
 
     def prepare(self, x: Tensor) -> Tensor:
         """uint8 batch → float batch, resized, (augmented,) normalised."""
@@ -194,9 +217,10 @@ class DeviceLoader:
         else:
             order = torch.arange(n, device=self.device)
         self.epoch += 1
-        stop = n - n % self.batch_size if self.drop_last else n
-        for start in range(0, stop, self.batch_size):
+        for start in range(0, self._stop(), self.batch_size):
             idx = order[start:start + self.batch_size]
+            if self.world > 1:
+                idx = idx.tensor_split(self.world)[self.rank]
             yield self.prepare(self.images[idx]), self.labels[idx]
 
 

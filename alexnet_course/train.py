@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .analysis import eval_mode
 from .checkpoint import Checkpoint, CheckpointError
 from .devices import device_name
@@ -41,6 +42,7 @@ __all__ = ["CheckpointError", "EpochStats", "History", "TrainSettings", "Trainin
            "evaluate", "fit", "make_optimizer", "make_scheduler", "set_seed", "train_one_epoch"]
 
 Predict = Callable[[nn.Module, Tensor], Tensor]
+Reduce = Callable[[Tensor], Tensor]  # sums a tensor over processes (distributed.all_sum)
 Batches = Iterable[tuple[Tensor, Tensor]]
 EMPTY_LOADER = ("the training loader yields no batches; check its train_size and batch_size "
                 "(with drop_last=True a set smaller than one batch is empty)")
@@ -102,11 +104,12 @@ def _progress(batches: Batches, desc: str | None) -> Iterator[tuple[Tensor, Tens
 
 def evaluate(net: nn.Module, data_iter: Batches, *, device: str | torch.device | None = None,
              predict: Predict | None = None, amp: str | bool = "auto",
-             channels_last: bool | str = "auto") -> float:
+             channels_last: bool | str = "auto", reduce: Reduce | None = None) -> float:
     """Accuracy of ``net`` on ``data_iter`` (one host sync at the end; 0.0 if it is empty).
 
     ``predict(net, X)`` replaces ``net(X)``, e.g. for ten-crop testing. With
     ``channels_last="auto"`` the batches follow the layout of the network's weights.
+    ``reduce`` sums the hits and the count over processes, each holding a shard.
     """
     device = torch.device(device) if device is not None else next(net.parameters()).device
     if channels_last == "auto":
@@ -121,6 +124,9 @@ def evaluate(net: nn.Module, data_iter: Batches, *, device: str | torch.device |
             logits = predict(net, X) if predict is not None else net(X)
             correct += (logits.argmax(1) == y).sum()
             count += len(y)
+    if reduce is not None:
+        correct, count = reduce(torch.stack([correct, torch.tensor(count, device=device)])).tolist()
+        return correct / max(count, 1)
     return correct.item() / max(count, 1)
 
 
@@ -145,12 +151,14 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
                     warmup: torch.optim.lr_scheduler.LinearLR | None = None,
                     amp: str | bool = False, channels_last: bool = False,
                     desc: str | None = None, step_metrics: bool = False,
-                    scaler: torch.amp.GradScaler | None = None) -> EpochStats:
+                    scaler: torch.amp.GradScaler | None = None,
+                    reduce: Reduce | None = None) -> EpochStats:
     """One pass over ``data_iter``; ``warmup`` (a per-batch scheduler) steps after each batch
     until it is done. Metrics accumulate on the device and are read once at the end; with
     ``step_metrics`` each batch's accuracy is kept too (still one host sync per epoch).
     ``scaler`` (fp16 autocast) scales the loss before the backward pass and unscales the
-    gradients before the step, so they (and the guard's gradient norm) are the true ones."""
+    gradients before the step, so they (and the guard's gradient norm) are the true ones.
+    ``reduce`` sums loss, hits and counts over processes: every rank returns the global ones."""
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     nonfinite = torch.zeros((), device=device, dtype=torch.bool)
@@ -182,8 +190,9 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
         loss_sum += loss.float() * len(y)
         hits = (logits.argmax(1) == y).sum()
         correct += hits
-        if step_metrics:
-            per_step.append(hits.float() / len(y))
+        if step_metrics:  # with reduce: hits and batch size, to be summed over the ranks
+            per_step.append(hits.float() / len(y) if reduce is None
+                            else torch.stack([hits, torch.tensor(len(y), device=device)]))
         count, steps, num_classes = count + len(y), steps + 1, logits.shape[1]
     _sync(device)
     seconds = time.perf_counter() - t0
@@ -194,7 +203,15 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
              if p.grad is not None and p.dim() > 1]
     grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])
                                          ).item() if grads else 0.0
-    step_acc = torch.stack(per_step).tolist() if per_step else None
+    step_acc = torch.stack(per_step) if per_step else None
+    if reduce is not None:  # one collective for the counters: every rank gets the global ones
+        totals = reduce(torch.stack([loss_sum.double(), correct.double(), nonfinite.double(),
+                                     torch.tensor(count, device=device, dtype=torch.float64)]))
+        loss_sum, correct, nonfinite, count = totals[0], totals[1], totals[2] > 0, int(totals[3])
+        if step_acc is not None:
+            step_acc = reduce(step_acc)
+            step_acc = step_acc[:, 0].float() / step_acc[:, 1]
+    step_acc = step_acc.tolist() if step_acc is not None else None
     return EpochStats(loss_sum.item() / count, correct.item() / count, count, steps,
                       num_classes, bool(nonfinite.item()), seconds, grad_norm, step_acc)
 
@@ -263,6 +280,13 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
     judged (see :mod:`.guards`). ``progress=None`` shows a counter at a terminal or in Jupyter.
     ``step_metrics`` adds each batch's training accuracy to the epoch's record
     (``step_train_acc``), e.g. to time a training-error target finer than by epochs.
+
+    Under ``torchrun`` (a process group initialised, e.g. by :func:`.distributed.init`) the
+    network is wrapped in DistributedDataParallel and each loader gives its rank a shard
+    (:func:`.distributed.shard_loader`; the on-device loaders' batch size stays the global
+    one); loss, accuracy and counts are summed over the ranks, so every rank returns the
+    global history. Only rank 0 logs, shows progress, calls ``on_epoch_end`` and writes the
+    checkpoint (on a folder every rank reads, as each resumes from it).
     """
     device = torch.device(device or getattr(train_iter, "device", None)
                           or next(net.parameters()).device)
@@ -271,6 +295,13 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
                      epochs=epochs, scheduler_kwargs=scheduler_kwargs, warmup_steps=warmup_steps,
                      label_smoothing=label_smoothing, compile=compile, guard=guard,
                      stall_epochs=stall_epochs, stall_min_steps=stall_min_steps)
+    ddp = distributed.active()
+    if ddp:  # before len(): sharding may drop a last batch too small for every rank
+        train_iter = distributed.shard_loader(train_iter, train=True)
+        test_iter, val_iter = (None if it is None else distributed.shard_loader(it, train=False)
+                               for it in (test_iter, val_iter))
+        if not distributed.is_main():
+            log, progress, on_epoch_end = None, False, None
     if hasattr(train_iter, "__len__") and len(train_iter) == 0:
         raise ValueError(EMPTY_LOADER)
     net.to(device, memory_format=torch.channels_last if s.channels_last else torch.preserve_format)
@@ -282,25 +313,29 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
     scaler = torch.amp.GradScaler(device.type) if s.amp == "fp16" else None
     # what a checkpoint saves and restores besides the network and the optimiser
     schedulers = {"scheduler": sched, "warmup": warmup, "scaler": scaler}
-    model = torch.compile(net) if s.compile else net
     loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     history = History(meta=_meta(net, optimizer, s, train_iter, device))
-    ckpt = Checkpoint(checkpoint, s, net) if checkpoint is not None else None
+    if ddp:
+        history.meta["world_size"] = distributed.world_size()
+    ckpt = None if checkpoint is None else Checkpoint(checkpoint, s, net,
+                                                      writer=distributed.is_main())
     if ckpt is not None:
         ckpt.start(net, optimizer, schedulers, history, log)  # resumes, or checks it can write
+    model = distributed.wrap(net, device) if ddp else net  # after resuming: DDP copies rank 0's
+    model = torch.compile(model) if s.compile else model
+    reduce = distributed.all_sum if ddp else None
 
     show = _show_progress(progress)
     score = partial(evaluate, net, device=device, predict=predict, amp=s.amp,
-                    channels_last=s.channels_last)  # evaluate reads the result: one sync
+                    channels_last=s.channels_last, reduce=reduce)  # reads the result: one sync
     for epoch in range(len(history) + 1, s.epochs + 1):
-        if hasattr(train_iter, "set_epoch"):
-            train_iter.set_epoch(epoch - 1)  # the same shuffle whether resumed or not
+        distributed.set_epoch(train_iter, epoch - 1)  # the same shuffle whether resumed or not
         stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device, warmup=warmup,
                                 amp=s.amp, channels_last=s.channels_last,
                                 desc=f"epoch {epoch}/{s.epochs}" if show else None,
-                                step_metrics=step_metrics, scaler=scaler)
+                                step_metrics=step_metrics, scaler=scaler, reduce=reduce)
         if s.guard:  # before evaluating: a diverged network is not worth a test pass
             check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
                              history)
@@ -322,5 +357,6 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
             check_stall(history, stats.num_classes, stats.grad_norm, stats.steps,
                         stall_epochs=s.stall_epochs, stall_min_steps=s.stall_min_steps)
         if ckpt is not None:
-            ckpt.save(net, optimizer, schedulers, history)
+            ckpt.save(net, optimizer, schedulers, history)  # rank 0 only
+            distributed.barrier()  # no rank runs ahead of a checkpoint it may resume from
     return history

@@ -379,3 +379,17 @@ def test_narrow_inception_successors_keep_their_grids_and_minimum(name: str, kwa
     assert out.shape == (2, 10) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="width"):
         get_model(name, width=0)
+
+
+def test_alexnet_paper_groups_2_is_the_two_gpu_connectivity():
+    """Section 3.2: conv2, conv4 and conv5 see only their own GPU's half of the maps; at
+    ImageNet's 3 channels and 1000 classes that is the paper's "60 million parameters"."""
+    from alexnet_course.models import get_model
+
+    one = get_model("alexnet_paper", in_channels=3, num_classes=1000)
+    two = get_model("alexnet_paper", in_channels=3, num_classes=1000, groups=2)
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert (count(one), count(two)) == (62_378_344, 60_965_224)
+    assert [getattr(two.features, n).groups for n in ("conv2", "conv3", "conv4", "conv5")] == [2, 1, 2, 2]
+    with pytest.raises(ValueError, match="groups must be 1"):
+        get_model("alexnet_paper", groups=4)

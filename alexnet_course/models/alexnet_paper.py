@@ -7,9 +7,11 @@ conv1 and conv2; overlapping 3×3 stride-2 max pooling after the two LRNs and co
 dropout 0.5 in the first two fully connected layers. Section 5: weights ~ N(0, 0.01²),
 biases 1 in conv2, conv4, conv5 and the hidden FC layers, 0 elsewhere.
 
-Deviations: the paper splits conv2, conv4, conv5 (and the FC layers) across two GPUs, so
-those convs see only half of the previous layer's channels; here every layer is fully
-connected across channels, which is what "single-GPU" re-implementations do.
+Deviations: the paper splits every layer across two GPUs (Section 3.2), so conv2, conv4 and
+conv5 see only the half of the previous layer's maps on their own GPU; by default here
+every layer is connected across all channels, which is what "single-GPU"
+re-implementations do. ``groups=2`` restores the paper's connectivity (grouped convolution
+on one device); its LRN still sees neighbours across the border of the two halves.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class AlexNetPaper(nn.Module):
     is the 3×3 stride-2 max pooling, ``"nonoverlap"`` the usual 2×2 stride 2 (for odd map
     sides, e.g. 55, 27, 13, both give the same output size); ``activation`` is ``"relu"`` or
     ``"tanh"`` (Section 3.1 compares them); ``init`` as in ``reset_parameters``.
+    ``groups=2`` connects conv2, conv4 and conv5 only within each half of the channels, as
+    the paper's two GPUs did (conv3 and the FC layers take both halves).
     ``stem`` is conv1's (kernel, stride, padding): the paper's 11×11 stride 4 needs ≥ 63
     pixels and ends in a 1×1 map below 112; ``stem=(5, 1, 2)`` is a deviation for native
     28×28 images (28 → 13 → 6 → 2 after the three poolings), as in ``alexnet_28``.
@@ -47,14 +51,19 @@ class AlexNetPaper(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size: int = 224,
                  dropout: float = 0.5, init: str = "paper", lrn: bool = True, *, width: float = 1.0,
                  fc_width: int = 4096, pool: str = "overlap", activation: str = "relu",
-                 stem: tuple[int, int, int] = (11, 4, 2)) -> None:
+                 stem: tuple[int, int, int] = (11, 4, 2), groups: int = 1) -> None:
         super().__init__()
         check_model_args(self, in_channels, num_classes, input_size)
         if pool not in ("overlap", "nonoverlap"):
             raise ValueError(f"unknown pool {pool!r}; use 'overlap' or 'nonoverlap'")
         if activation not in ("relu", "tanh"):
             raise ValueError(f"unknown activation {activation!r}; use 'relu' or 'tanh'")
+        if groups not in (1, 2):
+            raise ValueError(f"groups must be 1 (single GPU) or 2 (the paper's two GPUs), got {groups!r}")
         c1, c2, c3, c4, c5 = (max(1, round(c * width)) for c in (96, 256, 384, 384, 256))
+        if groups == 2 and any(c % 2 for c in (c1, c2, c3, c4, c5)):
+            raise ValueError(f"groups=2 needs even channel counts, got {(c1, c2, c3, c4, c5)} at "
+                             f"width={width}; choose a width that keeps them even")
         k = 3 if pool == "overlap" else 2
 
         def act() -> nn.Module:
@@ -69,15 +78,15 @@ class AlexNetPaper(nn.Module):
             ("relu1", act()),
             ("norm1", norm()),  # after the ReLU (Section 3.3)
             ("pool1", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 96×27×27 (overlapping)
-            ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2)),
+            ("conv2", nn.Conv2d(c1, c2, kernel_size=5, padding=2, groups=groups)),  # per GPU
             ("relu2", act()),
             ("norm2", norm()),
             ("pool2", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 256×13×13
-            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),
+            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),  # across both GPUs
             ("relu3", act()),
-            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1)),
+            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=groups)),
             ("relu4", act()),
-            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1)),
+            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=groups)),
             ("relu5", act()),
             ("pool5", nn.MaxPool2d(kernel_size=k, stride=2)),  # -> 256×6×6
         ]))
