@@ -20,8 +20,12 @@ aside (tools/book/compare.py), the record moves to the current package hash with
 re-executing the chapter, and says so ("promoted"). Otherwise the record is left stale
 (`run` re-executes the chapter) and the first differences are printed. A change of the
 definition of the chapter's profile is never promoted; code only larger profiles execute
-is not seen by the smoke runs. Exit status 1 when a candidate was not promoted. The two
-runs are kept in _build/promote/.
+is not seen by the smoke runs. A chapter whose notebook changed only in full= values of
+P.pick(...) calls (the code cells' syntax trees without them equal, markdown unchanged)
+and that was not executed in full is a candidate too: promoted without a run when the
+package is unchanged, after the two smoke runs otherwise; its executed copy takes the new
+sources. Exit status 1 when a candidate was not promoted. The two runs are kept in
+_build/promote/.
 """
 EPILOG = """\
 Keeping the published edition:
