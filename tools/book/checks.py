@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .colab import (GIT_URL, IMPORTS_PACKAGE, check_install_cell,  # noqa: F401 (re-exported)
-                    install_cell_source, pinned_ref)
+                    install_cell_source, pinned_ref, ref_exists)
 from .deps import check_dependencies
 from .rendition import check_renditions
 from .manifest import (RESULTS_PAGE, load_manifest, notebook_hash, package_hash,
@@ -158,7 +158,9 @@ def command_check(root: Path, strict: bool = False) -> int:
     manifest = load_manifest(root)
     package_sha = package_hash(root)
     problems = missing_documents(entries)
-    warnings: list[str] = []
+    warnings: list[str] = [] if ref is None or ref_exists(root, ref) else [
+        f"repository.pin {ref} is not a tag or commit of this checkout: tag the commit that "
+        f"carries the pin (`git tag {ref}`) and push the tag, or Colab's install fails"]
     checked = 0
     for entry in entries:
         if entry.path is None or entry.path.suffix != ".ipynb":

@@ -112,6 +112,14 @@ def default_ref(root: Path) -> str:
     return ref
 
 
+def ref_exists(root: Path, ref: str) -> bool:
+    """Whether ``ref`` names a commit of the checkout at ``root`` (True outside a checkout:
+    nothing to compare with)."""
+    if _git(root, "rev-parse", "--git-dir") is None:
+        return True
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None
+
+
 def set_repository_key(text: str, key: str, value: str) -> str:
     """``_config.yml``'s text with ``repository.<key>: value`` set, comments kept."""
     block = re.search(r"^repository:[ \t]*\n((?:[ \t]+.*\n|[ \t]*#.*\n|[ \t]*\n)*)", text, re.M)
@@ -172,7 +180,7 @@ def command_pin(root: Path, ref: str | None) -> int:
     changed = rewrite_install_cells(root, repository_url(root), ref)
     print(f"pin: install cells install {repository_url(root)}@{ref} "
           f"({len(changed)} notebook(s) rewritten)")
-    if not _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"):
+    if not ref_exists(root, ref):
         print(f"pin: note: {ref} is not a tag or commit of this checkout yet; commit, then "
               f"`git tag {ref}` and push the tag, or Colab's install fails")
     return 0
