@@ -46,7 +46,7 @@ def executed(project: Path) -> Path:
                glued("curve", image_png=PNG, text_plain="<Figure>"),
                {"output_type": "stream", "name": "stdout", "text": "trained\n"}]
     prose = ("(sec-first)=\n# First\n\nAccuracy {glue:text}`acc:.3f` on {glue:text}`n:,` images"
-             " (profile {glue}`profile`), after {cite}`lecun1998`.\n\n"
+             " (profile {glue}`profile`, {glue:}`profile`), after {cite}`lecun1998`.\n\n"
              "```{admonition} Answer\n:class: tip\n{glue:md}`verdict`\n```\n\n"
              "```{literalinclude} ../alexnet_course/models/lenet.py\n:pyobject: lenet\n```\n\n"
              "```{glue:figure} curve\nThe curve, {glue:text}`acc:.1%`.\n```\n")
@@ -66,7 +66,8 @@ def test_rendition_replaces_glue_and_inlines_includes(executed: Path) -> None:
     nb = rendered(executed)
     text = "".join(nb["cells"][1]["source"])
     assert "{glue" not in json.dumps(nb) and "{cite" not in text and "```{" not in text
-    assert "Accuracy 0.871 on 60,000 images (profile standard), after (LeCun and Bottou 1998)" in text
+    assert ("Accuracy 0.871 on 60,000 images (profile standard, standard), after "
+            "(LeCun and Bottou 1998)") in text
     assert "> **Answer**\n>\n> ReLU **higher** by 8.7 points" in text  # admonition as a quote
     assert "```python\ndef lenet(width: int = 6) -> int:\n    return width * 2\n```" in text
     assert "X = 1" not in text  # only the :pyobject:

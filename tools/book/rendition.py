@@ -32,7 +32,7 @@ from .paths import REPO_ROOT, BookError, TocEntry, parse_toc, read_notebook, rel
 FOLDER = "colab"
 GLUE_MIME_PREFIX = "application/papermill.record/"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
-GLUE_ROLE = re.compile(r"\{glue(?::(?P<kind>[\w-]+))?\}`(?P<body>[^`]+)`")
+GLUE_ROLE = re.compile(r"\{glue(?::(?P<kind>[\w-]*))?\}`(?P<body>[^`]+)`")
 ROLE = re.compile(r"\{(?P<name>[\w:+-]+)\}`(?P<body>[^`]*)`")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|:{3,})\{(?P<name>[\w:-]+)\}[ \t]*"
                    r"(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", re.M | re.S)
@@ -67,8 +67,9 @@ def glue_values(nb: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _split_format(body: str, default: str) -> tuple[str, str]:
-    key, _, fmt = body.partition(":")
-    return key.strip(), fmt if _ else default
+    """``key:format`` split as myst-nb splits it (at the last colon)."""
+    key, sep, fmt = body.rpartition(":")
+    return (key.strip(), fmt) if sep else (body.strip(), default)
 
 
 def glue_inline(kind: str | None, body: str, values: dict[str, dict[str, Any]]) -> str:
@@ -230,8 +231,9 @@ def role(name: str, body: str, ctx: Context) -> str:
 
 
 def _roles(text: str, ctx: Context) -> str:
-    text = GLUE_ROLE.sub(lambda m: glue_inline(m.group("kind"), m.group("body"), ctx.values),
-                         text)
+    text = GLUE_ROLE.sub(lambda m: glue_inline(
+        None if m.group("kind") in (None, "", "any") else m.group("kind"), m.group("body"),
+        ctx.values), text)
     return ROLE.sub(lambda m: role(m.group("name"), m.group("body"), ctx), text)
 
 
