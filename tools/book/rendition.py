@@ -320,6 +320,17 @@ def rendition_path(root: Path, entry: TocEntry) -> Path:
     return root / FOLDER / f"{entry.name}.ipynb"
 
 
+def write_rendition(root: Path, entry: TocEntry, cites: dict[str, str] | None = None) -> bool:
+    """Write ``colab/<name>.ipynb`` for ``entry``; whether the file changed."""
+    text = rendition_text(entry, root, cites)
+    path = rendition_path(root, entry)
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
 def command_colab(root: Path = REPO_ROOT, echo: Callable[[str], None] = print) -> int:
     """Write ``colab/<name>.ipynb`` for every executed chapter; remove renditions of none."""
     entries = rendered_entries(root)
@@ -329,15 +340,11 @@ def command_colab(root: Path = REPO_ROOT, echo: Callable[[str], None] = print) -
     failed = 0
     for entry in entries:
         try:
-            text = rendition_text(entry, root, cites)
+            if write_rendition(root, entry, cites):
+                echo(f"colab: wrote {relative(rendition_path(root, entry), root)}")
         except BookError as error:
             echo(f"colab: error: {error}")
             failed += 1
-            continue
-        path = rendition_path(root, entry)
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-            echo(f"colab: wrote {relative(path, root)}")
     names = {f"{entry.name}.ipynb" for entry in entries}
     for path in sorted(folder.glob("*.ipynb")):
         if path.name not in names:
