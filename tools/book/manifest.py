@@ -10,7 +10,8 @@ and, for the results page only, ``results_sha256``: the results it summarised. A
 that ``promote`` moved to a new package hash without re-executing the chapter has
 ``"promoted": {"from_package_sha256", "executed_package_sha256", "since", "since_commit",
 "date", "by"}``; it is up to date like any other.
-A chapter is executed again when its notebook, the package code it imports
+A chapter is executed again when its notebook (its cells' sources, the install cell
+aside: ``pin`` and ``set-url`` rewrite it and change no result), the package code it imports
 (``alexnet_course/**/*.py``, nothing of the tooling), its profile or — for the
 results page — the results under ``results/`` changed.
 """
