@@ -13,10 +13,11 @@ STAMP  := $(VENV)/.installed
 # chapter not recorded in that profile.
 PROFILE ?= published
 
-.PHONY: book test setup data system-deps notebooks build check browser-test bench clean lock upgrade dryrun
+.PHONY: book test setup data system-deps notebooks colab build check browser-test bench clean lock upgrade dryrun
 
 book: setup data
 	$(BIN)/python -m tools.book run --profile $(PROFILE)
+	$(BIN)/python -m tools.book colab
 	$(BIN)/python -m tools.book build
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
@@ -78,6 +79,12 @@ data: setup system-deps
 
 notebooks: setup data
 	$(BIN)/python -m tools.book run --profile $(PROFILE)
+	$(BIN)/python -m tools.book colab
+
+# The Colab renditions colab/*.ipynb of the executed pages (what the launch buttons open);
+# `check` (in `make test`) fails when one is missing or older than its page.
+colab: setup
+	$(BIN)/python -m tools.book colab
 
 build: setup
 	$(BIN)/python -m tools.book build
