@@ -133,3 +133,11 @@ def test_one_seed_in_a_fresh_process(tmp_path) -> None:
     assert rec["stopped"] == "schedule end" and rec["steps"] == 2
     # the clock started before the interpreter did: import torch and the data are inside it
     assert rec["data_s"] > 0 and rec["evals"][-1]["seconds"] >= rec["data_s"]
+
+
+def test_step_profile_names_every_phase() -> None:
+    from benchmarks.speedrun_profile import PHASES, profile_steps
+
+    res = profile_steps(sr.SpeedrunSettings(**TINY), steps=2, warmup=1)
+    assert set(res["phases_s"]) == {*PHASES, "other"} and res["step_s"] > 0
+    assert 0 < res["conv_share_of_op_time"] < 1 and res["top_ops"]
