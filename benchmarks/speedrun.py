@@ -178,6 +178,25 @@ def summarise(records: list[dict[str, Any]], target: float, budget_s: float | No
     return out
 
 
+SUMMARY_COLUMNS = ("n", "reached", "median_s", "min_s", "max_s", "within_budget", "final_acc_median",
+                   "final_acc_min", "final_acc_max")
+
+
+def to_frame(payload: dict[str, Any]):
+    """A recipe's or an ablation's JSON as a table, one row per recipe/row, from the
+    summaries (what the book reads; a median not reached is NaN, never a time)."""
+    import pandas as pd
+
+    if "rows" in payload:  # an ablation
+        rows = [{"step": r["name"], "change": r["change"], "in_recipe": r["in_recipe"],
+                 **{c: r.get("summary", {}).get(c) for c in SUMMARY_COLUMNS}} for r in payload["rows"]]
+    else:
+        sm = payload.get("summary", {})
+        rows = [{"target": sm.get("target"), "split": payload.get("split"),
+                 **{c: sm.get(c) for c in SUMMARY_COLUMNS}, "meets": sm.get("meets")}]
+    return pd.DataFrame(rows)
+
+
 def _seed_line(r: dict[str, Any]) -> str:
     reached = (f"reached in {r['seconds_to_target']:.1f} s (epoch {r['epochs_to_target']:.2f})"
                if r["reached"] else f"not reached ({r.get('stopped')})")

@@ -3,6 +3,7 @@ CLI, the validation split, the per-seed JSON and its resumption, and not-reached
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -123,6 +124,8 @@ def test_json_after_each_seed_kept_when_killed_and_resumed(tmp_path, monkeypatch
     done = json.loads(out.read_text())
     assert [r["seed"] for r in done["seeds"]] == [0, 1, 2, 3] and done["complete"] is True
     assert done["summary"]["median_s"] == 7.5  # of 5, 7, 8 and one not reached (ranked last)
+    table = bench.to_frame(done)
+    assert table.loc[0, "reached"] == 3 and table.loc[0, "median_s"] == 7.5 and table.loc[0, "n"] == 4
     with pytest.raises(SystemExit, match="other settings"):
         bench.main(argv + ["--resume", "--set", "lr=0.5"])
 
@@ -141,3 +144,24 @@ def test_step_profile_names_every_phase() -> None:
     res = profile_steps(sr.SpeedrunSettings(**TINY), steps=2, warmup=1)
     assert set(res["phases_s"]) == {*PHASES, "other"} and res["step_s"] > 0
     assert 0 < res["conv_share_of_op_time"] < 1 and res["top_ops"]
+
+
+def test_ablation_writes_a_table_json(tmp_path, monkeypatch) -> None:
+    seen = []
+
+    def fake(s, seed, **kw):
+        seen.append((s.model, s.time_limit_s, s.stop_at_target))
+        fast = s.data == "device"  # only the first row, with d2l's DataLoader, misses
+        return {"seed": seed, "reached": fast, "seconds_to_target": 20.0 if fast else None,
+                "epochs_to_target": 2.0, "final_acc": 0.9, "stopped": "target", "evals": []}
+
+    monkeypatch.setattr(bench, "run_one", fake)
+    out = tmp_path / "ablation.json"
+    bench.main(["--target", "0.90", "--ablate", "--seeds", "2", "--in-process", "--out", str(out)])
+    payload = json.loads(out.read_text())
+    names = [r["name"] for r in bench.ablation_rows(bench.PRESETS[0.90])]
+    assert [r["name"] for r in payload["rows"]] == names and len(seen) == 2 * len(names)
+    assert all(limit == 300.0 and stop for _, limit, stop in seen)  # 10× the 30 s budget
+    table = bench.to_frame(payload).set_index("step")
+    assert table.loc["homework", "reached"] == 0 and pd.isna(table.loc["homework", "median_s"])
+    assert table.loc["device_data", "median_s"] == 20.0
