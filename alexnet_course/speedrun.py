@@ -76,6 +76,7 @@ class SpeedrunSettings:
     # evaluation and speed
     tta: bool = True                # average the logits of each test image and its mirror image
     eval_per_epoch: int = 1
+    eval_from: float = 5.0          # no evaluation before this epoch (each costs time)
     channels_last: bool = True
     compile: bool = False
     amp: bool = False               # bf16 autocast (CUDA; this CPU has no native bf16)
@@ -94,6 +95,8 @@ class SpeedrunSettings:
             raise ValueError(f"target is an accuracy in (0, 1], got {self.target}")
         if not self.epochs > 0 or self.batch_size < 1 or self.eval_per_epoch < 1:
             raise ValueError("epochs must be > 0, batch_size and eval_per_epoch >= 1")
+        if self.eval_from < 0:
+            raise ValueError(f"eval_from is an epoch >= 0, got {self.eval_from}")
         if not 0 <= self.ema < 1 or not 0 <= self.label_smoothing < 1 or not 0 <= self.warmup < 1:
             raise ValueError("ema, label_smoothing and warmup are fractions in [0, 1)")
 
@@ -167,9 +170,12 @@ def flip_tta(net: nn.Module, x: Tensor) -> Tensor:
     return net(x) + net(x.flip(-1))
 
 
-def _eval_steps(steps_per_epoch: int, total: int, per_epoch: int) -> set[int]:
+def _eval_steps(steps_per_epoch: int, total: int, per_epoch: int, start: float = 0.0) -> set[int]:
+    """Steps after which to evaluate: ``per_epoch`` evenly spaced a pass from epoch ``start``
+    on, and always the last."""
     every = steps_per_epoch / per_epoch
-    return {min(total, round(k * every)) for k in range(1, math.ceil(total / every) + 1)} | {total}
+    steps = {min(total, round(k * every)) for k in range(1, math.ceil(total / every) + 1)}
+    return {t for t in steps if t >= start * steps_per_epoch} | {total}
 
 
 def train_to_target(s: SpeedrunSettings, seed: int, *, t0: float | None = None,
@@ -202,7 +208,7 @@ def train_to_target(s: SpeedrunSettings, seed: int, *, t0: float | None = None,
     augs = ([RandomHorizontalFlip(generator=gen)] if s.flip else []) + \
         ([RandomCrop(28, padding=s.translate, generator=gen)] if s.translate else [])
     augment = Compose(*augs) if augs else None
-    eval_at = _eval_steps(steps_per_epoch, total, s.eval_per_epoch)
+    eval_at = _eval_steps(steps_per_epoch, total, s.eval_per_epoch, s.eval_from)
     rec: dict[str, Any] = {"seed": seed, "reached": False, "seconds_to_target": None,
                            "epochs_to_target": None, "data_s": data_s, "steps": total,
                            "steps_per_epoch": steps_per_epoch, "evals": [], "stopped": "schedule end"}

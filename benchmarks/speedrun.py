@@ -45,13 +45,13 @@ PRESETS: dict[float, SpeedrunSettings] = {
         target=0.90, widths=(16, 32, 64), residual=(), batch_norm=True, logit_scale=1.0,
         batch_size=256, epochs=3.0, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True,
         weight_decay=5e-4, schedule="linear", warmup=0.2, label_smoothing=0.2,
-        flip=True, translate=0, tta=True, ema=0.0, eval_per_epoch=2,
+        flip=True, translate=0, tta=True, ema=0.0, eval_per_epoch=2, eval_from=1.5,
         channels_last=True, compile=False),
     0.93: SpeedrunSettings(
         target=0.93, widths=(32, 64, 128), residual=(2, 3), batch_norm=True, logit_scale=0.125,
         batch_size=256, epochs=10.0, optimizer="sgd", lr=0.2, momentum=0.9, nesterov=True,
         weight_decay=5e-4, schedule="linear", warmup=0.2, label_smoothing=0.2,
-        flip=True, translate=2, tta=True, ema=0.0, eval_per_epoch=1,
+        flip=True, translate=2, tta=True, ema=0.0, eval_per_epoch=1, eval_from=5.0,
         channels_last=True, compile=False),
 }
 # (device, target) -> the budget in seconds; "meets" needs 4 of 5 seeds within it.

@@ -58,6 +58,12 @@ def test_settings_and_cli() -> None:
     assert s.lr == 0.5 and s.widths == bench.PRESETS[0.90].widths
 
 
+def test_evaluations_are_spaced_and_the_last_step_always_counts() -> None:
+    assert sr._eval_steps(10, 30, 2, 1.5) == {15, 20, 25, 30}
+    assert sr._eval_steps(10, 25, 1) == {10, 20, 25}
+    assert sr._eval_steps(10, 8, 1, 5.0) == {8}  # a schedule shorter than eval_from: its end
+
+
 def test_ablation_starts_at_the_homework_net_and_ends_at_the_recipe() -> None:
     recipe = bench.PRESETS[0.93]
     rows = bench.ablation_rows(recipe)
