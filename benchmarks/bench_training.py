@@ -101,9 +101,23 @@ def torchvision_root(dest: Path, source: Path | None = None) -> Path:
     return dest
 
 
-def d2l_workers() -> int:
-    """d2l's ``get_dataloader_workers()`` returns 4; never more workers than cores."""
-    return min(4, os.cpu_count() or 1)
+SHM = Path("/dev/shm")
+PREFETCH = 2  # DataLoader's prefetch_factor: batches each worker keeps in shared memory
+
+
+def d2l_workers(batch_bytes: int | None = None, shm: Path = SHM) -> int:
+    """d2l's ``get_dataloader_workers()`` returns 4; never more workers than cores, and,
+    given a batch's size, never more than half of ``/dev/shm``'s free space holds: worker
+    processes hand their batches over in shared memory (a 128×1×224×224 float32 batch is
+    26 MB), and a full ``/dev/shm`` kills the loader ("Bus error") mid-run."""
+    workers = min(4, os.cpu_count() or 1)
+    if batch_bytes is None:
+        return workers
+    try:
+        free = shutil.disk_usage(shm).free
+    except OSError:  # no /dev/shm (macOS): torch uses other shared memory; keep d2l's count
+        return workers
+    return max(0, min(workers, int(free // 2 // (PREFETCH * max(batch_bytes, 1)))))
 
 
 def d2l_loaders(root: Path, batch_size: int, resize: int | None, *,
@@ -123,7 +137,9 @@ def d2l_loaders(root: Path, batch_size: int, resize: int | None, *,
         mnist_train = data.Subset(mnist_train, train_idx.tolist())
     if test_idx is not None:
         mnist_test = data.Subset(mnist_test, test_idx.tolist())
-    workers = d2l_workers() if num_workers is None else num_workers
+    side = resize or 28
+    workers = (d2l_workers(batch_size * side * side * 4) if num_workers is None
+               else num_workers)
     return (data.DataLoader(mnist_train, batch_size, shuffle=True, num_workers=workers),
             data.DataLoader(mnist_test, batch_size, shuffle=False, num_workers=workers))
 
@@ -239,11 +255,15 @@ def _summarise(records: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
 def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str],
               resize: int | None, train_size: int | None, test_size: int | None,
               batch_size: int, epochs: int, warmup: int, tv_root: Path, rounds: int = 1,
-              seed: int = 0, log=None) -> list[dict[str, Any]]:
+              seed: int = 0, log=None, on_row=None) -> list[dict[str, Any]]:
     """Time every variant on ``name``; with ``rounds > 1`` the whole set of variants is run
     that many times (in reversed order every other round, so a drift in the machine's speed
     hits all variants alike) and each row gives medians, the speed-ups being the median of
-    the per-round ratios to that round's d2l run, with their range."""
+    the per-round ratios to that round's d2l run, with their range.
+
+    Our path (``ours``) runs first; a variant that raises (a ``torch.compile`` error, an
+    out-of-memory) becomes a row with its ``error`` and the others still run;
+    ``on_row(rows)`` receives this model's rows so far after every run (to save them)."""
     from alexnet_course.models import get_model
 
     log = log or (lambda msg: print(msg, flush=True))
@@ -256,6 +276,7 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
     if "bf16_nchw" in variants and device.type != "cuda":
         log(f"  {name}: skipping bf16_nchw (autocast to bf16 is measured on CUDA only)")
         variants = [v for v in variants if v != "bf16_nchw"]
+    variants = sorted(variants, key=lambda v: v != "ours")  # the row that matters most first
 
     def one(variant: str) -> dict[str, Any]:
         net = copy.deepcopy(net0)
@@ -285,25 +306,45 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
         row = {"model": name, "registry": spec.registry, "variant": variant,
                "input_size": resize or 28, "batch_size": batch_size, "lr": spec.lr,
                "parameters": params, "setup_s": setup_s, **_summarise(records, warmup)}
+        if variant == "d2l":  # fewer than d2l's 4 when /dev/shm is short (d2l_workers)
+            row["num_workers"] = train_iter.num_workers
         extra = (f", d2l prints {row['d2l_reported_examples_per_sec']:.0f}/s"
                  if "d2l_reported_examples_per_sec" in row else "")
         log(f"  {name:10s} {variant:14s} train {row['train_s']:7.2f} s, epoch "
             f"{row['epoch_s']:7.2f} s, {row['examples_per_sec']:8.0f} examples/s{extra}")
         return row
 
+    def guarded(variant: str) -> dict[str, Any]:
+        try:
+            return one(variant)
+        except Exception as err:  # noqa: BLE001 (one failing variant must not lose the others)
+            log(f"  {name:10s} {variant:14s} FAILED: {type(err).__name__}: {err}")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            return {"model": name, "registry": spec.registry, "variant": variant,
+                    "input_size": resize or 28, "batch_size": batch_size,
+                    "error": f"{type(err).__name__}: {err}"[:2000]}
+
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for r in range(rounds):
         for variant in (variants if r % 2 == 0 else variants[::-1]):
-            runs[variant].append(one(variant))
+            runs[variant].append(guarded(variant))
+            if on_row is not None:
+                on_row(combine_rounds({v: rs for v, rs in runs.items() if rs}))
     return combine_rounds(runs)
 
 
 def combine_rounds(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One row per variant from its rounds: medians of the times, and the median and range of
     the per-round speed-ups over the d2l run of the same round."""
-    ref = runs.get("d2l")
+    ok = {v: [r for r in rs if "error" not in r] for v, rs in runs.items()}
+    ref = ok.get("d2l")
     rows = []
-    for variant, rs in runs.items():
+    for variant, all_runs in runs.items():
+        rs = ok[variant]
+        if not rs:  # every run of it failed: its error is the row
+            rows.append(dict(all_runs[-1], rounds=0))
+            continue
         row = dict(rs[-1])
         for key in ("train_s", "epoch_s", "setup_s", "d2l_reported_examples_per_sec"):
             if key in row:
@@ -405,24 +446,32 @@ def run_plan(plan: list[dict[str, Any]], device: torch.device, *, out: Path | No
     started = time.perf_counter()
     hw = hardware(device)
     print(f"training benchmark on {hardware_line(hw)}; loadavg {load_start}", flush=True)
+    out = out or RESULTS_DIR / f"training_{device.type}.json"
     rows: list[dict[str, Any]] = []
+
+    def save(current: list[dict[str, Any]], complete: bool = False) -> dict[str, Any]:
+        """The JSON so far: written after every row, so a stopped run keeps what finished."""
+        payload = {
+            "benchmark": "training", "hardware": hw, "loadavg_start": load_start,
+            "loadavg_end": loadavg(), "note": SHARED_NOTE, "complete": complete,
+            "seconds": time.perf_counter() - started,
+            "settings": {"plan": plan, "d2l_num_workers": d2l_workers(), "argv": argv,
+                         "epochs": max(e["epochs"] for e in plan),
+                         "warmup": ", ".join(sorted({str(e["warmup"]) for e in plan}))},
+            "rows": rows + current,
+        }
+        write_json(out.stem, payload, out.parent)
+        return payload
+
     with tempfile.TemporaryDirectory(prefix="fmnist-tv-") as tmp:
         tv_root = torchvision_root(Path(tmp))
         for entry in plan:
             entry = dict(entry)
             name = entry.pop("name")
-            rows += run_model(name, SPECS[name], device=device, tv_root=tv_root, **entry)
-    payload = {
-        "benchmark": "training", "hardware": hw, "loadavg_start": load_start,
-        "loadavg_end": loadavg(), "note": SHARED_NOTE, "seconds": time.perf_counter() - started,
-        "settings": {"plan": plan, "d2l_num_workers": d2l_workers(), "argv": argv,
-                     "epochs": max(e["epochs"] for e in plan),
-                     "warmup": ", ".join(sorted({str(e["warmup"]) for e in plan}))},
-        "rows": rows,
-    }
+            rows += run_model(name, SPECS[name], device=device, tv_root=tv_root, on_row=save,
+                              **entry)
+    payload = save([], complete=True)
     print(to_frame(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    out = out or RESULTS_DIR / f"training_{device.type}.json"
-    write_json(out.stem, payload, out.parent)
     print(f"wrote {out}")
     return payload
 
