@@ -70,7 +70,7 @@ def test_pca_lighting_on_cuda_with_a_cpu_generator() -> None:  # pragma: no cove
 
 # --------------------------------------------------------------------------- d2l workers
 def test_d2l_workers_fit_in_dev_shm(monkeypatch) -> None:
-    from benchmarks import bench_training as bt
+    from benchmarks import d2l_reference as bt
 
     monkeypatch.setattr(bt.os, "cpu_count", lambda: 16)
     usage = collections.namedtuple("usage", "total used free")
