@@ -13,7 +13,8 @@ there in batches) and :func:`alexnet_course.train.fit` (metrics kept on the devi
 sync per epoch) with ``fit``'s defaults: on a CPU float32 with the network and batches in
 ``channels_last`` (NHWC), on CUDA bf16 autocast and NHWC. ``nchw_fp32`` is the same path in
 float32 with the default NCHW layout, to separate the data path's gain from the layout's and
-precision's; ``bf16_nchw`` (CUDA only) and ``compile`` (``torch.compile``) are further variants.
+precision's; ``bf16_nchw`` (CUDA only), ``compile`` (``torch.compile``) and ``graphs`` (its
+CUDA graphs, ``mode="reduce-overhead"``) are further variants.
 
 Every row times the same things: ``train_s`` is the wall-clock of the training pass (data
 loading and preparation included), ``epoch_s`` adds the test-set evaluation; examples/sec
@@ -74,10 +75,11 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "nchw_fp32": {"amp": False, "channels_last": False},   # the data path alone
     "bf16_nchw": {"amp": "bf16", "channels_last": False},  # CUDA only
     "compile": {"compile": True},
+    "graphs": {"compile": "reduce-overhead"},  # CUDA graphs: for launch-bound small networks
 }
 VARIANTS = ("d2l", *FIT_VARIANTS)
 DEFAULT_VARIANTS = {"cpu": ("d2l", "ours", "nchw_fp32"),
-                    "cuda": ("d2l", "ours", "nchw_fp32", "bf16_nchw", "compile")}
+                    "cuda": ("d2l", "ours", "nchw_fp32", "bf16_nchw", "compile", "graphs")}
 
 
 # --------------------------------------------------------------------------- runs

@@ -87,9 +87,11 @@ def command_estimates(results: Path, out: Path) -> int:
     return 0
 
 
-def _items(root: Path, since: float, chapters: list[dict]) -> list:
+def _items(root: Path, since: float, chapters: list[dict], profile: str) -> list:
     """What to pack, by priority: logs and records, results and benchmark JSON written by
     this run, the executed chapters, then the partial ones."""
+    from tools.book.paths import results_dir
+
     from .pack import Item
 
     def fresh(paths):
@@ -100,7 +102,7 @@ def _items(root: Path, since: float, chapters: list[dict]) -> list:
                              root / "_build" / "gpu-edition" / "bench.log",
                              root / "book" / ".manifest.json"])]
     items += [Item(p, str(p.relative_to(root)), 1)
-              for p in fresh([*(root / "results").rglob("*.json"),
+              for p in fresh([*results_dir(root, profile).rglob("*.json"),
                               *(root / "benchmarks" / "results").glob("*.json")])]
     for record in chapters:
         name = record["chapter"]
@@ -132,7 +134,7 @@ def command_all(args: argparse.Namespace) -> int:
                "elapsed_s": round(budget.elapsed(), 1),
                "complete": bool(chapters) and all(c["status"] == "done" for c in chapters),
                "chapters": chapters, "benchmarks": benchmarks}
-    record = pack(_items(ROOT, since, chapters), args.out / ARCHIVE, summary)
+    record = pack(_items(ROOT, since, chapters, args.profile), args.out / ARCHIVE, summary)
     (args.out / "gpu_edition_status.json").write_text(json.dumps(record, indent=1) + "\n")
     done = sum(c["status"] == "done" for c in chapters)
     print(f"gpu-edition: {done}/{len(chapters)} chapters done, "
