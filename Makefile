@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 # chapter not recorded in that profile.
 PROFILE ?= published
 
-.PHONY: book test setup data system-deps notebooks colab build check browser-test bench speedrun clean lock upgrade dryrun
+.PHONY: book test setup data system-deps notebooks colab build check browser-test bench speedrun clean lock upgrade dryrun wheelhouse gpu-edition
 
 book: setup data
 	$(BIN)/python -m tools.book run --profile $(PROFILE)
@@ -46,6 +46,17 @@ dryrun: setup data
 	rm -rf _build/dryrun-results
 	COURSE_PROFILE=dryrun COURSE_RESULTS_DIR=$(CURDIR)/_build/dryrun-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
 	$(BIN)/python -m tools.book estimates _build/dryrun-results
+
+# The GPU edition (README "The GPU edition"): `make wheelhouse` here fills .whl/ and data/
+# (plus .whl/estimates.json from a dry run's results, when there are any) and checks the
+# 64 MiB carry limit; `make gpu-edition` (or `bash tools/gpu_edition.sh`) runs on the GPU.
+wheelhouse: setup
+	PYTHON=$(BIN)/python bash tools/wheelhouse.sh
+	if [ -d _build/dryrun-results ]; then $(BIN)/python -m tools.gpu_edition estimates _build/dryrun-results; fi
+	$(BIN)/python -m tools.gpu_edition carry .whl data
+
+gpu-edition:
+	bash tools/gpu_edition.sh
 
 # Write requirements.lock from the versions installed in .venv (after a publication run).
 lock: setup
