@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import math
 import numbers
+import weakref
 
 import torch
 from torch import nn
@@ -32,11 +33,29 @@ def _check_average(average: str) -> None:
         raise ValueError(f"unknown average {average!r}; use 'logits' or 'softmax'")
 
 
+# A CPU generator's stream, continued on another device: one generator per (generator,
+# device), seeded once from the CPU generator, so a CUDA batch draws its random numbers on
+# the GPU instead of copying them from pageable host memory every step (a host sync).
+_DEVICE_GENERATORS: "weakref.WeakKeyDictionary[torch.Generator, dict[torch.device, torch.Generator]]" = (
+    weakref.WeakKeyDictionary())
+
+
+def _generator_on(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
+    """``generator`` if it lives on ``device`` (always so on a CPU: results unchanged), else
+    its per-device child, made on first use from one draw of ``generator``."""
+    if generator is None or generator.device == device:
+        return generator
+    children = _DEVICE_GENERATORS.setdefault(generator, {})
+    if device not in children:
+        seed = int(torch.randint(0, 2**62, (), generator=generator))
+        children[device] = torch.Generator(device=device).manual_seed(seed)
+    return children[device]
+
+
 def _rand(shape: tuple[int, ...], x: torch.Tensor, generator: torch.Generator | None, normal: bool = False) -> torch.Tensor:
-    """Random numbers drawn on the generator's device (or ``x``'s), returned on ``x``'s device."""
-    device = generator.device if generator is not None else x.device
+    """Random numbers drawn on ``x``'s device (with ``generator``, or its child there)."""
     fn = torch.randn if normal else torch.rand
-    return fn(shape, generator=generator, device=device).to(x.device)
+    return fn(shape, generator=_generator_on(generator, x.device), device=x.device)
 
 
 def fit_pca_lighting(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,10 +109,18 @@ class PCALighting:
         self.eigvals, self.eigvecs = eigvals.float(), eigvecs.float()
         self.scale = self.eigvals if magnitude == "eigval" else self.eigvals.sqrt()
         self.std, self.generator = std, generator
+        # (scale, eigvecs.T) per device, copied once: not from pageable memory every step
+        self._on_device: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _factors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._on_device:
+            self._on_device[device] = (self.scale.to(device), self.eigvecs.to(device).T)
+        return self._on_device[device]
 
     def offset(self, alpha: torch.Tensor) -> torch.Tensor:
         """The colour offset ``Σ_i α_i·scale_i·p_i`` for given ``alpha`` (…×C → …×C)."""
-        return (alpha * self.scale.to(alpha.device)) @ self.eigvecs.to(alpha.device).T
+        scale, eigvecs_t = self._factors(alpha.device)
+        return (alpha * scale) @ eigvecs_t
 
     def shift(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The N×C colour shift that ``__call__`` adds (one per image)."""

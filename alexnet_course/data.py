@@ -122,6 +122,8 @@ class DeviceLoader:
     (bilinear; antialiased when shrinking), passed through ``transform`` (augmentation,
     training only) and normalised. Shuffling is seeded by ``seed`` and the epoch, so
     epoch ``e`` sees the same order in a resumed run as in an uninterrupted one.
+    ``drop_last`` drops the ragged last batch (``"auto"``: on CUDA only, as the training
+    loaders of :func:`load_fashion_mnist` do; their evaluation batches divide the set there).
 
     Compared with torchvision's ``Resize`` + ``ToTensor`` on PIL images: PIL computes
     the bilinear resize on uint8 and rounds the result to whole grey levels, while we
@@ -133,7 +135,7 @@ class DeviceLoader:
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
                  transform: Callable[[Tensor], Tensor] | None = None,
                  device: str | torch.device | None = None, seed: int = 0,
-                 drop_last: bool = False) -> None:
+                 drop_last: bool | str = False) -> None:
         if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
             got = f"{images.dtype} with shape {tuple(images.shape)}" if isinstance(images, Tensor) else repr(type(images))
             raise DataArgumentError(f"images must be a uint8 tensor N×C×H×W, got {got}")
@@ -150,7 +152,8 @@ class DeviceLoader:
         self.device = torch.device(device) if device is not None else default_device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.drop_last = resolve_drop_last(drop_last, self.device)
         self.resize, self.transform, self.seed = resize, transform, seed
         shape = (1, -1, 1, 1)
         self.mean = None if mean is None else torch.tensor(mean, device=self.device).view(shape)
@@ -224,6 +227,26 @@ class DeviceLoader:
             yield self.prepare(self.images[idx]), self.labels[idx]
 
 
+def resolve_drop_last(drop_last: bool | str, device: torch.device) -> bool:
+    """``"auto"``: drop the ragged last batch on CUDA only, where a batch of another shape
+    re-runs cuDNN's autotuning and recompiles a compiled network; a CPU run is unchanged."""
+    if drop_last not in (True, False, "auto"):
+        raise DataArgumentError(f"drop_last must be True, False or 'auto' (True on CUDA), "
+                                f"got {drop_last!r}")
+    return device.type == "cuda" if drop_last == "auto" else bool(drop_last)
+
+
+def eval_batch_size(n: int, batch_size: int, device: torch.device) -> int:
+    """The evaluation batch: ``min(batch_size, n)``; on CUDA the largest divisor of ``n``
+    up to it (10,000 test images at batch 128: 125), so that every batch has one shape
+    (one cuDNN autotuning, no recompile), unless that would halve the batch."""
+    batch = min(batch_size, n)
+    if device.type != "cuda":
+        return batch
+    divisor = next(b for b in range(batch, 0, -1) if n % b == 0)
+    return divisor if 2 * divisor >= batch else batch
+
+
 def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], batch_size: int,
                    *, resize: int | None, train_size: int | None, test_size: int | None,
                    val_size: int | None, device, normalize, transform, seed: int):
@@ -252,12 +275,15 @@ def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], ba
         mean, std = normalize
     else:
         mean = std = None
+    device = torch.device(device) if device is not None else default_device()
     common = dict(resize=resize, mean=mean, std=std, device=device, seed=seed)
-    loaders = [DeviceLoader(xt, yt, batch_size, shuffle=True, transform=transform, **common)]
+    loaders = [DeviceLoader(xt, yt, batch_size, shuffle=True, transform=transform,
+                            drop_last="auto", **common)]
     if val_idx is not None:
         loaders.append(DeviceLoader(x_train[val_idx], y_train[val_idx],
-                                    min(batch_size, len(val_idx)), **common))
-    loaders.append(DeviceLoader(x_test, y_test, min(batch_size, len(y_test)), **common))
+                                    eval_batch_size(len(val_idx), batch_size, device), **common))
+    loaders.append(DeviceLoader(x_test, y_test, eval_batch_size(len(y_test), batch_size, device),
+                                **common))
     return tuple(loaders)
 
 

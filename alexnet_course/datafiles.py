@@ -6,8 +6,11 @@ first folder of this search order that holds all four:
 
 1. ``$FASHION_MNIST_DIR``;
 2. ``/usr/share/datasets/fashion-mnist`` (Debian's package ``dataset-fashion-mnist``);
-3. the user cache, ``$XDG_CACHE_HOME/alexnet_course/fashion-mnist`` (by default
-   ``~/.cache/alexnet_course/fashion-mnist``), where ``fetch_fashion_mnist`` downloads.
+3. the data home, when one is set (``set_data_home``; a chapter outside a checkout sets
+   ``<working folder>/data``, e.g. ``./alexnet-course/data`` on Colab), where
+   ``fetch_fashion_mnist`` then downloads;
+4. the user cache, ``$XDG_CACHE_HOME/alexnet_course/fashion-mnist`` (by default
+   ``~/.cache/alexnet_course/fashion-mnist``), where it downloads otherwise.
 
 A folder named by ``root=`` or ``$FASHION_MNIST_DIR`` must hold the data: a missing or
 empty one is an error naming the setting, never a silent fall-back to another copy. The
@@ -19,7 +22,7 @@ while the images inside are identical; the payload MD5s match torchvision's hist
 ``raw_data`` list.
 
 CIFAR-10 is read from torchvision's on-disk format, ``<root>/cifar-10-batches-py``, with
-``root`` defaulting to the same user cache. Its batches are pickles, and unpickling can
+``root`` defaulting to the data home or the user cache. Its batches are pickles, and unpickling can
 run code, so each file's MD5 is checked against torchvision's published one first.
 """
 
@@ -76,6 +79,21 @@ class DataError(RuntimeError):
 
 class DataNotFound(DataError):
     """The data is not where it was looked for (the one case a download can repair)."""
+
+
+_data_home: Path | None = None  # set_data_home(); None: the user cache
+
+
+def set_data_home(path: str | os.PathLike | None) -> None:
+    """Make ``path`` the folder searched after Debian's and downloaded into instead of the
+    user cache (which is still searched); ``None`` goes back to the user cache alone."""
+    global _data_home
+    _data_home = Path(path).expanduser().resolve() if path is not None else None
+
+
+def data_home() -> Path:
+    """Where downloads go: the folder ``set_data_home`` named, else the user cache."""
+    return _data_home or cache_dir()
 
 
 def cache_dir() -> Path:
@@ -141,7 +159,8 @@ def find_fashion_mnist(root: str | os.PathLike | None = None) -> Path:
         return _named_folder(Path(env), f"FASHION_MNIST_DIR={env!r}",
                              "Point FASHION_MNIST_DIR at a folder holding the four IDX files, or unset "
                              "it to use the default search.")
-    searched, denied = [DEBIAN_DIR, cache_dir() / "fashion-mnist"], []
+    homes = dict.fromkeys((data_home() / "fashion-mnist", cache_dir() / "fashion-mnist"))
+    searched, denied = [DEBIAN_DIR, *homes], []
     for directory in searched:
         try:
             if _holds_all(directory):
@@ -197,7 +216,7 @@ def fashion_mnist_tensors(train: bool = True, root: str | os.PathLike | None = N
                           download: bool | None = None) -> tuple[Tensor, Tensor]:
     """All of one split as ``(images uint8 N×1×28×28, labels int64 N)`` on the CPU.
 
-    ``download=None`` downloads into the user cache only when the default search finds
+    ``download=None`` downloads into the data home (or user cache) only when the default search finds
     nothing (not when ``root=`` or ``$FASHION_MNIST_DIR`` names a folder); ``True`` also
     downloads into ``root``; ``False`` never downloads.
     """
@@ -243,14 +262,15 @@ def _download_fashion_mnist(dest: Path) -> None:
 
 def fetch_fashion_mnist(root: str | os.PathLike | None = None) -> Path:
     """Find Fashion-MNIST (in ``root`` or by the search order), or download it with
-    torchvision into ``root`` or, without one, the user cache; returns the folder after
+    torchvision into ``root`` or, without one, the data home (the user cache unless
+    ``set_data_home`` named another folder); returns the folder after
     checking the MD5 of all four files, training and test."""
     try:
         directory = find_fashion_mnist(root)
     except DataNotFound as missing:
         if root is None and os.environ.get("FASHION_MNIST_DIR"):
             raise  # the setting is wrong; downloading elsewhere would hide it
-        dest = Path(root) if root is not None else cache_dir() / "fashion-mnist"
+        dest = Path(root) if root is not None else data_home() / "fashion-mnist"
         try:
             _download_fashion_mnist(dest)
         except (DataError, OSError, ImportError) as err:
@@ -262,7 +282,10 @@ def fetch_fashion_mnist(root: str | os.PathLike | None = None) -> Path:
 
 # --------------------------------------------------------------------------- CIFAR-10
 def _cifar_folder(root: str | os.PathLike | None) -> Path:
-    base = Path(root) if root is not None else cache_dir()
+    if root is None:  # the data home, else a copy already in the user cache
+        homes = [data_home() / CIFAR10_DIR, cache_dir() / CIFAR10_DIR]
+        return next((folder for folder in homes if folder.is_dir()), homes[0])
+    base = Path(root)
     # Accept the batches folder itself as root too.
     return base if base.name == CIFAR10_DIR else base / CIFAR10_DIR
 
@@ -295,7 +318,7 @@ def _read_cifar_batch(path: Path, expected_md5: str | None) -> tuple[np.ndarray,
 def cifar10_tensors(train: bool = True, root: str | os.PathLike | None = None,
                     download: bool = False, md5: Mapping[str, str] | None = None) -> tuple[Tensor, Tensor]:
     """CIFAR-10 from torchvision's on-disk format, ``<root>/cifar-10-batches-py``
-    (``root`` defaults to the user cache; the batches folder itself is accepted too).
+    (``root`` defaults to the data home, else the user cache; the batches folder itself is accepted too).
 
     Returns ``(images uint8 N×3×32×32, labels int64 N)``. With ``download=True``
     torchvision fetches (and MD5-checks) the archive into ``root`` first. ``md5`` maps each

@@ -25,6 +25,9 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     "step": {"step_size": 3, "gamma": 0.1},
 }
 AMP_CHOICES = ("auto", "bf16", "fp16", False)
+# torch.compile modes fit(compile=...) takes besides True (the default mode) and False;
+# "reduce-overhead" replays CUDA graphs, for networks whose steps are launch-bound
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
 
 
 @dataclass
@@ -48,7 +51,7 @@ class TrainSettings:
     label_smoothing: float = 0.0
     amp: str | bool = False
     channels_last: bool = False
-    compile: bool = False
+    compile: bool | str = False
     # --- the guards (they stop a run; they never change what it computes)
     guard: bool = True
     stall_epochs: int = 3
@@ -70,9 +73,12 @@ class TrainSettings:
             raise ValueError(f"label_smoothing must be in [0, 1), e.g. 0.1; "
                              f"got {self.label_smoothing!r}")
         self.scheduler_kwargs = check_scheduler_kwargs(self.scheduler, self.scheduler_kwargs)
-        for name in ("compile", "guard", "channels_last"):
+        for name in ("guard", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if not isinstance(self.compile, bool) and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be True, False or a torch.compile mode "
+                             f"({', '.join(map(repr, COMPILE_MODES))}), got {self.compile!r}")
         _whole(self.stall_epochs, "stall_epochs", 1)
         _whole(self.stall_min_steps, "stall_min_steps", 0)
 
@@ -147,17 +153,20 @@ def check_scheduler_kwargs(scheduler: str | None, kwargs: dict[str, Any] | None)
 
 
 def make_optimizer(net: nn.Module, optimizer: str, lr: float, *, momentum: float = 0.0,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """SGD (with ``momentum``), Adam or AdamW over the trainable parameters."""
+                   weight_decay: float = 0.0, fused: bool = False) -> torch.optim.Optimizer:
+    """SGD (with ``momentum``), Adam or AdamW over the trainable parameters; ``fused``
+    updates every parameter in one kernel (CUDA: ``fit`` asks for it there)."""
     params = [p for p in net.parameters() if p.requires_grad]
+    extra = {"fused": True} if fused else {}  # absent, not False: the CPU path stays as it was
     if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                               **extra)
     if optimizer in ("adam", "adamw"):
         if momentum:  # Adam's betas play momentum's part; a value here would be ignored
             raise ValueError(f"momentum= applies to SGD only, got momentum={momentum} with "
                              f"optimizer={optimizer!r}")
         cls = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
-        return cls(params, lr=lr, weight_decay=weight_decay)
+        return cls(params, lr=lr, weight_decay=weight_decay, **extra)
     raise ValueError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}, "
                      f"or pass a torch.optim.Optimizer")
 

@@ -13,7 +13,8 @@ there in batches) and :func:`alexnet_course.train.fit` (metrics kept on the devi
 sync per epoch) with ``fit``'s defaults: on a CPU float32 with the network and batches in
 ``channels_last`` (NHWC), on CUDA bf16 autocast and NHWC. ``nchw_fp32`` is the same path in
 float32 with the default NCHW layout, to separate the data path's gain from the layout's and
-precision's; ``bf16_nchw`` (CUDA only) and ``compile`` (``torch.compile``) are further variants.
+precision's; ``bf16_nchw`` (CUDA only), ``compile`` (``torch.compile``) and ``graphs`` (its
+CUDA graphs, ``mode="reduce-overhead"``) are further variants.
 
 Every row times the same things: ``train_s`` is the wall-clock of the training pass (data
 loading and preparation included), ``epoch_s`` adds the test-set evaluation; examples/sec
@@ -29,9 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gzip
-import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -43,11 +41,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from alexnet_course.data import (FASHION_MNIST_MD5, find_fashion_mnist, load_fashion_mnist,
-                                 stratified_indices)
+from alexnet_course.data import FASHION_MNIST_MD5, load_fashion_mnist, stratified_indices  # noqa: F401
 from alexnet_course.train import fit, set_seed
 
 from .common import RESULTS_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .d2l_reference import (PREFETCH, SHM, Accumulator, _sync, d2l_accuracy,  # noqa: F401
+                            d2l_evaluate_accuracy_gpu, d2l_loaders, d2l_train_ch6, d2l_workers,
+                            torchvision_root)
 
 
 @dataclass(frozen=True)
@@ -75,134 +75,11 @@ FIT_VARIANTS: dict[str, dict[str, Any]] = {
     "nchw_fp32": {"amp": False, "channels_last": False},   # the data path alone
     "bf16_nchw": {"amp": "bf16", "channels_last": False},  # CUDA only
     "compile": {"compile": True},
+    "graphs": {"compile": "reduce-overhead"},  # CUDA graphs: for launch-bound small networks
 }
 VARIANTS = ("d2l", *FIT_VARIANTS)
 DEFAULT_VARIANTS = {"cpu": ("d2l", "ours", "nchw_fp32"),
-                    "cuda": ("d2l", "ours", "nchw_fp32", "bf16_nchw", "compile")}
-
-
-# --------------------------------------------------------------------------- d2l reference
-def torchvision_root(dest: Path, source: Path | None = None) -> Path:
-    """A folder laid out as torchvision's FashionMNIST expects (``FashionMNIST/raw/*-ubyte``),
-    built by decompressing the files that ``find_fashion_mnist()`` finds: no download."""
-    source = source or find_fashion_mnist()
-    raw = dest / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for name in FASHION_MNIST_MD5:
-        target = raw / name
-        if target.exists():
-            continue
-        gz, plain = source / (name + ".gz"), source / name
-        if gz.is_file():
-            with gzip.open(gz) as fin, open(target, "wb") as fout:
-                shutil.copyfileobj(fin, fout)
-        else:
-            shutil.copyfile(plain, target)
-    return dest
-
-
-def d2l_workers() -> int:
-    """d2l's ``get_dataloader_workers()`` returns 4; never more workers than cores."""
-    return min(4, os.cpu_count() or 1)
-
-
-def d2l_loaders(root: Path, batch_size: int, resize: int | None, *,
-                train_idx: torch.Tensor | None = None, test_idx: torch.Tensor | None = None,
-                num_workers: int | None = None):
-    """d2l's ``load_data_fashion_mnist`` (optionally on the same subsets as ours)."""
-    from torch.utils import data
-    from torchvision import datasets, transforms
-
-    trans = [transforms.ToTensor()]
-    if resize:
-        trans.insert(0, transforms.Resize(resize))
-    trans = transforms.Compose(trans)
-    mnist_train = datasets.FashionMNIST(root=str(root), train=True, transform=trans, download=False)
-    mnist_test = datasets.FashionMNIST(root=str(root), train=False, transform=trans, download=False)
-    if train_idx is not None:
-        mnist_train = data.Subset(mnist_train, train_idx.tolist())
-    if test_idx is not None:
-        mnist_test = data.Subset(mnist_test, test_idx.tolist())
-    workers = d2l_workers() if num_workers is None else num_workers
-    return (data.DataLoader(mnist_train, batch_size, shuffle=True, num_workers=workers),
-            data.DataLoader(mnist_test, batch_size, shuffle=False, num_workers=workers))
-
-
-class Accumulator:
-    """d2l's Accumulator: sums in Python floats (``float(tensor)`` syncs with the device)."""
-
-    def __init__(self, n: int) -> None:
-        self.data = [0.0] * n
-
-    def add(self, *args) -> None:
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
-
-    def __getitem__(self, idx: int) -> float:
-        return self.data[idx]
-
-
-def d2l_accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
-    """d2l's ``accuracy``: the number of correct predictions, as a Python float."""
-    if len(y_hat.shape) > 1 and y_hat.shape[1] > 1:
-        y_hat = y_hat.argmax(axis=1)
-    cmp = y_hat.type(y.dtype) == y
-    return float(cmp.type(y.dtype).sum())
-
-
-def d2l_evaluate_accuracy_gpu(net: nn.Module, data_iter, device: torch.device) -> float:
-    net.eval()
-    metric = Accumulator(2)
-    with torch.no_grad():
-        for X, y in data_iter:
-            X, y = X.to(device), y.to(device)
-            metric.add(d2l_accuracy(net(X), y), y.numel())
-    return metric[0] / metric[1]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def d2l_train_ch6(net: nn.Module, train_iter, test_iter, num_epochs: int, lr: float,
-                  device: torch.device) -> list[dict[str, Any]]:
-    """d2l's ``train_ch6`` loop (without the Xavier re-init and the Animator), timed.
-
-    Returns one record per epoch with wall-clock times and the examples/sec d2l prints.
-    """
-    net.to(device)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    loss = nn.CrossEntropyLoss()
-    records = []
-    for epoch in range(num_epochs):
-        metric = Accumulator(3)
-        net.train()
-        timer_sum = 0.0  # d2l's Timer: started after the batch arrived, stopped after metric.add
-        _sync(device)
-        t0 = time.perf_counter()
-        for X, y in train_iter:
-            tb = time.perf_counter()
-            optimizer.zero_grad()
-            X, y = X.to(device), y.to(device)
-            y_hat = net(X)
-            l = loss(y_hat, y)
-            l.backward()
-            optimizer.step()
-            with torch.no_grad():
-                metric.add(l * X.shape[0], d2l_accuracy(y_hat, y), X.shape[0])
-            timer_sum += time.perf_counter() - tb
-            train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
-        _sync(device)
-        train_seconds = time.perf_counter() - t0
-        test_acc = d2l_evaluate_accuracy_gpu(net, test_iter, device)
-        _sync(device)
-        seconds = time.perf_counter() - t0
-        records.append({"epoch": epoch + 1, "train_loss": train_l, "train_acc": train_acc,
-                        "test_acc": test_acc, "examples": int(metric[2]),
-                        "train_seconds": train_seconds, "seconds": seconds,
-                        "examples_per_sec": metric[2] / train_seconds,
-                        "d2l_reported_examples_per_sec": metric[2] / timer_sum})
-    return records
+                    "cuda": ("d2l", "ours", "nchw_fp32", "bf16_nchw", "compile", "graphs")}
 
 
 # --------------------------------------------------------------------------- runs
@@ -239,11 +116,15 @@ def _summarise(records: list[dict[str, Any]], warmup: int) -> dict[str, Any]:
 def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str],
               resize: int | None, train_size: int | None, test_size: int | None,
               batch_size: int, epochs: int, warmup: int, tv_root: Path, rounds: int = 1,
-              seed: int = 0, log=None) -> list[dict[str, Any]]:
+              seed: int = 0, log=None, on_row=None) -> list[dict[str, Any]]:
     """Time every variant on ``name``; with ``rounds > 1`` the whole set of variants is run
     that many times (in reversed order every other round, so a drift in the machine's speed
     hits all variants alike) and each row gives medians, the speed-ups being the median of
-    the per-round ratios to that round's d2l run, with their range."""
+    the per-round ratios to that round's d2l run, with their range.
+
+    Our path (``ours``) runs first; a variant that raises (a ``torch.compile`` error, an
+    out-of-memory) becomes a row with its ``error`` and the others still run;
+    ``on_row(rows)`` receives this model's rows so far after every run (to save them)."""
     from alexnet_course.models import get_model
 
     log = log or (lambda msg: print(msg, flush=True))
@@ -256,6 +137,7 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
     if "bf16_nchw" in variants and device.type != "cuda":
         log(f"  {name}: skipping bf16_nchw (autocast to bf16 is measured on CUDA only)")
         variants = [v for v in variants if v != "bf16_nchw"]
+    variants = sorted(variants, key=lambda v: v != "ours")  # the row that matters most first
 
     def one(variant: str) -> dict[str, Any]:
         net = copy.deepcopy(net0)
@@ -285,25 +167,45 @@ def run_model(name: str, spec: Spec, *, device: torch.device, variants: list[str
         row = {"model": name, "registry": spec.registry, "variant": variant,
                "input_size": resize or 28, "batch_size": batch_size, "lr": spec.lr,
                "parameters": params, "setup_s": setup_s, **_summarise(records, warmup)}
+        if variant == "d2l":  # fewer than d2l's 4 when /dev/shm is short (d2l_workers)
+            row["num_workers"] = train_iter.num_workers
         extra = (f", d2l prints {row['d2l_reported_examples_per_sec']:.0f}/s"
                  if "d2l_reported_examples_per_sec" in row else "")
         log(f"  {name:10s} {variant:14s} train {row['train_s']:7.2f} s, epoch "
             f"{row['epoch_s']:7.2f} s, {row['examples_per_sec']:8.0f} examples/s{extra}")
         return row
 
+    def guarded(variant: str) -> dict[str, Any]:
+        try:
+            return one(variant)
+        except Exception as err:  # noqa: BLE001 (one failing variant must not lose the others)
+            log(f"  {name:10s} {variant:14s} FAILED: {type(err).__name__}: {err}")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            return {"model": name, "registry": spec.registry, "variant": variant,
+                    "input_size": resize or 28, "batch_size": batch_size,
+                    "error": f"{type(err).__name__}: {err}"[:2000]}
+
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for r in range(rounds):
         for variant in (variants if r % 2 == 0 else variants[::-1]):
-            runs[variant].append(one(variant))
+            runs[variant].append(guarded(variant))
+            if on_row is not None:
+                on_row(combine_rounds({v: rs for v, rs in runs.items() if rs}))
     return combine_rounds(runs)
 
 
 def combine_rounds(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One row per variant from its rounds: medians of the times, and the median and range of
     the per-round speed-ups over the d2l run of the same round."""
-    ref = runs.get("d2l")
+    ok = {v: [r for r in rs if "error" not in r] for v, rs in runs.items()}
+    ref = ok.get("d2l")
     rows = []
-    for variant, rs in runs.items():
+    for variant, all_runs in runs.items():
+        rs = ok[variant]
+        if not rs:  # every run of it failed: its error is the row
+            rows.append(dict(all_runs[-1], rounds=0))
+            continue
         row = dict(rs[-1])
         for key in ("train_s", "epoch_s", "setup_s", "d2l_reported_examples_per_sec"):
             if key in row:
@@ -405,24 +307,32 @@ def run_plan(plan: list[dict[str, Any]], device: torch.device, *, out: Path | No
     started = time.perf_counter()
     hw = hardware(device)
     print(f"training benchmark on {hardware_line(hw)}; loadavg {load_start}", flush=True)
+    out = out or RESULTS_DIR / f"training_{device.type}.json"
     rows: list[dict[str, Any]] = []
+
+    def save(current: list[dict[str, Any]], complete: bool = False) -> dict[str, Any]:
+        """The JSON so far: written after every row, so a stopped run keeps what finished."""
+        payload = {
+            "benchmark": "training", "hardware": hw, "loadavg_start": load_start,
+            "loadavg_end": loadavg(), "note": SHARED_NOTE, "complete": complete,
+            "seconds": time.perf_counter() - started,
+            "settings": {"plan": plan, "d2l_num_workers": d2l_workers(), "argv": argv,
+                         "epochs": max(e["epochs"] for e in plan),
+                         "warmup": ", ".join(sorted({str(e["warmup"]) for e in plan}))},
+            "rows": rows + current,
+        }
+        write_json(out.stem, payload, out.parent)
+        return payload
+
     with tempfile.TemporaryDirectory(prefix="fmnist-tv-") as tmp:
         tv_root = torchvision_root(Path(tmp))
         for entry in plan:
             entry = dict(entry)
             name = entry.pop("name")
-            rows += run_model(name, SPECS[name], device=device, tv_root=tv_root, **entry)
-    payload = {
-        "benchmark": "training", "hardware": hw, "loadavg_start": load_start,
-        "loadavg_end": loadavg(), "note": SHARED_NOTE, "seconds": time.perf_counter() - started,
-        "settings": {"plan": plan, "d2l_num_workers": d2l_workers(), "argv": argv,
-                     "epochs": max(e["epochs"] for e in plan),
-                     "warmup": ", ".join(sorted({str(e["warmup"]) for e in plan}))},
-        "rows": rows,
-    }
+            rows += run_model(name, SPECS[name], device=device, tv_root=tv_root, on_row=save,
+                              **entry)
+    payload = save([], complete=True)
     print(to_frame(rows).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    out = out or RESULTS_DIR / f"training_{device.type}.json"
-    write_json(out.stem, payload, out.parent)
     print(f"wrote {out}")
     return payload
 

@@ -10,6 +10,7 @@ from typing import Any
 from tools.book import checks
 
 URL = "https://github.com/example/course"
+REF = "v1.0"  # the pin of the test project
 
 
 def write(path: Path, text: str) -> Path:
@@ -34,8 +35,8 @@ def markdown(source: str) -> dict[str, Any]:
     return {"cell_type": "markdown", "source": source, "metadata": {}}
 
 
-def install_cell(url: str = URL, count: int | None = 1) -> dict[str, Any]:
-    return code(checks.install_cell_source(url), count)
+def install_cell(url: str = URL, count: int | None = 1, ref: str = REF) -> dict[str, Any]:
+    return code(checks.install_cell_source(url, ref), count)
 
 
 def write_nb(path: Path, nb: dict[str, Any]) -> Path:

@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from book_helpers import CPU, URL, code, install_cell, markdown, notebook, write, write_nb
+from book_helpers import CPU, REF, URL, code, install_cell, markdown, notebook, write, write_nb
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A tiny book: intro page, two chapters (one executed), an appendix page."""
-    write(tmp_path / "_config.yml", f"title: t\nrepository:\n  url: {URL}/\n")
+    write(tmp_path / "_config.yml", f"title: t\nrepository:\n  url: {URL}/\n  pin: {REF}\n")
+    write(tmp_path / "pyproject.toml", '[project]\nname = "t"\ndependencies = []\n\n'
+          '[project.optional-dependencies]\ncourse = []\n')
     write(tmp_path / "_toc.yml", """
 format: jb-book
 root: book/intro

@@ -20,9 +20,10 @@ from tools.book import browser, build, checks, driver, links, manifest, paths, s
 from tools.book import vendor
 from tools.book.cli import main
 from tools.book.paths import REPO_ROOT, BookError
+from tools.book.rendition import command_colab
 from tools.book.serve import serve_site
 
-from book_helpers import CPU, URL, code, install_cell, markdown, notebook, write, write_nb
+from book_helpers import CPU, REF, URL, code, install_cell, markdown, notebook, write, write_nb
 
 
 # ------------------------------------------------------------------------ config, toc
@@ -35,7 +36,7 @@ def test_repository_url_comes_from_config(project: Path) -> None:
 def test_repository_url_of_this_repository_is_in_config() -> None:
     url = paths.repository_url()
     assert url.startswith("https://github.com/")
-    assert f"git+{url}" in checks.install_cell_source(url)
+    assert f"git+{url}@v1" in checks.install_cell_source(url, "v1")
 
 
 def test_repo_root_is_the_repository() -> None:
@@ -261,18 +262,19 @@ def test_check_notebook_requires_widget_state() -> None:
 
 def test_install_cell_url_must_match_config() -> None:
     good = notebook(install_cell(URL), code("from alexnet_course import data"))
-    assert checks.check_install_cell(good, URL) == []
+    assert checks.check_install_cell(good, URL, REF) == []
     wrong = notebook(install_cell("https://github.com/someone/fork"))
-    assert "someone/fork" in checks.check_install_cell(wrong, URL)[0]
-    dotgit = notebook(code(f"%pip install -q git+{URL}.git@main"))
-    assert checks.check_install_cell(dotgit, URL) == []
+    assert "someone/fork" in checks.check_install_cell(wrong, URL, REF)[0]
+    branch = notebook(code(f"%pip install -q git+{URL}.git@main"))  # right URL, not the pin
+    assert "pin v1.0" in checks.check_install_cell(branch, URL, REF)[0]
+    assert "unpinned" in checks.check_install_cell(good, URL, None)[0]
 
 
 def test_import_before_install_cell_is_flagged() -> None:
     nb = notebook(code("import alexnet_course"), install_cell(URL))
-    problem = checks.check_install_cell(nb, URL)[0]
+    problem = checks.check_install_cell(nb, URL, REF)[0]
     assert "before any install cell" in problem and "python -m tools.book install-cell" in problem
-    assert checks.check_install_cell(notebook(code("import torch")), URL) == []
+    assert checks.check_install_cell(notebook(code("import torch")), URL, REF) == []
 
 
 def test_check_includes_names_a_moved_file_or_object(tmp_path: Path) -> None:
@@ -300,6 +302,7 @@ def test_command_check(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert "book/02_second" in capsys.readouterr().out
     write_nb(project / "book" / "02_second.ipynb",
              notebook(install_cell(), code("x = 2", 1)))
+    command_colab(project, echo=lambda _: None)
     assert checks.command_check(project) == 0
     write_nb(project / "notebooks" / "02_second.ipynb",
              notebook(install_cell("https://github.com/someone/fork", None)))
@@ -310,6 +313,7 @@ def test_command_check(project: Path, capsys: pytest.CaptureFixture) -> None:
 def test_check_strict_fails_on_stale_chapters(project: Path,
                                               capsys: pytest.CaptureFixture) -> None:
     write_nb(project / "book" / "02_second.ipynb", notebook(install_cell(), code("x = 2", 1)))
+    command_colab(project, echo=lambda _: None)
     assert checks.command_check(project) == 0  # never run by the driver: a warning only
     assert "stale" in capsys.readouterr().out
     assert checks.command_check(project, strict=True) == 1
@@ -318,6 +322,7 @@ def test_check_strict_fails_on_stale_chapters(project: Path,
 def test_check_names_corrupt_results_json(project: Path, capsys: pytest.CaptureFixture) -> None:
     write_nb(project / "book" / "02_second.ipynb", notebook(install_cell(), code("x = 2", 1)))
     write(project / "results" / "01_first" / "good.json", '{"run": "good"}')
+    command_colab(project, echo=lambda _: None)
     assert main(["--root", str(project), "check"]) == 0
     write(project / "results" / "01_first" / "half.json", '{"run": "half", "hist')
     write(project / "results" / "01_first" / "list.json", '[1, 2]')
@@ -382,14 +387,15 @@ def test_vendor_spec_pins_versions_and_integrity() -> None:
 
 def test_cli_install_cell(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--root", str(project), "install-cell"]) == 0
-    assert f"%pip install -q git+{URL}" in capsys.readouterr().out
+    assert f'%pip install -q "alexnet-course[course] @ git+{URL}@{REF}"' in capsys.readouterr().out
 
 
 def test_cli_runs_from_the_repository_root() -> None:
     out = subprocess.run([sys.executable, "-m", "tools.book", "--help"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for command in ("run", "build", "check", "browser-test", "install-cell", "vendor"):
+    for command in ("run", "build", "check", "browser-test", "install-cell", "vendor", "colab",
+                    "pin", "set-url"):
         assert command in out.stdout
 
 

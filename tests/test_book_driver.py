@@ -86,6 +86,7 @@ def test_run_publishes_a_successful_run_with_the_results_dir(
     assert manifest.load_manifest(root)["chapters"]["01_first"]["profile"] == profile
     assert not (root / "_build" / "running" / "01_first.ipynb").exists()
     assert not (root / "_build" / "failed" / "01_first.ipynb").exists()
+    assert f"profile={profile}" in (root / "colab" / "01_first.ipynb").read_text()  # its rendition
 
 
 def test_failed_run_keeps_the_previous_page_and_record(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tools.book import checks, driver, manifest, paths, promote
+from tools.book import checks, driver, manifest, paths, picks, promote
 from tools.book.cli import main
 from tools.book.paths import BookError
 
-from book_helpers import CPU, URL, code, notebook, write, write_nb
+from book_helpers import CPU, URL, code, markdown, notebook, write, write_nb
 
 PACKAGE = '''"""A tiny stand-in for the course's package."""
 import os
@@ -217,3 +217,117 @@ def test_promote_is_in_the_help(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["promote", "--help"])
     assert "smoke profile twice" in capsys.readouterr().out.replace("\n", " ")
+
+
+# ------------------------------------------------- a notebook change only in full= picks
+
+PICKS = ("import types\n"
+         "P = types.SimpleNamespace(pick=lambda **values: values['smoke'])  # as Profile.pick\n"
+         "epochs = P.pick(smoke=1, quick={quick}, full={full})  # {comment}\n"
+         "print('epochs', epochs)")
+
+
+def picks_chapter(root: Path, quick: int = 2, full: object = 5, comment: str = "",
+                  title: str = "# First") -> Path:
+    return write_nb(root / "notebooks" / "01_first.ipynb", notebook(
+        markdown(title), code(PICKS.format(quick=quick, full=full, comment=comment), None)))
+
+
+@pytest.fixture
+def picks_repo(repo: Path) -> Path:
+    """``repo`` whose chapter has a pick() and was executed in quick (committed)."""
+    source = picks_chapter(repo)
+    executed = notebook(markdown("# First"), code(PICKS.format(quick=2, full=5, comment=""), 1, [
+        {"output_type": "stream", "name": "stdout", "text": "epochs 1\n"}]))
+    write_nb(repo / "book" / "01_first.ipynb", executed)
+    rec = manifest.new_record(manifest.notebook_hash(source), manifest.package_hash(repo),
+                              "quick", CPU, 81.0)
+    manifest.save_manifest({"version": 1, "chapters": {"01_first": rec}}, repo)
+    commit(repo, "a chapter with picks")
+    return repo
+
+
+def test_full_picks_only_compares_syntax_trees_without_full_values() -> None:
+    def nb(*sources: str) -> dict:
+        return notebook(markdown("# T"), *(code(s, None) for s in sources))
+
+    base = nb("%matplotlib inline\nx = P.pick(smoke=1, quick=2, full=3)")
+    moved = nb("%matplotlib inline\nx = P.pick(smoke=1, quick=2,\n  full=(4, [5]))  # c")
+    assert picks.full_picks_only(base, moved) is None
+    assert picks.full_picks_only(base, nb("%matplotlib inline\nx = P.pick(smoke=1, quick=3, "
+                                          "full=3)")) == (
+        "code cell 1 changed beyond the full= values of its pick() calls")
+    assert "not a literal (f(2))" in picks.full_picks_only(
+        base, nb("%matplotlib inline\nx = P.pick(smoke=1, quick=2, full=f(2))"))
+    assert "not a literal (1 / 0)" in picks.full_picks_only(
+        base, nb("%matplotlib inline\nx = P.pick(smoke=1, quick=2, full=1 / 0)"))
+    assert picks.full_picks_only(base, nb("%matplotlib inline\nx = pick(smoke=1, quick=2, "
+                                          "full=4)")) is not None  # not a .pick call
+    changed_markdown = nb("%matplotlib inline\nx = P.pick(smoke=1, quick=2, full=3)")
+    changed_markdown["cells"][0]["source"] = "# U"
+    assert picks.full_picks_only(base, changed_markdown) == "markdown cell 0 changed"
+    assert picks.full_picks_only(base, nb("x = 1", "y = 2")) == "2 cells before, 3 after"
+
+
+def test_a_change_of_full_picks_only_is_promoted_without_a_run(
+        picks_repo: Path, capsys: pytest.CaptureFixture) -> None:
+    before = record(picks_repo)
+    source = picks_chapter(picks_repo, full=(10, [224, 96]), comment="GPU: by estimate")
+    assert stale(picks_repo) == "notebook changed"
+    assert main(["--root", str(picks_repo), "promote", "--since", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "01_first: promoted to its notebook's new hash without a run" in out, out
+    after = record(picks_repo)
+    assert after["source_sha256"] == manifest.notebook_hash(source) != before["source_sha256"]
+    assert after["promoted"]["from_source_sha256"] == before["source_sha256"]
+    assert after["promoted"]["by"] == promote.BY_PICKS
+    assert after["package_sha256"] == before["package_sha256"]
+    assert stale(picks_repo) is None
+    executed = paths.read_notebook(picks_repo / "book" / "01_first.ipynb")
+    assert "full=(10, [224, 96])" in "".join(executed["cells"][1]["source"])
+    assert executed["cells"][1]["outputs"][0]["text"] == "epochs 1\n"  # outputs kept
+    assert not (picks_repo / "_build" / "promote" / "01_first").exists()  # nothing executed
+
+
+def test_a_change_of_full_picks_and_of_the_package_needs_the_smoke_runs(
+        picks_repo: Path, capsys: pytest.CaptureFixture) -> None:
+    before = record(picks_repo)
+    source = picks_chapter(picks_repo, full=7)
+    set_package(picks_repo, 41, comment="results-neutral")
+    assert main(["--root", str(picks_repo), "promote", "--since", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "two smoke runs" in out and "promoted to package" in out, out
+    after = record(picks_repo)
+    assert after["source_sha256"] == manifest.notebook_hash(source)
+    assert after["package_sha256"] == manifest.package_hash(picks_repo)
+    assert after["promoted"]["by"] == f"{promote.BY_PICKS}; {promote.BY}"
+    assert after["promoted"]["from_package_sha256"] == before["package_sha256"]
+    assert stale(picks_repo) is None
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"quick": 3}, "code cell 1 changed beyond the full= values"),
+    ({"title": "# First, revised"}, "markdown cell 0 changed"),
+    ({"full": "epochs"}, "code cell 1: a full= value is not a literal (epochs)")])
+def test_a_change_beyond_full_picks_is_not_promoted(picks_repo: Path, change: dict, why: str,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    before = manifest.load_manifest(picks_repo)
+    executed = (picks_repo / "book" / "01_first.ipynb").read_text()
+    picks_chapter(picks_repo, **change)
+    assert main(["--root", str(picks_repo), "promote", "--since", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert f"01_first: skipped: its notebook changed since it was executed ({why}" in out, out
+    assert manifest.load_manifest(picks_repo) == before
+    assert (picks_repo / "book" / "01_first.ipynb").read_text() == executed
+    assert stale(picks_repo) == "notebook changed"
+
+
+def test_a_chapter_executed_in_full_is_not_promoted_through_its_full_picks(
+        picks_repo: Path, capsys: pytest.CaptureFixture) -> None:
+    data = manifest.load_manifest(picks_repo)
+    data["chapters"]["01_first"]["profile"] = "full"
+    manifest.save_manifest(data, picks_repo)
+    picks_chapter(picks_repo, full=6)
+    assert main(["--root", str(picks_repo), "promote", "--since", "HEAD"]) == 0
+    assert "it was executed in full, which takes the full= values" in capsys.readouterr().out
+    assert stale(picks_repo) == "notebook changed"

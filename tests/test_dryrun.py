@@ -71,3 +71,22 @@ def test_estimates_fail_over_the_memory_limit_and_without_results(tmp_path, caps
     (tmp_path / "04_vgg" / "huge.json").write_text(json.dumps({"row": row}))
     assert command_estimates(tmp_path) == 1
     assert "over 80 GiB: 04_vgg/huge (201 GiB)" in capsys.readouterr().out
+
+
+def test_the_time_model_is_launch_bound_for_small_networks_and_flop_bound_for_large():
+    from tools.book import estimates as est
+
+    # LeNet-sized: every step costs the eager floor, so 4× the batch is ~4× faster
+    small = [est.run_seconds(0.001, b, 1, 60000, 10000) - est.RUN_SETUP_S for b in (128, 512)]
+    assert small[0] == pytest.approx(469 * est.TRAIN_STEP_S + 79 * est.EVAL_STEP_S)
+    assert small[0] / small[1] > 3.5
+    # AlexNet at 224 px: FLOP-bound, the batch barely matters
+    big = [est.run_seconds(1.9, b, 1, 60000, 10000) for b in (128, 512)]
+    assert 0.9 < big[0] / big[1] < 1.2
+    assert big[0] > 60000 * 3 * 1.9e9 / (est.PEAK_TFLOPS * 1e12 * est.UTILISATION)
+    # a deep network launches more kernels a step than the floor allows for
+    deep = est.run_seconds(0.001, 128, 1, 60000, 10000, modules=130) - est.RUN_SETUP_S
+    assert deep == pytest.approx(469 * 130 * est.TRAIN_PER_MODULE_S + 79 * 130 * est.EVAL_PER_MODULE_S)
+    assert est.leaf_modules({"meta": {"model_name": "lenet", "model_kwargs": {},
+                                      "image_shape": [1, 28, 28]}}) > 5
+    assert est.leaf_modules({"meta": {"model_name": "MyNet", "model_kwargs": {}}}) == 0  # a factory

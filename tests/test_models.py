@@ -89,7 +89,7 @@ def restore_registry():
 
 
 def test_registry_lists_models_and_refuses_bad_entries(restore_registry) -> None:
-    assert models.list_models() == sorted(MODELS) and len(MODELS) == 21
+    assert models.list_models() == sorted(MODELS) and len(MODELS) == 23
     assert list(MODELS)[:3] == ["lenet", "lenet_modern", "alexnet_d2l"]  # the book's order
     with pytest.raises(TypeError):
         MODELS["lenet"] = AlexNetTV  # type: ignore[index]  # register with the decorator instead

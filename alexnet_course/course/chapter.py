@@ -1,8 +1,10 @@
 """What every chapter notebook does around its experiments.
 
-``start()`` resolves the profile, picks the device, seeds everything and shows the
-header (profile, device, torch version, date); ``Chapter.save_run()`` writes one
-run's results to ``results/<chapter>/<run>.json`` for the book's summary page;
+``start()`` resolves the profile, picks the device, seeds everything, settles the working
+folder (the checkout, or ``./alexnet-course`` outside one: results and data stay there,
+never in the installed package) and shows the header (profile, device, torch version,
+date); ``Chapter.save_run()`` writes one run's results to
+``<working folder>/results/<chapter>/<run>.json`` for the book's summary page;
 ``Chapter.glue()`` hands a number to the prose (myst-nb ``glue``); ``finish()``
 glues the wall time that the header's line refers to.
 """
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .. import datafiles
 from ..devices import default_device, device_name
 from ..train import History, set_seed
 from .profiles import Profile, resolve_profile
@@ -37,18 +41,48 @@ def book_root(start: Path | None = None) -> Path | None:
     return next((d for d in (here, *here.parents) if (d / BOOK_MARKER).is_file()), None)
 
 
-def results_root(profile: Profile) -> Path:
+WORKDIR_NAME = "alexnet-course"  # the working folder made in the current directory
+
+
+def working_folder(workdir: str | os.PathLike | None = None) -> Path:
+    """Where chapters keep their data and results: ``workdir`` if given; else the checkout
+    (the book at or above the working directory); else ``./alexnet-course`` in the working
+    directory (``/content/alexnet-course`` on Colab) — never the installed package."""
+    if workdir is not None:
+        return Path(workdir).expanduser().resolve()
+    return book_root() or Path.cwd().resolve() / WORKDIR_NAME
+
+
+def prepare_working_folder(folder: Path) -> Path:
+    """Create ``folder`` and check that it is writable and outside the installed package;
+    a clear error naming the fix otherwise."""
+    package = Path(__file__).resolve().parents[2]  # the folder alexnet_course/ lies in
+    installed = package / "alexnet_course"
+    if folder == installed or installed in folder.parents or (
+            package.name in ("site-packages", "dist-packages") and
+            (folder == package or package in folder.parents)):
+        raise ValueError(f"the working folder {folder} lies inside the installed package "
+                         f"({package}); run from another directory or pass "
+                         "chapter.start(..., workdir='a writable folder')")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"the working folder {folder} is not writable ({err.strerror or err}); "
+                         "pass chapter.start(..., workdir='a writable folder')") from err
+    return folder
+
+
+def results_root(profile: Profile, workdir: str | os.PathLike | None = None) -> Path:
     """Where runs are written: ``$COURSE_RESULTS_DIR`` (the book driver sets it); else the
-    enclosing book's ``results/`` (``_build/smoke-results/`` for smoke runs and
-    ``_build/dryrun-results/`` for dry runs, which must never overwrite the book's
-    results); else ``./course-results`` (e.g. on Colab)."""
+    working folder's ``results/`` (``_build/smoke-results/`` for smoke runs and
+    ``_build/dryrun-results/`` for dry runs, whose numbers mean nothing and must never
+    overwrite the book's results); the working folder as :func:`working_folder` says."""
     if os.environ.get("COURSE_RESULTS_DIR"):
         return Path(os.environ["COURSE_RESULTS_DIR"])
-    scratch = profile.name == "smoke" or profile.dry_run  # numbers that mean nothing
-    root = book_root()
-    if root is None:
-        return Path.cwd() / "course-results" / (profile.name if scratch else "")
-    if scratch:
+    root = working_folder(workdir)
+    if profile.name == "smoke" or profile.dry_run:
         return root / "_build" / f"{profile.name}-results"
     return root / "results"
 
@@ -87,6 +121,7 @@ class Chapter:
     profile: Profile
     device: torch.device
     seed: int
+    workdir: Path | None = None  # None: working_folder()'s default
     started: float = field(default_factory=time.perf_counter)
     date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc)
                       .strftime("%Y-%m-%d %H:%M UTC"))
@@ -97,7 +132,7 @@ class Chapter:
 
     @property
     def results_dir(self) -> Path:
-        return results_root(self.profile) / self.name
+        return results_root(self.profile, self.workdir) / self.name
 
     def environment(self) -> dict[str, Any]:
         return {"chapter": self.name, "profile": self.profile.name, "device": str(self.device),
@@ -153,12 +188,22 @@ class Chapter:
 
 
 def start(chapter: str, profile: str = "auto", seed: int = 0, *,
-          device: str | None = None, show: bool = True) -> Chapter:
-    """Resolve the profile, seed, pick the device and show the chapter's header."""
+          device: str | None = None, show: bool = True,
+          workdir: str | os.PathLike | None = None) -> Chapter:
+    """Resolve the profile, seed, pick the device and show the chapter's header.
+
+    ``workdir`` is where the chapter keeps its results and, outside a checkout, its data
+    (``<workdir>/data``, which the loaders then search and download into); by default the
+    checkout, else ``./alexnet-course`` (see :func:`working_folder`).
+    """
     prof = resolve_profile(profile)
     set_seed(seed)
+    folder = working_folder(workdir)
+    if folder != book_root():  # a checkout keeps its data where `make data` put it
+        datafiles.set_data_home(prepare_working_folder(folder) / "data")
     ch = Chapter(name=chapter, profile=prof,
-                 device=torch.device(device) if device else default_device(), seed=seed)
+                 device=torch.device(device) if device else default_device(), seed=seed,
+                 workdir=folder)
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),
                        ("torch_version", torch.__version__), ("run_date", ch.date)):
         ch.glue(key, value)

@@ -15,7 +15,7 @@ from __future__ import annotations
 # (tests/test_models.py checks that none is forgotten).
 from . import lenet, alexnet, alexnet_paper, alexnet_simple, alexnet_nopool  # noqa: F401, I001
 from . import vgg, nin, googlenet, bn_inception, inception_v3, inception_v4  # noqa: F401, I001
-from . import inception_resnet, alex_resnet  # noqa: F401, I001
+from . import inception_resnet, alex_resnet, alexnet_speedrun  # noqa: F401, I001
 from ._registry import MODELS, ModelInfo, get_model, list_models, model_info, register_model
 from ._utils import conv_out
 from .alex_resnet import AlexResNet, alex_resnet_se
@@ -23,6 +23,7 @@ from .alexnet import AlexNetD2L, AlexNetTV
 from .alexnet_nopool import AlexNetNoPool
 from .alexnet_paper import AlexNetPaper
 from .alexnet_simple import AlexNetSimple, alexnet_28
+from .alexnet_speedrun import AlexNetSpeedrun, alexnet_speedrun_small
 from .bn_inception import BNInception
 from .googlenet import GoogLeNet, Inception
 from .inception_resnet import InceptionResNetSmall
@@ -34,8 +35,8 @@ from .vgg import VGG, VGG_ARCHS, vgg11, vgg13, vgg16, vgg19, vgg_block, vgg_smal
 
 __all__ = [
     "MODELS", "ModelInfo", "conv_out", "get_model", "list_models", "model_info", "register_model",
-    "AlexNetD2L", "AlexNetNoPool", "AlexNetPaper", "AlexNetSimple", "AlexNetTV", "AlexResNet", "BNInception",
+    "AlexNetD2L", "AlexNetNoPool", "AlexNetPaper", "AlexNetSimple", "AlexNetSpeedrun", "AlexNetTV", "AlexResNet", "BNInception",
     "GoogLeNet", "Inception", "InceptionResNetSmall", "InceptionV3Small", "InceptionV4Small", "LeNet",
-    "LeNetModern", "NiN", "VGG", "VGG_ARCHS", "alex_resnet_se", "alexnet_28", "nin_block", "vgg11", "vgg13",
+    "LeNetModern", "NiN", "VGG", "VGG_ARCHS", "alex_resnet_se", "alexnet_28", "alexnet_speedrun_small", "nin_block", "vgg11", "vgg13",
     "vgg16", "vgg19", "vgg_block", "vgg_small",
 ]

@@ -2,8 +2,10 @@
 
 * every document of ``_toc.yml`` exists in book/;
 * every executed notebook is fully executed, free of errors and keeps its widget state;
-* every notebook (source and executed) installs the package from ``repository.url``
-  before importing it (the install cell, for Colab);
+* every notebook (source, executed, Colab rendition) installs the package before importing
+  it, with the install cell for ``repository.url`` at ``repository.pin`` (tools/book/colab.py);
+* the install cell brings every package the chapters import (tools/book/deps.py);
+* every executed chapter has an up-to-date Colab rendition in colab/ (tools/book/rendition.py);
 * every ``literalinclude`` of a notebook (source and executed) names a file that exists and, with
   ``:pyobject:``, a function or class that is in it (a moved module breaks no page silently);
 * every results JSON under ``results/`` can be read (the results page would drop it);
@@ -17,6 +19,10 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from .colab import (GIT_URL, IMPORTS_PACKAGE, check_install_cell,  # noqa: F401 (re-exported)
+                    install_cell_source, pinned_ref, ref_exists)
+from .deps import check_dependencies
+from .rendition import check_renditions
 from .manifest import (RESULTS_PAGE, load_manifest, notebook_hash, package_hash,
                        results_hash, run_reason)
 from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, relative,
@@ -24,22 +30,7 @@ from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, re
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
-GIT_URL = re.compile(r"git\+(\S+?)(?:\.git)?(?:@[\w./-]+)?(?=[\s\"'#]|$)")
 INCLUDE = re.compile(r"```\{literalinclude\}\s*(\S+)\s*\n((?::\w+:.*\n)*)")
-IMPORTS_PACKAGE = re.compile(r"^\s*(?:import|from)\s+alexnet_course\b", re.M)
-
-
-def install_cell_source(url: str) -> str:
-    """The guarded cell that makes a chapter run on Colab (first code cell of a notebook).
-
-    Notebooks cannot import the package before it is installed, so the URL is written
-    literally; ``check`` verifies it equals ``repository.url`` of ``_config.yml``.
-    """
-    return ("try:\n"
-            "    import alexnet_course\n"
-            "except ImportError:  # e.g. on Colab: install the course's package\n"
-            f"    %pip install -q git+{url}\n"
-            "    import alexnet_course")
 
 
 def _cell_source(cell: dict[str, Any]) -> str:
@@ -59,29 +50,6 @@ def missing_documents(entries: Sequence[TocEntry]) -> list[str]:
                     f"neither {entry.docname}.ipynb/.md nor notebooks/{entry.name}.ipynb "
                     "exists; write it or remove it from _toc.yml")
             problems.append(f"{entry.docname}: listed in _toc.yml but missing ({hint})")
-    return problems
-
-
-def check_install_cell(nb: dict[str, Any], url: str) -> list[str]:
-    """The notebook's install cell must use ``url``, before the first import of the package."""
-    problems = []
-    install_seen = False
-    for index, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
-        source = _cell_source(cell)
-        urls = GIT_URL.findall(source)
-        for found in urls:
-            if found.rstrip("/") != url:
-                problems.append(f"cell {index}: installs from {found}, but _config.yml's "
-                                f"repository.url is {url}")
-        if urls and "pip" in source:
-            install_seen = True
-        elif IMPORTS_PACKAGE.search(source) and not install_seen:
-            problems.append(f"cell {index} imports alexnet_course before any install cell; "
-                            "start the notebook with the cell printed by "
-                            "`python -m tools.book install-cell`")
-            break
     return problems
 
 
@@ -172,13 +140,13 @@ def stale_reason(root: Path, entry: TocEntry, manifest: dict[str, Any],
 
 
 def _notebook_problems(path: Path, label: str, executed: bool, url: str,
-                       root: Path) -> list[str]:
+                       root: Path, ref: str | None) -> list[str]:
     try:
         nb = read_notebook(path)
     except BookError as error:
         return [str(error).replace(str(path), relative(path, root), 1)]
     problems = (check_notebook(nb) if executed else []) + check_includes(nb, path.parent)
-    problems += check_install_cell(nb, url)
+    problems += check_install_cell(nb, url, ref)
     return [f"{label}: {problem}" for problem in problems]
 
 
@@ -186,16 +154,19 @@ def command_check(root: Path, strict: bool = False) -> int:
     """``check``: print every problem; 1 if there is any (stale chapters only with strict)."""
     entries = parse_toc(root)
     url = repository_url(root)
+    ref = pinned_ref(root)
     manifest = load_manifest(root)
     package_sha = package_hash(root)
     problems = missing_documents(entries)
-    warnings: list[str] = []
+    warnings: list[str] = [] if ref is None or ref_exists(root, ref) else [
+        f"repository.pin {ref} is not a tag or commit of this checkout: tag the commit that "
+        f"carries the pin (`git tag {ref}`) and push the tag, or Colab's install fails"]
     checked = 0
     for entry in entries:
         if entry.path is None or entry.path.suffix != ".ipynb":
             continue
         checked += 1
-        problems += _notebook_problems(entry.path, entry.docname, True, url, root)
+        problems += _notebook_problems(entry.path, entry.docname, True, url, root, ref)
         try:
             reason = stale_reason(root, entry, manifest, package_sha) if entry.source else None
         except BookError:  # a malformed source notebook: reported with the sources below
@@ -205,7 +176,12 @@ def command_check(root: Path, strict: bool = False) -> int:
                             f"run `python -m tools.book run --only {entry.name}`")
     for source in sorted((root / "notebooks").glob("*.ipynb")):
         checked += 1
-        problems += _notebook_problems(source, relative(source, root), False, url, root)
+        problems += _notebook_problems(source, relative(source, root), False, url, root, ref)
+    for rendition in sorted((root / "colab").glob("*.ipynb")):
+        problems += [f"{relative(rendition, root)}: {problem}" for problem in
+                     check_install_cell(read_notebook(rendition), url, ref)]
+    problems += check_renditions(root)
+    problems += check_dependencies(root)
     problems += check_results(root / "results", root)
     for warning in warnings:
         print(f"warning: {warning}")
@@ -217,5 +193,6 @@ def command_check(root: Path, strict: bool = False) -> int:
         print(f"book check: {len(problems)} problem(s) in {len(entries)} documents")
         return 1
     count = sum(1 for entry in entries if entry.path is not None)
-    print(f"book check: {count} documents ok ({checked} notebooks; install URL {url})")
+    print(f"book check: {count} documents ok ({checked} notebooks and their Colab renditions; "
+          f"install cells install {url}@{ref})")
     return 0

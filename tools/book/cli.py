@@ -20,8 +20,12 @@ aside (tools/book/compare.py), the record moves to the current package hash with
 re-executing the chapter, and says so ("promoted"). Otherwise the record is left stale
 (`run` re-executes the chapter) and the first differences are printed. A change of the
 definition of the chapter's profile is never promoted; code only larger profiles execute
-is not seen by the smoke runs. Exit status 1 when a candidate was not promoted. The two
-runs are kept in _build/promote/.
+is not seen by the smoke runs. A chapter whose notebook changed only in full= values of
+P.pick(...) calls (the code cells' syntax trees without them equal, markdown unchanged)
+and that was not executed in full is a candidate too: promoted without a run when the
+package is unchanged, after the two smoke runs otherwise; its executed copy takes the new
+sources. Exit status 1 when a candidate was not promoted. The two runs are kept in
+_build/promote/.
 """
 EPILOG = """\
 Keeping the published edition:
@@ -29,6 +33,11 @@ Keeping the published edition:
   run --profile quick          re-execute every chapter not recorded in quick
   promote --since REV          after a results-neutral package change (see promote -h)
   estimates [DIR]              GPU memory and time of the full profile, from a dry run
+
+Publishing for Colab:
+  colab                        render book/*.ipynb into colab/ (what the launch buttons open)
+  pin [REF]                    the tag or commit every install cell installs (default: HEAD)
+  set-url URL                  move the repository: rewrites every file that names the URL
 """
 
 
@@ -79,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="chapters to screenshot into _build/screenshots (default 2)")
     commands.add_parser("links", help="check the links of the built HTML (LinkChecker)")
     commands.add_parser("install-cell", help="print the Colab install cell for a notebook")
+    commands.add_parser("colab", help="write colab/<chapter>.ipynb: the executed chapters with "
+                        "glue values, included code and MyST rendered as plain Markdown")
+    pin = commands.add_parser("pin", help="write the tag or commit the install cells install "
+                              "into _config.yml and every install cell")
+    pin.add_argument("ref", nargs="?", default=None, metavar="REF",
+                     help="a tag or commit (default: the tag on HEAD, else HEAD's commit)")
+    set_url = commands.add_parser("set-url", help="rewrite the repository URL everywhere "
+                                  "(install cells, _config.yml, README, renditions)")
+    set_url.add_argument("url", metavar="URL", help="e.g. https://github.com/OWNER/NAME")
     commands.add_parser("vendor", help="fetch the pinned JavaScript into "
                         "vendor/node_modules/book-static")
     return parser
@@ -117,8 +135,22 @@ def dispatch(command: str, args: argparse.Namespace, root: Path) -> int:
     if command == "install-cell":
         from .checks import install_cell_source
 
-        print(install_cell_source(repository_url(root)))
+        from .colab import require_pin
+
+        print(install_cell_source(repository_url(root), require_pin(root)))
         return 0
+    if command == "colab":
+        from .rendition import command_colab
+
+        return command_colab(root)
+    if command == "pin":
+        from .colab import command_pin
+
+        return command_pin(root, args.ref)
+    if command == "set-url":
+        from .colab import command_set_url
+
+        return command_set_url(root, args.url)
     if command == "vendor":
         from .vendor import ensure_vendor
 

@@ -311,6 +311,17 @@ def command_run(root: Path, profile: str, only: Sequence[str] | None, force: boo
     return 1 if failures or unrunnable else 0
 
 
+def _write_rendition(root: Path, entry: TocEntry, prefix: str) -> None:
+    """The Colab edition of a page just published (a problem is reported, not fatal:
+    `check` fails on the missing rendition until `python -m tools.book colab` writes it)."""
+    from .rendition import write_rendition
+
+    try:
+        write_rendition(root, entry)
+    except BookError as error:
+        print(f"{prefix}: warning: no Colab rendition ({error})", flush=True)
+
+
 def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fallback: str,
                   timeout: float | None, force: bool) -> list[str]:
     """Run each stale chapter of ``selected``; record the successes; return the failures.
@@ -352,4 +363,5 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
             source_sha, package_sha, profile, device, outcome.wall_s, results_sha)
         save_manifest(manifest, root)
         print(f"{prefix}: done in {outcome.wall_s:.1f} s", flush=True)
+        _write_rendition(root, entry, prefix)
     return failures

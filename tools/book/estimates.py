@@ -5,24 +5,91 @@ lists but a few tiny batches per run (see ``alexnet_course/course/dryrun.py``); 
 results JSON then holds the real run's batch size, epochs, training and evaluation images,
 its forward FLOPs per image and an estimate of its GPU memory. This module reads them and
 prints, per run and per chapter, the memory at the real batch size and the time on one
-H100/H200 from the FLOPs at a stated utilisation; it fails when a run would not fit in
-:data:`MEMORY_LIMIT_GIB`.
+H100/H200; it fails when a run would not fit in :data:`MEMORY_LIMIT_GIB`.
+
+The time model, per step: the larger of the launch cost of an eager step and its FLOPs at
+:data:`UTILISATION` of the bf16 peak (the CPU issues a step's kernels while the GPU runs the
+previous one, so a small network waits on the CPU); plus :data:`RUN_SETUP_S` per run and
+:data:`CHAPTER_SETUP_S` per chapter. The launch cost is :data:`TRAIN_STEP_S`
+(:data:`EVAL_STEP_S`) at least, or :data:`TRAIN_PER_MODULE_S` (:data:`EVAL_PER_MODULE_S`)
+per leaf module of the network where the dry run's record names a registry model that can
+be rebuilt on the meta device (a deep Inception network launches far more kernels than an
+AlexNet). A network is launch-bound below
+``TRAIN_STEP_S * PEAK * UTILISATION / 3 / batch`` FLOPs per image (≈ 0.8 GFLOPs at batch
+128, 0.2 at 512): every 28-px network of the book is, so there only fewer steps (larger
+batches, fewer epochs or runs) save time, not faster kernels.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from alexnet_course.course.profiles import PROFILES
 
 PEAK_TFLOPS = 989.0  # H100/H200 SXM, dense bf16 tensor-core peak (NVIDIA's data sheet)
-UTILISATION = 0.20  # assumed: small CNNs at batch 128 keep a GPU busy far below its peak
+# Assumed. NVIDIA's ResNet-50 v1.5 in PyTorch with AMP trains 2,470 img/s on one A100 80GB
+# (DeepLearningExamples, pytorch-21.03 container): 2,470 × 3 × 8.2 GFLOPs = 61 TFLOP/s, 20 %
+# of the A100's 312; an H100/H200 has 3.2× that peak but runs such CNNs about 2× faster
+# (≈ 12 %), and this course's loop is not tuned like NVIDIA's (no DALI, no CUDA graphs): 10 %.
+UTILISATION = 0.10
+# Assumed: an eager training step (forward, backward, fused optimiser, autocast casts,
+# on-device augmentation and metrics: 50–150 kernel launches at ~10–20 µs of CPU each) costs
+# ≥ 3 ms whatever the batch; an evaluation step (forward only) ≥ 1 ms.
+TRAIN_STEP_S = 3e-3
+EVAL_STEP_S = 1e-3
+# Assumed from ResNet-50 (≈ 160 leaf modules), whose eager training step at a small batch
+# takes ≈ 10–20 ms whatever the GPU: ≈ 80 µs a module to train (forward, backward, the
+# optimiser's share), ≈ 25 µs to evaluate.
+TRAIN_PER_MODULE_S = 80e-6
+EVAL_PER_MODULE_S = 25e-6
+# Assumed: a run's model to the GPU, cuDNN autotuning of its shapes, FLOP count and JSON
+RUN_SETUP_S = 1.0
+CHAPTER_SETUP_S = 15.0  # kernel start, imports, CUDA context, data to the GPU, figures, glue
 OVERHEAD_GIB = 1.0  # CUDA context and cuDNN workspace, on top of the estimate
 MEMORY_LIMIT_GIB = 80.0  # an H100's memory: every run must fit
+
+
+def run_seconds(gflops: float, batch: int, epochs: int, train: int, evaluated: int,
+                modules: int = 0) -> float:
+    """Estimated seconds of one run on one H100/H200 (see the module's time model);
+    ``modules``: the network's leaf modules (0: unknown, the floors apply)."""
+    rate = PEAK_TFLOPS * 1e12 * UTILISATION
+    # a training step is about three forward passes (forward, two for the backward)
+    train_step = max(TRAIN_STEP_S, modules * TRAIN_PER_MODULE_S, 3 * gflops * 1e9 * batch / rate)
+    eval_step = max(EVAL_STEP_S, modules * EVAL_PER_MODULE_S, gflops * 1e9 * batch / rate)
+    per_epoch = math.ceil(train / batch) * train_step + math.ceil(evaluated / batch) * eval_step
+    return RUN_SETUP_S + epochs * per_epoch
+
+
+@functools.lru_cache(maxsize=None)
+def _leaf_modules(name: str, kwargs: str) -> int:
+    """Leaf modules of registry model ``name`` built with the JSON ``kwargs`` on the meta
+    device; 0 when it cannot be rebuilt (a factory's class name, a swapped module)."""
+    from alexnet_course.models import get_model
+
+    try:
+        with torch.device("meta"):
+            net = get_model(name, **json.loads(kwargs))
+    except Exception:  # noqa: BLE001 - any failure: unknown, the floor applies
+        return 0
+    return sum(1 for m in net.modules() if not list(m.children()))
+
+
+def leaf_modules(record: dict) -> int:
+    """Leaf modules of the network of a dry-run results JSON (0: unknown)."""
+    meta = record.get("meta") or {}
+    kwargs = meta.get("model_kwargs")
+    if not isinstance(meta.get("model_name"), str) or not isinstance(kwargs, dict):
+        return 0
+    shape = meta.get("image_shape") or [1]
+    kwargs = {"in_channels": shape[0], **kwargs}
+    return _leaf_modules(meta["model_name"], json.dumps(kwargs, sort_keys=True))
 
 
 def estimate_rows(results: Path) -> pd.DataFrame:
@@ -31,20 +98,20 @@ def estimate_rows(results: Path) -> pd.DataFrame:
     for path in sorted(results.glob("*/*.json")):
         if path.name.startswith("_"):
             continue
-        row = json.loads(path.read_text()).get("row") or {}
+        record = json.loads(path.read_text())
+        row = record.get("row") or {}
         if "full batch" not in row:
             continue  # not a train_run of a dry run
-        flops = float(row["GFLOPs"]) * 1e9
-        epochs, seeds_weight = int(row["full epochs"]), _seed_weight(row)
-        # a training step is about three forward passes (forward, two for the backward)
-        work = epochs * (3 * flops * row["full train examples"] + flops * row["full eval examples"])
-        seconds = work / (PEAK_TFLOPS * 1e12 * UTILISATION)
+        batch, epochs = int(row["full batch"]), int(row["full epochs"])
+        train, evaluated = int(row["full train examples"]), int(row["full eval examples"])
+        modules = leaf_modules(record)
+        seconds = run_seconds(float(row["GFLOPs"]), batch, epochs, train, evaluated, modules)
         rows.append({"chapter": path.parent.name, "run": row["run"], "model": row["model"],
-                     "input": row["input"], "batch": int(row["full batch"]), "epochs": epochs,
-                     "train images": int(row["full train examples"]),
-                     "GFLOPs/image": float(row["GFLOPs"]),
+                     "input": row["input"], "batch": batch, "epochs": epochs,
+                     "train images": train, "steps": epochs * math.ceil(train / batch),
+                     "GFLOPs/image": float(row["GFLOPs"]), "modules": modules or None,
                      "memory GiB": row["full memory MiB"] / 1024 + OVERHEAD_GIB,
-                     "minutes": seconds / 60, "runs like it": seeds_weight})
+                     "minutes": seconds / 60, "runs like it": _seed_weight(row)})
     return pd.DataFrame(rows)
 
 
@@ -57,6 +124,18 @@ def _seed_weight(row: dict) -> float:
     return full / min(full, PROFILES["dryrun"].max_seeds)
 
 
+def per_chapter(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs, training steps, largest memory and minutes per chapter, every seed of the full
+    profile counted (``runs like it``), :data:`CHAPTER_SETUP_S` included."""
+    weighted = frame.assign(**{c: frame[c] * frame["runs like it"]
+                               for c in ("steps", "minutes")})
+    table = weighted.groupby("chapter").agg(runs=("runs like it", "sum"), steps=("steps", "sum"),
+                                            largest_GiB=("memory GiB", "max"),
+                                            minutes=("minutes", "sum"))
+    table["minutes"] += CHAPTER_SETUP_S / 60
+    return table.astype({"runs": int, "steps": int})
+
+
 def command_estimates(results: Path) -> int:
     """Print the per-run and per-chapter table; 1 when a run needs more than the limit."""
     frame = estimate_rows(results)
@@ -65,25 +144,28 @@ def command_estimates(results: Path) -> int:
               f"COURSE_PROFILE=dryrun COURSE_RESULTS_DIR={results} first)")
         return 1
     pd.set_option("display.width", 200)
-    print(f"GPU estimates of the full profile ({len(frame)} runs; time from FLOPs at "
-          f"{UTILISATION:.0%} of an H100/H200's {PEAK_TFLOPS:.0f} dense bf16 TFLOP/s; memory "
-          f"in float32 at the real batch size + {OVERHEAD_GIB:.0f} GiB):")
+    print(f"GPU estimates of the full profile ({len(frame)} dry-run runs). Time on one "
+          f"H100/H200: per step the larger of {TRAIN_STEP_S * 1e3:g} ms (training) or "
+          f"{EVAL_STEP_S * 1e3:g} ms (evaluation) of eager launches, or "
+          f"{TRAIN_PER_MODULE_S * 1e6:g} µs ({EVAL_PER_MODULE_S * 1e6:g} µs) a leaf module, and "
+          f"the FLOPs at {UTILISATION:.0%} of {PEAK_TFLOPS:.0f} dense bf16 TFLOP/s, + {RUN_SETUP_S:g} s a run"
+          f" and {CHAPTER_SETUP_S:g} s a chapter; memory in float32 at the real batch size + "
+          f"{OVERHEAD_GIB:.0f} GiB:")
     print(frame.sort_values("memory GiB", ascending=False).round(
         {"GFLOPs/image": 3, "memory GiB": 2, "minutes": 2}).to_string(index=False))
-    frame["total minutes"] = frame["minutes"] * frame["runs like it"]
-    per_chapter = frame.groupby("chapter").agg(runs=("run", "size"),
-                                               largest_GiB=("memory GiB", "max"),
-                                               minutes=("total minutes", "sum"))
-    print("\nper chapter (minutes count every seed of the full profile):")
-    print(per_chapter.round(2).to_string())
-    print(f"\nwhole book: {per_chapter['minutes'].sum():.1f} minutes on one GPU (estimate)")
+    chapters = per_chapter(frame)
+    print("\nper chapter (runs, steps and minutes count every seed of the full profile):")
+    print(chapters.round(2).to_string())
+    total = chapters["minutes"].sum()
+    print(f"\nwhole book: {total:.1f} minutes on one GPU, {int(chapters['steps'].sum()):,} "
+          "training steps (estimate)")
     too_big = frame[frame["memory GiB"] > MEMORY_LIMIT_GIB]
     if not too_big.empty:
         print(f"\nestimates: {len(too_big)} run(s) over {MEMORY_LIMIT_GIB:.0f} GiB: "
               + ", ".join(f"{r['chapter']}/{r['run']} ({r['memory GiB']:.0f} GiB)"
                           for _, r in too_big.iterrows()))
         return 1
-    if not math.isfinite(per_chapter["minutes"].sum()):
+    if not math.isfinite(total):
         print("estimates: a run has no FLOP count")
         return 1
     return 0

@@ -10,7 +10,8 @@ and, for the results page only, ``results_sha256``: the results it summarised. A
 that ``promote`` moved to a new package hash without re-executing the chapter has
 ``"promoted": {"from_package_sha256", "executed_package_sha256", "since", "since_commit",
 "date", "by"}``; it is up to date like any other.
-A chapter is executed again when its notebook, the package code it imports
+A chapter is executed again when its notebook (its cells' sources, the install cell
+aside: ``pin`` and ``set-url`` rewrite it and change no result), the package code it imports
 (``alexnet_course/**/*.py``, nothing of the tooling), its profile or — for the
 results page — the results under ``results/`` changed.
 """
@@ -23,21 +24,63 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .colab import install_cell_index
 from .paths import REPO_ROOT, BookError, read_json, read_notebook
 
 MANIFEST_NAME = ".manifest.json"
 PACKAGE = "alexnet_course"
 # The toc entry that summarises every chapter's results; it reruns when they change.
 RESULTS_PAGE = "results"
+# Every chapter's install cell before `pin` (records of that time hashed it with the rest).
+LEGACY_INSTALL_CELL = ("try:\n"
+                       "    import alexnet_course\n"
+                       "except ImportError:  # on Colab: install the course's package\n"
+                       "    %pip install -q git+https://github.com/alexnet-course/alexnet-course")
 
 
 # ----------------------------------------------------------------------------- hashes
 
 
+def _cells_hash(cells: list[dict[str, Any]]) -> str:
+    pairs = [[cell.get("cell_type"), _source(cell)] for cell in cells]
+    return hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode()).hexdigest()
+
+
 def notebook_hash(path: Path) -> str:
-    """Hash of what a notebook computes: its cells' types and sources (not outputs)."""
-    cells = [[cell.get("cell_type"), _source(cell)] for cell in read_notebook(path)["cells"]]
-    return hashlib.sha256(json.dumps(cells, ensure_ascii=False).encode()).hexdigest()
+    """Hash of what a notebook computes: its cells' types and sources (not outputs), without
+    the install cell, whose URL and pinned reference (``set-url``, ``pin``) change no result."""
+    nb = read_notebook(path)
+    skip = install_cell_index(nb)
+    return _cells_hash([cell for i, cell in enumerate(nb["cells"]) if i != skip])
+
+
+def legacy_notebook_hashes(path: Path) -> set[str]:
+    """The hash records written before the install cell was left out would hold for this
+    notebook: with its install cell as it is, or as it was before ``pin`` existed."""
+    nb = read_notebook(path)
+    hashes = {_cells_hash(nb["cells"])}
+    index = install_cell_index(nb)
+    if index is not None:
+        cells = [dict(cell) for cell in nb["cells"]]
+        cells[index]["source"] = LEGACY_INSTALL_CELL
+        hashes.add(_cells_hash(cells))
+    return hashes
+
+
+def migrate_records(manifest: dict[str, Any], root: Path) -> list[str]:
+    """Move records of the old notebook hash (install cell included) to the current one
+    when the notebook is the one they were executed from; the chapters migrated."""
+    migrated = []
+    for name, record in manifest["chapters"].items():
+        source = root / "notebooks" / f"{name}.ipynb"
+        if not source.is_file():
+            continue
+        current = notebook_hash(source)
+        if (record.get("source_sha256") != current
+                and record.get("source_sha256") in legacy_notebook_hashes(source)):
+            record["source_sha256"] = current
+            migrated.append(name)
+    return migrated
 
 
 def _source(cell: dict[str, Any]) -> str:
@@ -84,6 +127,7 @@ def load_manifest(root: Path = REPO_ROOT) -> dict[str, Any]:
     if not isinstance(chapters, dict) or not all(isinstance(r, dict) for r in chapters.values()):
         raise BookError(f"{path}: expected {{\"chapters\": {{name: record}}}}; delete it to "
                         "start afresh (every chapter then runs again)")
+    migrate_records(data, root)
     return data
 
 

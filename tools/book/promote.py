@@ -14,6 +14,14 @@ then treat it as up to date. Otherwise the record is left as it was: the chapter
 stale and ``run`` re-executes it. A change of the definition of the profile the chapter was
 published in (``course/profiles.py``) is never promoted: the smoke runs would not see it.
 
+A chapter whose notebook changed too is a candidate when the change is only in ``full=``
+values of ``P.pick(...)`` calls (:mod:`~tools.book.picks`: the code cells' syntax trees
+without them are equal, markdown is unchanged) and it was not executed in a profile that
+takes those values (full, dryrun): its executed copy computed nothing they decide. With the
+package unchanged it is promoted without a run; otherwise the two smoke runs decide as
+above. Its executed copy's cells take the new sources (outputs kept), and the record moves
+to the new notebook hash as well (``promoted.from_source_sha256``).
+
 What this cannot see: code that only the larger profiles execute (e.g. a branch taken only
 on the whole training set) runs in neither smoke run, so a change there is promoted
 unnoticed; use ``promote`` for changes whose reach you know (comments, refactorings of code
@@ -45,12 +53,14 @@ from .driver import (DEFAULT_TIMEOUT_S, Interrupted, Outcome, execute_notebook,
 from .manifest import (PACKAGE, RESULTS_PAGE, load_manifest, notebook_hash, package_hash,
                        results_hash, save_manifest)
 from .paths import BookError, TocEntry, parse_toc, read_notebook, relative, results_dir
+from .picks import FULL_PICKERS, adopt_sources, full_picks_only
 
 PROMOTE_DIR = Path("_build") / "promote"
 SMOKE = "smoke"
 # how many differences of a chapter are printed
 SHOWN = 6
 BY = "smoke outputs and results identical"
+BY_PICKS = "only full= values of pick() changed"  # what a notebook change may be, to promote
 # The smoke runs' clock: time.perf_counter (all the package times with) advances 1 ms a
 # call, so what is measured with it — seconds per epoch, examples/sec, a plot's time axis,
 # the chapter's wall time, glued speed ratios — depends on the code path only, not on the
@@ -83,20 +93,38 @@ time.perf_counter_ns = _perf_counter_ns
 
 def why_not_candidate(root: Path, entry: TocEntry, record: dict[str, Any] | None,
                       current: str) -> str | None:
-    """Why ``entry`` cannot be promoted (None: it is stale only through the package)."""
+    """Why ``entry`` cannot be promoted (None: it is stale only through the package and
+    through ``full=`` values of its picks)."""
     assert entry.source is not None
     if not entry.output.is_file():
         return "no executed copy in book/; `run` executes it"
     if not record:
         return "never run by the driver; `run` executes it"
-    if record.get("source_sha256") != notebook_hash(entry.source):
-        return "its notebook changed since it was executed; `run` re-executes it"
+    source_moved = record.get("source_sha256") != notebook_hash(entry.source)
+    if source_moved:
+        reason = why_source_not_neutral(entry, record)
+        if reason:
+            return f"its notebook changed since it was executed ({reason}); `run` re-executes it"
     if entry.name == RESULTS_PAGE and record.get("results_sha256") != results_hash(
             results_dir(root, str(record.get("profile")))):
         return "the results it summarises changed; `run` re-executes it"
-    if record.get("package_sha256") == current:
+    if record.get("package_sha256") == current and not source_moved:
         return "up to date"
     return None
+
+
+def why_source_not_neutral(entry: TocEntry, record: dict[str, Any]) -> str | None:
+    """Why the change of ``entry``'s notebook since its execution may change its executed
+    copy (None: only ``full=`` values of ``.pick`` calls changed, and the chapter was not
+    executed in a profile that takes them; :mod:`~tools.book.picks`)."""
+    assert entry.source is not None
+    profile = str(record.get("profile"))
+    if profile in FULL_PICKERS:
+        return f"it was executed in {profile}, which takes the full= values"
+    executed = read_notebook(entry.output)
+    if notebook_hash(entry.output) != record.get("source_sha256"):
+        return "its executed copy's cells are not those of its record"
+    return full_picks_only(executed, read_notebook(entry.source))
 
 
 # ------------------------------------------------------------------------- packages
@@ -114,14 +142,19 @@ def _git(root: Path, *args: str) -> bytes:
     return done.stdout
 
 
+def resolve_commit(root: Path, rev: str) -> str:
+    """The full commit that git revision ``rev`` names."""
+    try:
+        return _git(root, "rev-parse", "--verify", "--quiet",
+                    f"{rev}^{{commit}}").decode().strip()
+    except BookError:
+        raise BookError(f"--since {rev}: not a commit of the git repository at {root}") from None
+
+
 def export_package(root: Path, rev: str, dest: Path) -> str:
     """Write the package of git revision ``rev`` to ``dest/alexnet_course``; return the
     full commit. ``root`` may be a folder inside the repository."""
-    try:
-        commit = _git(root, "rev-parse", "--verify", "--quiet",
-                      f"{rev}^{{commit}}").decode().strip()
-    except BookError:
-        raise BookError(f"--since {rev}: not a commit of the git repository at {root}") from None
+    commit = resolve_commit(root, rev)
     prefix = _git(root, "rev-parse", "--show-prefix").decode().strip()
     tree = f"{commit}:{prefix}{PACKAGE}"
     try:
@@ -243,15 +276,40 @@ def promote_chapter(root: Path, entry: TocEntry, record: dict[str, Any],
             + compare_results(res_a, res_b, replacements))
 
 
-def promoted_record(record: dict[str, Any], current: str, since: str,
-                    commit: str) -> dict[str, Any]:
-    """``record`` moved to the package hash ``current``, saying so under ``promoted``."""
+def promoted_record(record: dict[str, Any], current: str, since: str, commit: str,
+                    source_sha: str | None = None) -> dict[str, Any]:
+    """``record`` moved to the package hash ``current`` (and to the notebook hash
+    ``source_sha`` when given), saying so under ``promoted``."""
     old = record["package_sha256"]
-    executed = (record.get("promoted") or {}).get("executed_package_sha256", old)
-    return dict(record, package_sha256=current, promoted={
-        "from_package_sha256": old, "executed_package_sha256": executed, "since": since,
-        "since_commit": commit, "by": BY,
-        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds")})
+    before = record.get("promoted") or {}
+    executed = before.get("executed_package_sha256", old)
+    moved = source_sha is not None and source_sha != record["source_sha256"]
+    by = [BY_PICKS] * moved + [BY] * (old != current)
+    promoted = {"from_package_sha256": old, "executed_package_sha256": executed,
+                "since": since, "since_commit": commit, "by": "; ".join(by),
+                "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+    if moved:
+        promoted |= {"from_source_sha256": record["source_sha256"], "executed_source_sha256":
+                     before.get("executed_source_sha256", record["source_sha256"])}
+    return dict(record, package_sha256=current, promoted=promoted,
+                source_sha256=source_sha if moved else record["source_sha256"])
+
+
+def record_promotion(root: Path, entry: TocEntry, record: dict[str, Any], current: str,
+                     since: str, commit: str) -> str | None:
+    """Write the promoted record (and, when the notebook moved, give the executed copy its
+    new sources); its ``by``, or None when the record changed meanwhile (a `run`)."""
+    assert entry.source is not None
+    manifest = load_manifest(root)  # re-read: a `run` may have recorded other chapters
+    if manifest["chapters"].get(entry.name) != record:
+        return None
+    source_sha = notebook_hash(entry.source)
+    if source_sha != record["source_sha256"]:
+        adopt_sources(entry.output, entry.source)
+    promoted = promoted_record(record, current, since, commit, source_sha)
+    manifest["chapters"][entry.name] = promoted
+    save_manifest(manifest, root)
+    return str(promoted["promoted"]["by"])
 
 
 # ------------------------------------------------------------------------ the command
@@ -271,9 +329,20 @@ def command_promote(root: Path, since: str, only: Sequence[str] | None,
             candidates.append((entry, record))
         else:
             print(f"{entry.name}: skipped: {reason}", flush=True)
+    kept: list[str] = []
+    # the same package, the notebook changed only in full= picks: no smoke run can differ
+    for entry, record in [c for c in candidates if c[1].get("package_sha256") == current]:
+        candidates.remove((entry, record))
+        if record_promotion(root, entry, record, current, since, resolve_commit(root, since)):
+            print(f"{entry.name}: promoted to its notebook's new hash without a run ({BY_PICKS}"
+                  f", and it was executed in {record.get('profile')})", flush=True)
+        else:
+            kept.append(entry.name)
+            print(f"{entry.name}: its record changed meanwhile; left as it is", flush=True)
     if not candidates:
-        print("book promote: no chapter is stale only through the package", flush=True)
-        return 0
+        if not kept:
+            print("book promote: no chapter is stale only through the package", flush=True)
+        return 1 if kept else 0
     staged = root / PROMOTE_DIR / "packages"
     packages = {"before": staged / "before", "after": staged / "after"}
     commit = export_package(root, since, packages["before"])
@@ -285,7 +354,6 @@ def command_promote(root: Path, since: str, only: Sequence[str] | None,
           f"package: {current[:12]}; {len(candidates)} candidate(s), two smoke runs each",
           flush=True)
     limit = timeout if timeout is not None else DEFAULT_TIMEOUT_S[SMOKE]
-    kept: list[str] = []
     with stop_on_signals():
         try:
             for index, (entry, record) in enumerate(candidates, 1):
@@ -308,17 +376,13 @@ def command_promote(root: Path, since: str, only: Sequence[str] | None,
                           f"difference(s); the runs are in {runs}):\n"
                           + "\n".join(f"    {d}" for d in differences[:SHOWN]), flush=True)
                     continue
-                # re-read: a `run` may have recorded other chapters in the meantime
-                manifest = load_manifest(root)
-                if manifest["chapters"].get(entry.name) != record:
+                by = record_promotion(root, entry, record, current, since, commit)
+                if by is None:
                     kept.append(entry.name)
                     print(f"{prefix}: its record changed during the smoke runs; left as it is",
                           flush=True)
                     continue
-                manifest["chapters"][entry.name] = promoted_record(record, current, since,
-                                                                   commit)
-                save_manifest(manifest, root)
-                print(f"{prefix}: promoted to package {current[:12]} ({BY})", flush=True)
+                print(f"{prefix}: promoted to package {current[:12]} ({by})", flush=True)
         except (Interrupted, KeyboardInterrupt) as error:
             signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
             print(f"book promote: stopped by {signal.Signals(signum).name}; the chapters "

@@ -2,7 +2,9 @@
 
 * the ``{{ run_summary }}`` substitution of book/intro.md: how the executed chapters of
   this build were run (profile, device, dates, time), derived from book/.manifest.json;
-* one copy of each inline script per page (see :func:`dedupe_scripts`).
+* one copy of each inline script per page (see :func:`dedupe_scripts`);
+* the Colab launch button opens the chapter's rendition ``colab/<name>.ipynb`` at the
+  pinned reference instead of the MyST page ``book/<name>.ipynb`` (see :func:`colab_button`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from .colab import pinned_ref
 from .manifest import load_manifest
-from .paths import BookError, TocEntry, parse_toc
+from .paths import BookError, TocEntry, load_config, parse_toc
+from .rendition import FOLDER
 
 
 def _device_words(record: dict[str, Any]) -> str:
@@ -91,8 +95,41 @@ def dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[str
     context["script_files"] = unique
 
 
+def _buttons(node: Any) -> list[dict[str, Any]]:
+    """Every button of the theme's header (dropdowns hold theirs under ``buttons``)."""
+    if isinstance(node, list):
+        return [b for child in node for b in _buttons(child)]
+    if isinstance(node, dict):
+        return [node] + _buttons(node.get("buttons") or [])
+    return []
+
+
+def colab_url(url: str, ref: str, name: str) -> str:
+    """The theme's ``.../github/ORG/REPO/blob/BRANCH/book/NAME.ipynb`` → the rendition at ``ref``."""
+    head, sep, _ = url.partition("/blob/")
+    return f"{head}{sep}{ref}/{FOLDER}/{name}.ipynb" if sep else url
+
+
+def colab_button(app: Any, pagename: str, templatename: str, context: dict[str, Any],
+                 doctree: Any) -> None:
+    """``html-page-context`` (after the theme's launch buttons): point the Colab button of a
+    chapter with a rendition at it, at the pinned reference (else the book's branch)."""
+    root = Path(app.srcdir)
+    name = Path(pagename).name
+    colab = str(((load_config(root).get("launch_buttons") or {}).get("colab_url") or "")
+                ).rstrip("/")
+    if not colab or not (root / FOLDER / f"{name}.ipynb").is_file():
+        return
+    ref = pinned_ref(root) or str((load_config(root).get("repository") or {}).get("branch")
+                                  or "main")
+    for button in _buttons(context.get("header_buttons") or []):
+        if str(button.get("url", "")).startswith(colab + "/"):
+            button["url"] = colab_url(button["url"], ref, name)
+
+
 def setup(app: Any) -> dict[str, Any]:
-    """Register the extension's two hooks with Sphinx."""
+    """Register the extension's hooks with Sphinx."""
     app.connect("config-inited", add_run_summary)
     app.connect("html-page-context", dedupe_scripts, priority=900)
+    app.connect("html-page-context", colab_button, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
