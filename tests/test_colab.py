@@ -176,6 +176,29 @@ def test_records_of_the_old_hash_are_migrated(project: Path) -> None:
     assert record["source_sha256"] != manifest.notebook_hash(source)
 
 
+def test_old_records_migrate_through_the_executed_copy_when_the_source_moved_on(
+        project: Path) -> None:
+    """A record of the old hash whose source was since pinned *and* edited is moved to
+    the hash of its executed copy (the cells it ran), so promote can judge the edit; the
+    chapter stays stale against the edited source."""
+    source = project / "notebooks" / "01_first.ipynb"
+    executed = project / "book" / "01_first.ipynb"
+    nb = json.loads(source.read_text())
+    nb["cells"][1]["source"] = manifest.LEGACY_INSTALL_CELL
+    executed.parent.mkdir(exist_ok=True)
+    write_nb(executed, nb)
+    old_hash = manifest._cells_hash(nb["cells"])
+    manifest.save_manifest({"version": 1, "chapters": {"01_first": manifest.new_record(
+        old_hash, manifest.package_hash(project), "quick", dict(CPU), 1.0)}}, project)
+    colab.command_pin(project, "v3")
+    edited = json.loads(source.read_text())
+    edited["cells"][2]["source"] = "print('edited')"
+    write_nb(source, edited)
+    record = manifest.load_manifest(project)["chapters"]["01_first"]
+    assert record["source_sha256"] == manifest.notebook_hash(executed)
+    assert record["source_sha256"] != manifest.notebook_hash(source)
+
+
 def test_dependency_check_names_an_undeclared_import(project: Path) -> None:
     assert deps.check_dependencies(project) == []
     write_nb(project / "notebooks" / "03_more.ipynb", notebook(

@@ -72,14 +72,17 @@ def migrate_records(manifest: dict[str, Any], root: Path) -> list[str]:
     when the notebook is the one they were executed from; the chapters migrated."""
     migrated = []
     for name, record in manifest["chapters"].items():
-        source = root / "notebooks" / f"{name}.ipynb"
-        if not source.is_file():
-            continue
-        current = notebook_hash(source)
-        if (record.get("source_sha256") != current
-                and record.get("source_sha256") in legacy_notebook_hashes(source)):
-            record["source_sha256"] = current
-            migrated.append(name)
+        # the source, or else the executed copy: a record written before the source's
+        # install cell was pinned *and* its code edited still names the cells it ran
+        for notebook in (root / "notebooks" / f"{name}.ipynb", root / "book" / f"{name}.ipynb"):
+            if not notebook.is_file():
+                continue
+            current = notebook_hash(notebook)
+            if (record.get("source_sha256") != current
+                    and record.get("source_sha256") in legacy_notebook_hashes(notebook)):
+                record["source_sha256"] = current
+                migrated.append(name)
+                break
     return migrated
 
 
