@@ -63,7 +63,7 @@ class SpeedrunSettings:
     flip: bool = True               # random left-right flips of training images
     translate: int = 2              # random crops after padding by this many pixels (0: off)
     # optimisation
-    epochs: float = 10.0            # the schedule's length (fractions allowed)
+    epochs: float = 12.0            # the schedule's length (fractions allowed)
     optimizer: str = "sgd"          # SGD with Nesterov momentum, or "adam"
     lr: float = 0.2
     momentum: float = 0.9
@@ -76,7 +76,7 @@ class SpeedrunSettings:
     # evaluation and speed
     tta: bool = True                # average the logits of each test image and its mirror image
     eval_per_epoch: int = 1
-    eval_from: float = 5.0          # no evaluation before this epoch (each costs time)
+    eval_from: float = 8.0          # no evaluation before this epoch (each costs time)
     channels_last: bool = True
     compile: bool = False
     amp: bool = False               # bf16 autocast (CUDA; this CPU has no native bf16)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from alexnet_course import speedrun as sr
+from alexnet_course.course import speedruns
 from alexnet_course.data import DataError, fashion_mnist_tensors
 from alexnet_course.models import AlexNetSpeedrun, get_model
 from benchmarks import speedrun as bench
@@ -130,7 +131,7 @@ def test_json_after_each_seed_kept_when_killed_and_resumed(tmp_path, monkeypatch
     done = json.loads(out.read_text())
     assert [r["seed"] for r in done["seeds"]] == [0, 1, 2, 3] and done["complete"] is True
     assert done["summary"]["median_s"] == 7.5  # of 5, 7, 8 and one not reached (ranked last)
-    table = bench.to_frame(done)
+    table = speedruns.to_frame(done)
     assert table.loc[0, "reached"] == 3 and table.loc[0, "median_s"] == 7.5 and table.loc[0, "n"] == 4
     with pytest.raises(SystemExit, match="other settings"):
         bench.main(argv + ["--resume", "--set", "lr=0.5"])
@@ -168,6 +169,9 @@ def test_ablation_writes_a_table_json(tmp_path, monkeypatch) -> None:
     names = [r["name"] for r in bench.ablation_rows(bench.PRESETS[0.90])]
     assert [r["name"] for r in payload["rows"]] == names and len(seen) == 2 * len(names)
     assert all(limit == 300.0 and stop for _, limit, stop in seen)  # 10× the 30 s budget
-    table = bench.to_frame(payload).set_index("step")
+    table = speedruns.to_frame(payload).set_index("step")
     assert table.loc["homework", "reached"] == 0 and pd.isna(table.loc["homework", "median_s"])
     assert table.loc["device_data", "median_s"] == 20.0
+    # a ratio needs a time on both sides: none after a row that never got there
+    assert pd.isna(table.loc["device_data", "× previous"])
+    assert table.loc["channels_last", "× previous"] == 1.0

@@ -15,7 +15,6 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
-from torchvision.ops import SqueezeExcitation
 
 from ._registry import register_model
 from ._utils import check_input_size, check_model_args, init_weights
@@ -43,7 +42,14 @@ class BasicBlock(nn.Module):
         self.relu1 = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=bias)
         self.norm2 = make_norm(norm, out_channels)
-        self.se = SqueezeExcitation(out_channels, max(1, out_channels // 16)) if se else nn.Identity()
+        if se:
+            # imported here, not at the top: torchvision's import pulls in torch._dynamo (~1.3 s
+            # on two cores), which every process importing the model registry would pay
+            # (the speed-run's clock starts at the interpreter's start)
+            from torchvision.ops import SqueezeExcitation
+            self.se: nn.Module = SqueezeExcitation(out_channels, max(1, out_channels // 16))
+        else:
+            self.se = nn.Identity()
         self.shortcut: nn.Module | None = None
         if residual:
             same = stride == 1 and in_channels == out_channels
