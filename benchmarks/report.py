@@ -174,10 +174,11 @@ SPEEDRUN_EXPLAINED = (
 
 def speedrun_section(results_dir: Path = RESULTS_DIR) -> str:
     """The speed-run recipes (one row per target and device) and the ablation tables."""
-    from alexnet_course.course.speedruns import to_frame
+    from alexnet_course.course.speedruns import is_speedrun, to_frame
 
-    recipes = [(p, _load(p)) for p in sorted(results_dir.glob("speedrun_*.json"))]
-    recipes = [(p, d) for p, d in recipes if d and d.get("split", "test") == "test"]
+    loaded = [(p, _load(p)) for p in sorted(results_dir.glob("speedrun_*.json"))]
+    recipes = [(p, d) for p, d in loaded if d and is_speedrun(d) and d.get("split", "test") == "test"]
+    profiles = [(p, d) for p, d in loaded if d and d.get("benchmark") == "speedrun_profile"]
     if not recipes:
         return "_Not measured yet: run `make speedrun`._"
     out = [SPEEDRUN_EXPLAINED, ""]
@@ -187,17 +188,53 @@ def speedrun_section(results_dir: Path = RESULTS_DIR) -> str:
         head = (f"**{kind} for {float(s.get('target', 0)):.2f}** (`{path.name}`): {hardware_line(payload['hardware'])}; "
                 f"load average at start/end {payload.get('loadavg_start')} / {payload.get('loadavg_end')}"
                 + ("" if payload.get("complete", True) else "; **incomplete: the run was stopped**") + ".")
+        ran = {r["name"] for r in payload.get("rows", []) if r.get("summary", {}).get("n")}
+        missing = [n for n in payload.get("planned_rows", []) if n not in ran]
+        if missing:
+            head += f" Rows not run: {', '.join(missing)}."
+        if "rows" not in payload:
+            head += f" The recipe: {recipe_text(s)}."
         frame = to_frame(payload).rename(columns={
             "median_s": "median s", "min_s": "min s", "max_s": "max s", "within_budget": "within budget",
             "final_acc_median": "final acc (median)", "final_acc_min": "min", "final_acc_max": "max"})
         if "rows" in payload:
-            frame = frame.drop(columns=["step"])
+            frame = frame[frame["n"].fillna(0) > 0].drop(columns=["step"])
             head += (f" Each row adds one trick to the carried row above it (`in_recipe`); a row "
                      f"not in the recipe is tried on the row before it and not carried. A run "
                      f"stops at the target or after {payload.get('time_limit_s'):.0f} s. `× previous`: "
                      f"median seconds over the previous carried row's.")
         out += [head, "", frame.to_markdown(index=False, floatfmt=".4g"), ""]
+    for path, payload in profiles:
+        out += [profile_line(path, payload), ""]
     return "\n".join(out)
+
+
+def recipe_text(s: dict[str, Any]) -> str:
+    """A recipe's settings in words (the fields an ablation turns on one at a time)."""
+    net = (f"`alexnet_speedrun` with widths {tuple(s['widths'])}"
+           + (f", residual blocks after stages {tuple(s['residual'])}" if s["residual"] else ", no residual block")
+           + (", batch norm" if s["batch_norm"] else ""))
+    opt = (f"{'SGD with Nesterov momentum ' + str(s['momentum']) if s['optimizer'] == 'sgd' else 'Adam'}, "
+           f"lr {s['lr']}, {s['schedule']} schedule over {s['epochs']:g} epochs "
+           f"({100 * s['warmup']:.0f} % warm-up), weight decay {s['weight_decay']}, batch {s['batch_size']}")
+    extras = [f"label smoothing {s['label_smoothing']}" if s["label_smoothing"] else None,
+              "random flips" if s["flip"] else None,
+              f"{s['translate']}-pixel translations" if s["translate"] else None,
+              "flip test-time augmentation" if s["tta"] else None,
+              f"EMA {s['ema']}" if s["ema"] else None, "`torch.compile`" if s["compile"] else None,
+              "channels_last" if s["channels_last"] else None,
+              f"evaluated {s['eval_per_epoch']}× an epoch from epoch {s['eval_from']:g}"]
+    return "; ".join([net, opt, ", ".join(e for e in extras if e)])
+
+
+def profile_line(path: Path, payload: dict[str, Any]) -> str:
+    """One step of a recipe, split into phases (``benchmarks/speedrun_profile.py``)."""
+    s, ph = payload["settings"], payload["phases_s"]
+    return (f"**Where a step goes, the {float(s['target']):.2f} recipe** (`{path.name}`, "
+            f"{hardware_line(payload['hardware'])}): {1e3 * payload['step_s']:.1f} ms per step of "
+            f"{s['batch_size']} ({payload['examples_per_s']:,.0f} examples/s): "
+            + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in ph.items())
+            + f"; convolutions {100 * payload['conv_share_of_op_time']:.0f} % of the operators' time.")
 
 
 def build_summary(results_dir: Path = RESULTS_DIR) -> str:

@@ -314,21 +314,30 @@ def run_ablation(recipe: SpeedrunSettings, *, device: str, seeds: list[int], in_
     old = _load_resumable(out, key) if resume else None
     done = {r["name"]: r["seeds"] for r in (old or {}).get("rows", [])}
     payload = {**_header(device), "resume_key": key, "recipe": recipe.to_dict(),
-               "train_size": train_size, "split": recipe.split, "time_limit_s": limit, "rows": []}
+               "train_size": train_size, "split": recipe.split, "time_limit_s": limit, "rows": [],
+               "planned_rows": [r["name"] for r in rows], "complete": False}
+    # Every row is in the JSON from the start, with the seeds it already has (a resumed run
+    # killed early keeps the rows it had not reached again)
+    plan = []
     for row in rows:
         s = settings_from(row["settings"], time_limit_s=limit)
-        entry = {"name": row["name"], "change": row["change"], "in_recipe": row["in_recipe"],
-                 "settings": s.to_dict(), "seeds": []}
-        payload["rows"].append(entry)
-        print(f"{row['name']}: {row['change']}", flush=True)
+        records = list(done.get(row["name"], []))
+        payload["rows"].append({"name": row["name"], "change": row["change"], "in_recipe": row["in_recipe"],
+                                "settings": s.to_dict(), "seeds": records,
+                                "summary": summarise(records, s.target, budget)})
+        plan.append(s)
+    for s, entry in zip(plan, payload["rows"]):
+        print(f"{entry['name']}: {entry['change']}", flush=True)
 
         def save(records: list[dict], entry=entry, s=s) -> None:
             entry.update(seeds=records, summary=summarise(records, s.target, budget))
             payload["loadavg_end"] = loadavg()
             write_json(out.stem, payload, out.parent)
 
-        save(run_seeds(s, seeds, device=device, done=done.get(row["name"]), save=save,
+        save(run_seeds(s, seeds, device=device, done=entry["seeds"], save=save,
                        in_process=in_process, train_size=train_size))
+    payload["complete"] = True  # every planned row has every seed (a killed run keeps False)
+    write_json(out.stem, payload, out.parent)
     print(f"wrote {out}")
     return payload
 

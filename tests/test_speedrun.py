@@ -168,6 +168,7 @@ def test_ablation_writes_a_table_json(tmp_path, monkeypatch) -> None:
     payload = json.loads(out.read_text())
     names = [r["name"] for r in bench.ablation_rows(bench.PRESETS[0.90])]
     assert [r["name"] for r in payload["rows"]] == names and len(seen) == 2 * len(names)
+    assert payload["complete"] is True and payload["planned_rows"] == names
     assert all(limit == 300.0 and stop for _, limit, stop in seen)  # 10× the 30 s budget
     table = speedruns.to_frame(payload).set_index("step")
     assert table.loc["homework", "reached"] == 0 and pd.isna(table.loc["homework", "median_s"])
@@ -175,3 +176,26 @@ def test_ablation_writes_a_table_json(tmp_path, monkeypatch) -> None:
     # a ratio needs a time on both sides: none after a row that never got there
     assert pd.isna(table.loc["device_data", "× previous"])
     assert table.loc["channels_last", "× previous"] == 1.0
+
+
+def test_a_resumed_ablation_killed_early_keeps_every_row(tmp_path, monkeypatch) -> None:
+    calls = []
+
+    def fake(s, seed, **kw):
+        calls.append(seed)
+        if seed == 1 and len(calls) > 13:
+            raise KeyboardInterrupt  # killed in the second pass, after its first row
+        return {"seed": seed, "reached": True, "seconds_to_target": 10.0 + seed, "epochs_to_target": 1.0,
+                "final_acc": 0.9, "stopped": "target", "evals": []}
+
+    monkeypatch.setattr(bench, "run_one", fake)
+    out = tmp_path / "ablation.json"
+    argv = ["--target", "0.90", "--ablate", "--in-process", "--out", str(out)]
+    bench.main(argv + ["--seeds", "1"])
+    names = [r["name"] for r in bench.ablation_rows(bench.PRESETS[0.90])]
+    assert len(calls) == len(names)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(argv + ["--seeds", "2", "--resume"])
+    kept = json.loads(out.read_text())
+    assert kept["complete"] is False and [r["name"] for r in kept["rows"]] == names
+    assert [len(r["seeds"]) for r in kept["rows"]] == [2] + [1] * (len(names) - 1)

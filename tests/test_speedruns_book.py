@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from alexnet_course.course import speedruns
+from alexnet_course.speedrun import SpeedrunSettings
 from benchmarks import report
 
 
@@ -20,10 +21,10 @@ def recipe(target=0.9, split="test", seeds=None, within=2, n=3):
     seeds = seeds or [seed(0, [(15, 10.0, 0.89), (20, 14.0, 0.905)], 14.0),
                       seed(1, [(15, 11.0, 0.90), (20, 15.0, 0.91)], 11.0),
                       seed(2, [(15, 12.0, 0.88), (20, 16.0, 0.895)])]
-    return {"split": split, "hardware": {"device": "cpu", "cpu": "Test CPU", "cpu_count": 2,
+    return {"benchmark": "speedrun", "split": split, "hardware": {"device": "cpu", "cpu": "Test CPU", "cpu_count": 2,
                                          "torch_threads": 2, "torch": "2.x",
                                          "date": "2026-12-06 00:00 UTC", "commit": "abc1234"},
-            "settings": {"target": target}, "seeds": seeds,
+            "settings": SpeedrunSettings(target=target).to_dict(), "seeds": seeds,
             "summary": {"target": target, "n": n, "reached": 2, "median_s": 14.0, "min_s": 11.0,
                         "max_s": 14.0, "within_budget": within, "budget_s": 30.0, "meets": False,
                         "final_acc_median": 0.905, "final_acc_min": 0.895, "final_acc_max": 0.91}}
@@ -33,7 +34,8 @@ def ablation():
     def row(name, in_recipe, median):
         return {"name": name, "change": name, "in_recipe": in_recipe, "seeds": [],
                 "summary": {"n": 3, "reached": 0 if median is None else 3, "median_s": median}}
-    return {"split": "test", "recipe": {"target": 0.9}, "time_limit_s": 300.0,
+    return {"benchmark": "speedrun", "split": "test", "recipe": {"target": 0.9}, "time_limit_s": 300.0,
+            "hardware": recipe()["hardware"],
             "rows": [row("homework", True, 200.0), row("device_data", True, 100.0),
                      row("residual", False, 150.0), row("sgd", True, 25.0)]}
 
@@ -42,6 +44,7 @@ def test_only_test_split_files_count_and_none_outside_a_checkout(tmp_path):
     (tmp_path / "speedrun_cpu_90.json").write_text(json.dumps(recipe()))
     (tmp_path / "speedrun_val_cpu_90.json").write_text(json.dumps(recipe(split="val")))
     (tmp_path / "speedrun_ablation_cpu_90.json").write_text(json.dumps(ablation()))
+    (tmp_path / "speedrun_profile_cpu_90.json").write_text(json.dumps({"benchmark": "speedrun_profile"}))
     runs = speedruns.load_speedruns(tmp_path)
     assert sorted(runs) == ["speedrun_ablation_cpu_90", "speedrun_cpu_90"]
     assert list(speedruns.recipes(runs)) == ["speedrun_cpu_90"]
@@ -87,3 +90,9 @@ def test_report_names_missing_and_unmet_targets(tmp_path):
     assert row[2].startswith("2 of 3 within; median 14.0 s (11.0–14.0)") and row[3] == "**not met**"
     section = report.speedrun_section(tmp_path)
     assert "**Recipe for 0.90**" in section and "|         14 |" in section
+    assert "residual blocks after stages (2, 3), batch norm; SGD with Nesterov momentum 0.9" in section
+    killed = {**ablation(), "complete": False, "planned_rows": ["homework", "device_data", "residual",
+                                                                "sgd", "tta"]}
+    (tmp_path / "speedrun_ablation_cpu_90.json").write_text(json.dumps(killed))
+    section = report.speedrun_section(tmp_path)
+    assert "**incomplete: the run was stopped**" in section and "Rows not run: tta." in section

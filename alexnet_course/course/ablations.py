@@ -107,6 +107,27 @@ class Spec:
         return self.model
 
 
+def seeded_runs(ch: Any, specs: Sequence[Spec], seeds: int,
+                common: dict[str, Any]) -> Iterator[tuple[Spec, str, int, dict[str, Any], dict[str, Any]]]:
+    """``(spec, run name, seed, extra columns, training keywords)`` for every spec and seed,
+    as :func:`run_specs` and ``actplots.watch_specs`` train them: run names ``<spec.name>``
+    for seed 0 and ``<spec.name>-s<k>`` after, a spec's own ``seeds`` where set, and in a
+    dry run the full run's seed count recorded (``full seeds``) but at most the profile's
+    ``max_seeds`` run."""
+    profile = getattr(ch, "profile", None)
+    for spec in specs:
+        kw = {**common, **spec.train}
+        extra_common = kw.pop("extra", {})
+        n = spec.seeds if spec.seeds is not None else seeds
+        if profile is not None and profile.dry_run:  # the full run's seeds, counted not run
+            extra_common = {**extra_common, "full seeds": n}
+            n = min(n, profile.max_seeds)
+        for seed in range(n):
+            run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
+            extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
+            yield spec, run, seed, extra, kw
+
+
 def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
               **common: Any) -> list[Any]:
     """Train every spec for ``seeds`` seeds (0, 1, ...) with ``common`` keywords.
@@ -118,24 +139,14 @@ def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
     from .experiments import train_run
 
     results = []
-    profile = getattr(ch, "profile", None)
-    for spec in specs:
-        kw = {**common, **spec.train}
-        extra_common = kw.pop("extra", {})
+    for spec, run, seed, extra, kw in seeded_runs(ch, specs, seeds, common):
         model_kwargs = {k: v for k, v in spec.model_kwargs.items() if k not in spec.swaps()}
-        n = spec.seeds if spec.seeds is not None else seeds
-        if profile is not None and profile.dry_run:  # the full run's seeds, counted not run
-            extra_common = {**extra_common, "full seeds": n}
-            n = min(n, profile.max_seeds)
-        for seed in range(n):
-            run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
-            extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
-            model = spec.factory()
-            if callable(model):  # keywords are inside the factory; record them anyway
-                extra.update(model=spec.model, model_kwargs=str(spec.model_kwargs))
-            results.append(train_run(ch, run, model,
-                                     model_kwargs=None if callable(model) else model_kwargs,
-                                     seed=seed, extra=extra, **kw))
+        model = spec.factory()
+        if callable(model):  # keywords are inside the factory; record them anyway
+            extra.update(model=spec.model, model_kwargs=str(spec.model_kwargs))
+        results.append(train_run(ch, run, model,
+                                 model_kwargs=None if callable(model) else model_kwargs,
+                                 seed=seed, extra=extra, **kw))
     return results
 
 

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..analysis import ActivationStats
+from . import ablations
 from .chapter import Chapter
 from .experiments import IN_CHANNELS, RunResult, train_run
 from ..models import get_model
@@ -93,25 +94,14 @@ def watch_specs(ch: Chapter, specs: Sequence[Any], *, seeds: int, every: int = 1
     ``run_specs``'s, so ``ablations.verdicts`` and ``ablations.compare`` take
     ``[w.result for w in watched]``; a run's label is its spec's ``change``.
     """
-    out = []
-    profile = getattr(ch, "profile", None)
     for spec in specs:
         if spec.swaps():
             raise ValueError(f"spec {spec.name!r} swaps modules ({spec.swaps()}); watch_specs builds "
                              f"registry models only: pass the model's own keywords")
-        kw = {**common, **spec.train}
-        extra_common = kw.pop("extra", {})
-        n = spec.seeds if spec.seeds is not None else seeds
-        if profile is not None and profile.dry_run:  # the full run's seeds, counted not run
-            extra_common = {**extra_common, "full seeds": n}
-            n = min(n, profile.max_seeds)
-        for seed in range(n):
-            run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
-            extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
-            out.append(train_watched(ch, run, model=spec.model, model_kwargs=dict(spec.model_kwargs),
-                                     every=every, bins=bins, hist_range=hist_range,
-                                     label=spec.change, seed=seed, extra=extra, **kw))
-    return out
+    return [train_watched(ch, run, model=spec.model, model_kwargs=dict(spec.model_kwargs),
+                          every=every, bins=bins, hist_range=hist_range, label=spec.change,
+                          seed=seed, extra=extra, **kw)
+            for spec, run, seed, extra, kw in ablations.seeded_runs(ch, specs, seeds, common)]
 
 
 def windowed_train_acc(history: Any, window: int = 50) -> tuple[np.ndarray, np.ndarray]:

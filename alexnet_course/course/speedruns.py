@@ -45,9 +45,14 @@ def load_speedruns(folder: Path | None = None) -> dict[str, dict[str, Any]]:
     out = {}
     for path in sorted(folder.glob("speedrun_*.json")):
         payload = json.loads(path.read_text())
-        if payload.get("split", "test") == "test":
+        if is_speedrun(payload) and payload.get("split", "test") == "test":
             out[path.stem] = payload
     return out
+
+
+def is_speedrun(payload: dict[str, Any]) -> bool:
+    """A recipe's or an ablation's record (not, e.g., ``speedrun_profile``'s step profile)."""
+    return payload.get("benchmark") == "speedrun" and ("summary" in payload or "rows" in payload)
 
 
 def recipes(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -176,5 +181,5 @@ def plot_frontier(runs: dict[str, dict[str, Any]], variants: pd.DataFrame | None
     return fig
 
 
-__all__ = ["SUMMARY_COLUMNS", "ablations", "frontier_answer", "hardware_text", "load_speedruns",
-           "plot_frontier", "recipe_phrase", "recipes", "speedrun_folder", "to_frame", "trajectory"]
+__all__ = ["SUMMARY_COLUMNS", "ablations", "frontier_answer", "hardware_text", "is_speedrun",
+           "load_speedruns", "plot_frontier", "recipe_phrase", "recipes", "speedrun_folder", "to_frame", "trajectory"]
