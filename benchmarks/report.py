@@ -185,7 +185,8 @@ def speedrun_section(results_dir: Path = RESULTS_DIR) -> str:
     for path, payload in recipes:
         s = payload.get("settings") or payload.get("recipe", {})
         kind = "Ablation" if "rows" in payload else "Recipe"
-        head = (f"**{kind} for {float(s.get('target', 0)):.2f}** (`{path.name}`): {hardware_line(payload['hardware'])}; "
+        head = (f"**{kind} for {float(s.get('target', 0)):.2f}** (`{path.name}`): "
+                f"{hardware_line(payload['hardware'])}; "
                 f"load average at start/end {payload.get('loadavg_start')} / {payload.get('loadavg_end')}"
                 + ("" if payload.get("complete", True) else "; **incomplete: the run was stopped**") + ".")
         ran = {r["name"] for r in payload.get("rows", []) if r.get("summary", {}).get("n")}
@@ -212,7 +213,8 @@ def speedrun_section(results_dir: Path = RESULTS_DIR) -> str:
 def recipe_text(s: dict[str, Any]) -> str:
     """A recipe's settings in words (the fields an ablation turns on one at a time)."""
     net = (f"`alexnet_speedrun` with widths {tuple(s['widths'])}"
-           + (f", residual blocks after stages {tuple(s['residual'])}" if s["residual"] else ", no residual block")
+           + (f", residual blocks after stages {tuple(s['residual'])}" if s["residual"]
+              else ", no residual block")
            + (", batch norm" if s["batch_norm"] else ""))
     opt = (f"{'SGD with Nesterov momentum ' + str(s['momentum']) if s['optimizer'] == 'sgd' else 'Adam'}, "
            f"lr {s['lr']}, {s['schedule']} schedule over {s['epochs']:g} epochs "
