@@ -25,11 +25,9 @@ import torch
 from torch import nn
 
 from .history import History
-from .settings import TrainSettings
+from .settings import FREE_TO_CHANGE, TrainSettings, defaults
 
 FORMAT = 2  # 1: fit's pickled checkpoints before weights_only
-# Settings a resumed run may change: they stop a run or speed it up, never alter its numbers.
-FREE_TO_CHANGE = ("guard", "stall_epochs", "stall_min_steps", "compile")
 _FRESH = "Delete {path} to start afresh, or pass another checkpoint= path."
 
 
@@ -90,15 +88,16 @@ def differences(saved: dict[str, Any], settings: TrainSettings, model: dict[str,
     if saved["model"]["class"] != model["class"]:
         diffs.append(f"model: {saved['model']['class']} → {model['class']}")
     diffs += _shape_changes(saved["model"]["shapes"], model["shapes"])
-    old, new = saved["settings"], asdict(settings)
-    for name in new:
-        if name in FREE_TO_CHANGE or old.get(name) == new[name]:
+    old, new, default = saved["settings"], asdict(settings), defaults()
+    for name in new:  # a field added since the checkpoint was written had its default then
+        if name in FREE_TO_CHANGE or old.get(name, default.get(name)) == new[name]:
             continue
         note = ""
         if name == "epochs" and new[name] < old[name]:
             note = " (epochs may only grow)"
-        elif name == "epochs" and new["scheduler"] == "cosine":
-            note = " (cosine anneals over all the epochs, so a longer run is another run)"
+        elif name == "epochs" and new["scheduler"] in ("linear", "cosine", "onecycle"):
+            note = (f" ({new['scheduler']} decays to zero over all the epochs, so a longer run "
+                    f"is another run)")
         elif name == "epochs":
             continue  # a finished run asked for more epochs continues to the new count
         diffs.append(f"{name}: {old.get(name)!r} → {new[name]!r}{note}")

@@ -68,10 +68,12 @@ def check_divergence(epoch: int, loss: float, acc: float, nonfinite: bool, num_c
 
 
 def at_chance(record: dict[str, float], num_classes: int) -> bool:
-    """Whether an epoch ended at loss ln C with chance train and test accuracy."""
+    """Whether an epoch ended at loss ln C with chance train and test accuracy (the
+    validation accuracy when the run has no test set; the training side alone without both)."""
     chance = 1 / num_classes + CHANCE_MARGIN
+    held_out = record.get("test_acc", record.get("val_acc", 0.0))
     return (abs(record["train_loss"] - math.log(num_classes)) < LOSS_AT_CHANCE
-            and record["train_acc"] < chance and record["test_acc"] < chance)
+            and record["train_acc"] < chance and held_out < chance)
 
 
 def check_stall(history: History, num_classes: int, grad_norm: float, steps: int, *,

@@ -1,12 +1,14 @@
 """A speed-run: train an AlexNet-lineage network to a target accuracy on Fashion-MNIST and
 time it from a given start (the benchmark passes the moment it started the process).
 
-The loop is airbench's (Keller Jordan, 2024) in the course's parts: uint8 images on the
-device, batch norm, SGD with Nesterov momentum under a per-step linear or one-cycle
-schedule (torch LR schedulers), label smoothing, random flips (and translations), flip
-test-time augmentation, ``channels_last``, optional ``torch.compile`` and an exponential
-moving average of the weights (``torch.optim.swa_utils.AveragedModel``). Every trick is a
-field of :class:`SpeedrunSettings`, so an ablation switches them one at a time.
+The recipe is airbench's (Keller Jordan, 2024) in the course's parts, trained by the
+course's one loop (:func:`~.train.fit`): uint8 images on the device, batch norm, SGD with
+Nesterov momentum under a per-step linear or one-cycle schedule, label smoothing, random
+flips (and translations), flip test-time augmentation, ``channels_last``, optional
+``torch.compile`` and an exponential moving average of the weights. Every trick is a field
+of :class:`SpeedrunSettings`, so an ablation switches them one at a time; :func:`recipe`
+turns them into the loop's :class:`~.settings.TrainSettings`, and a stop-at-target
+callback (:class:`TimedEvaluations`) does the timed evaluations.
 
 Evaluation runs at evenly spaced steps (``eval_per_epoch`` a pass) inside the timed run:
 its cost is part of the seconds-to-target. ``split="val"`` trains on 55,000 images and
@@ -25,13 +27,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.optim import lr_scheduler
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .augment import Compose, RandomCrop, RandomHorizontalFlip
 from .data import DeviceLoader, fashion_mnist_tensors, stratified_indices
 from .models import get_model
-from .train import evaluate, set_seed
+from .settings import TrainSettings
+from .train import evaluate, fit, flip_tta, set_seed
 
 VAL_SIZE = 5_000
 VAL_SEED = 20_260_101  # fixed: every seed and every setting is tuned on the same 5,000 images
@@ -140,34 +141,23 @@ def build_network(s: SpeedrunSettings) -> nn.Module:
                      logit_scale=s.logit_scale)
 
 
-def make_optimizer(net: nn.Module, s: SpeedrunSettings, total_steps: int):
-    """The optimiser and its per-step schedule. Weight decay spares BN parameters and biases
-    (as airbench and most ResNet recipes do: decaying them only shrinks the BN scale)."""
-    decay = [p for p in net.parameters() if p.dim() > 1]
-    rest = [p for p in net.parameters() if p.dim() <= 1]
-    groups = [{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    if s.optimizer == "adam":
-        opt = torch.optim.Adam(groups, lr=s.lr)
-    else:
-        opt = torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum, nesterov=s.nesterov)
-    warm = max(1, round(s.warmup * total_steps))
-    if s.schedule == "constant":
-        sched = lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0)
-    elif s.schedule == "onecycle":  # cosine anneal; momentum not cycled, to change one thing
-        sched = lr_scheduler.OneCycleLR(opt, max_lr=s.lr, total_steps=total_steps + 1,
-                                        pct_start=max(s.warmup, 1 / total_steps),
-                                        cycle_momentum=False)
-    else:  # airbench's triangle: linear up to lr, linear down to 0 at the last step
-        sched = lr_scheduler.SequentialLR(opt, [
-            lr_scheduler.LinearLR(opt, 1e-3, 1.0, total_iters=warm),
-            lr_scheduler.LinearLR(opt, 1.0, 1e-3, total_iters=max(1, total_steps - warm))],
-            milestones=[warm])
-    return opt, sched
-
-
-def flip_tta(net: nn.Module, x: Tensor) -> Tensor:
-    """Logits of the image plus those of its mirror image (flips are label-preserving here)."""
-    return net(x) + net(x.flip(-1))
+def recipe(s: SpeedrunSettings, steps_per_epoch: int) -> TrainSettings:
+    """The speed-run's recipe as the training loop's settings: SGD-Nesterov (or Adam) with no
+    weight decay on batch-norm parameters and biases, the per-step schedule warming up over
+    ``warmup`` of the steps, label smoothing, EMA; no guards (the clock runs)."""
+    if s.epochs != int(s.epochs):
+        raise ValueError(f"epochs={s.epochs}: the speed-run trains whole epochs through fit; "
+                         f"give a whole number, e.g. {max(1, round(s.epochs))}")
+    sgd = s.optimizer == "sgd"
+    total = int(s.epochs) * steps_per_epoch
+    return TrainSettings(
+        epochs=int(s.epochs), optimizer=s.optimizer, lr=s.lr,
+        momentum=s.momentum if sgd else 0.0, nesterov=s.nesterov if sgd else False,
+        weight_decay=s.weight_decay, decay_norm_and_bias=False,
+        scheduler=None if s.schedule == "constant" else s.schedule,
+        warmup_steps=0 if s.schedule == "constant" else max(1, round(s.warmup * total)),
+        label_smoothing=s.label_smoothing, ema=s.ema, amp="bf16" if s.amp else False,
+        channels_last=s.channels_last, compile=s.compile, guard=False)
 
 
 def _eval_steps(steps_per_epoch: int, total: int, per_epoch: int, start: float = 0.0) -> set[int]:
@@ -178,11 +168,51 @@ def _eval_steps(steps_per_epoch: int, total: int, per_epoch: int, start: float =
     return {t for t in steps if t >= start * steps_per_epoch} | {total}
 
 
+class _Augmented:
+    """A training loader whose batches pass through ``augment`` (on the device)."""
+
+    def __init__(self, loader: Batches, augment: Callable[[Tensor], Tensor] | None) -> None:
+        self.loader, self.augment = loader, augment
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for X, y in self.loader:
+            yield (X if self.augment is None else self.augment(X)), y
+
+
+class TimedEvaluations:
+    """The ``on_step`` callback of a speed-run: at the steps of ``eval_at`` it evaluates
+    the network on ``eval_iter`` (inside the timed run: its cost is part of the time),
+    appends the evaluation to ``rec`` and says to stop at the target, at the time limit or
+    on a non-finite loss."""
+
+    def __init__(self, s: SpeedrunSettings, rec: dict[str, Any], eval_iter: Batches,
+                 eval_at: set[int], device: torch.device, t0: float,
+                 on_eval: Callable[[dict[str, Any]], None] | None) -> None:
+        self.s, self.rec, self.eval_iter, self.eval_at = s, rec, eval_iter, eval_at
+        self.device, self.t0, self.on_eval = device, t0, on_eval
+        self.loss_sum = torch.zeros((), device=device)
+
+    def __call__(self, step: int, loss: Tensor, net: nn.Module) -> bool:
+        self.loss_sum += loss
+        if step not in self.eval_at:
+            return False
+        stop = _evaluate(self.rec, self.s, net, self.eval_iter, self.device, step,
+                         self.loss_sum, self.t0, self.on_eval)
+        self.loss_sum.zero_()
+        if stop:
+            self.rec["stopped"] = stop
+        return stop is not None
+
+
 def train_to_target(s: SpeedrunSettings, seed: int, *, t0: float | None = None,
                     loaders: tuple[Batches, Batches] | None = None,
                     device: str | torch.device = "cpu", train_size: int | None = None,
                     on_eval: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Run ``s`` once; ``t0`` (``time.time()`` of the start, default now) starts the clock.
+    """Run ``s`` once through :func:`~.train.fit`; ``t0`` (``time.time()`` of the start,
+    default now) starts the clock.
 
     Returns the seed's record: ``reached`` and ``seconds_to_target`` (``None`` when the
     target was not reached: never a time), ``final_acc``, every evaluation
@@ -195,51 +225,22 @@ def train_to_target(s: SpeedrunSettings, seed: int, *, t0: float | None = None,
     set_seed(seed)
     train_iter, eval_iter = loaders or device_loaders(s, seed, device, train_size)
     data_s = time.time() - t0
-    fmt = torch.channels_last if s.channels_last else torch.contiguous_format
-    net = build_network(s).to(device, memory_format=fmt)
-    model = torch.compile(net) if s.compile else net
+    net = build_network(s)
     steps_per_epoch = len(train_iter)
-    total = max(1, round(s.epochs * steps_per_epoch))
-    opt, sched = make_optimizer(net, s, total)
-    ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(s.ema), use_buffers=True)
-           if s.ema else None)  # use_buffers: the BN statistics are averaged too
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+    settings = recipe(s, steps_per_epoch)
+    total = settings.epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed)
     augs = ([RandomHorizontalFlip(generator=gen)] if s.flip else []) + \
         ([RandomCrop(28, padding=s.translate, generator=gen)] if s.translate else [])
-    augment = Compose(*augs) if augs else None
-    eval_at = _eval_steps(steps_per_epoch, total, s.eval_per_epoch, s.eval_from)
     rec: dict[str, Any] = {"seed": seed, "reached": False, "seconds_to_target": None,
                            "epochs_to_target": None, "data_s": data_s, "steps": total,
                            "steps_per_epoch": steps_per_epoch, "evals": [], "stopped": "schedule end"}
-    step, loss_sum = 0, torch.zeros((), device=device)
-    while step < total and rec["stopped"] == "schedule end":
-        model.train()
-        for X, y in train_iter:
-            X, y = X.to(device), y.to(device)
-            if augment is not None:
-                X = augment(X)
-            X = X.contiguous(memory_format=fmt)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=s.amp):
-                loss = loss_fn(model(X), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if ema is not None:
-                ema.update_parameters(net)
-            loss_sum += loss.detach()
-            step += 1
-            if step in eval_at:
-                stop = _evaluate(rec, s, ema.module if ema is not None else net, eval_iter, device,
-                                 step, loss_sum, t0, on_eval)
-                loss_sum.zero_()
-                model.train()
-                if stop:
-                    rec["stopped"] = stop
-                    break
-            if step >= total:
-                break
+    timed = TimedEvaluations(s, rec, eval_iter,
+                             _eval_steps(steps_per_epoch, total, s.eval_per_epoch, s.eval_from),
+                             device, t0, on_eval)
+    fit(net, _Augmented(train_iter, Compose(*augs) if augs else None), None, settings,
+        device=device, predict=flip_tta if s.tta else None, on_step=timed, log=None,
+        progress=False)
     rec["final_acc"] = rec["evals"][-1]["acc"] if rec["evals"] else None
     rec["seconds"] = time.time() - t0
     return rec
@@ -274,5 +275,6 @@ def settings_from(base: SpeedrunSettings, **changes: Any) -> SpeedrunSettings:
     return SpeedrunSettings(**{**base.to_dict(), **changes})
 
 
-__all__ = ["HOMEWORK", "SpeedrunSettings", "VAL_SEED", "VAL_SIZE", "build_network", "device_loaders",
-           "flip_tta", "make_optimizer", "settings_from", "train_to_target", "validation_split"]
+__all__ = ["HOMEWORK", "SpeedrunSettings", "TimedEvaluations", "VAL_SEED", "VAL_SIZE",
+           "build_network", "device_loaders", "flip_tta", "recipe", "settings_from",
+           "train_to_target", "validation_split"]

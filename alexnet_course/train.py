@@ -1,5 +1,6 @@
 """The training loop, laid out like torchvision's reference trainer: :func:`train_one_epoch`,
-:func:`evaluate` and a thin :func:`fit` that reads top to bottom.
+:func:`evaluate` and a thin :func:`fit` that reads top to bottom. It is the course's only
+loop: the chapters, the run store and the speed-run (:mod:`.speedrun`) all train through it.
 
 What it does differently from d2l's ``train_ch5``/``train_ch6``, and why:
 
@@ -12,37 +13,42 @@ What it does differently from d2l's ``train_ch5``/``train_ch6``, and why:
   ``torch.cuda.synchronize()``.
 * Guards stop a run that diverged or stalled with a message naming the likely causes
   (:mod:`.guards`); a checkpoint saves each epoch and resumes only the same run
-  (:mod:`.checkpoint`); every argument is checked before the first batch (:mod:`.settings`).
+  (:mod:`.checkpoint`); the settings are checked before the first batch (:mod:`.settings`).
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import distributed
+from ._runtime import autocast, compiled, is_channels_last, show_progress, sync, with_progress
 from .analysis import eval_mode
 from .checkpoint import Checkpoint, CheckpointError
 from .devices import device_name
 from .guards import TrainingFailed, check_divergence, check_stall
 from .history import History
-from .settings import (TrainSettings, make_optimizer, make_scheduler, make_warmup,
-                       resolve_amp, settings_for)
+from .settings import TrainSettings, make_optimizer, make_schedulers
 
 __all__ = ["CheckpointError", "EpochStats", "History", "TrainSettings", "TrainingFailed",
-           "evaluate", "fit", "make_optimizer", "make_scheduler", "set_seed", "train_one_epoch"]
+           "evaluate", "fit", "flip_tta", "set_seed", "train_one_epoch"]
 
 Predict = Callable[[nn.Module, Tensor], Tensor]
 Reduce = Callable[[Tensor], Tensor]  # sums a tensor over processes (distributed.all_sum)
+# fit's on_step(step, loss, net) after every optimiser step (step counts from 1 over the
+# whole run; loss is the batch's, still on the device; net the network fit evaluates, the
+# EMA's when there is one); returning True ends the run after that step
+OnStep = Callable[[int, Tensor, nn.Module], Any]
 Batches = Iterable[tuple[Tensor, Tensor]]
 EMPTY_LOADER = ("the training loader yields no batches; check its train_size and batch_size "
                 "(with drop_last=True a set smaller than one batch is empty)")
@@ -55,91 +61,29 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _autocast(device: torch.device, amp: str | bool):
-    amp = resolve_amp(device, amp)
-    if not amp:
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=torch.float16 if amp == "fp16" else torch.bfloat16)
-
-
-class _GraphStep(nn.Module):
-    """A ``torch.compile(mode="reduce-overhead")`` network for training: each step starts
-    a new CUDA-graph step, so the graphs' outputs of the previous one may be overwritten."""
-
-    def __init__(self, compiled: nn.Module) -> None:
-        super().__init__()
-        self.compiled = compiled
-
-    def forward(self, x: Tensor) -> Tensor:
-        torch.compiler.cudagraph_mark_step_begin()
-        return self.compiled(x)
-
-
-def _compiled(net: nn.Module, mode: bool | str) -> nn.Module:
-    """``net`` itself, or compiled in torch.compile's default mode (``True``) or ``mode``."""
-    if mode is False:
-        return net
-    if mode is True or mode == "default":
-        return torch.compile(net)
-    compiled = torch.compile(net, mode=mode)
-    return _GraphStep(compiled) if mode == "reduce-overhead" else compiled
-
-
-def _is_channels_last(net: nn.Module) -> bool:
-    """Whether ``net``'s 4-d weights are stored NHWC (so its inputs should be too)."""
-    for p in net.parameters():
-        if p.dim() != 4:
-            continue
-        nhwc, nchw = p.is_contiguous(memory_format=torch.channels_last), p.is_contiguous()
-        if nhwc != nchw:  # a weight with one input channel is both: look further
-            return nhwc
-    return False
-
-
-def _show_progress(progress: bool | None) -> bool:
-    """``None``: a counter for a person at a terminal or in Jupyter; callers that record
-    their output (papermill, CI) pass ``progress=False``."""
-    if progress is not None:
-        return progress
-    # inside a kernel stderr is ipykernel's stream; "ipykernel" in sys.modules is not enough,
-    # pytest's notebook plugins import it too
-    return sys.stderr.isatty() or type(sys.stderr).__module__.startswith("ipykernel")
-
-
-def _progress(batches: Batches, desc: str | None) -> Iterator[tuple[Tensor, Tensor]]:
-    """``batches``, with a one-line counter on stderr redrawn at most 4× a second."""
-    if desc is None:
-        yield from batches
-        return
-    total, shown = len(batches) if hasattr(batches, "__len__") else "?", 0.0
-    for i, batch in enumerate(batches):
-        if time.perf_counter() - shown > 0.25:
-            sys.stderr.write(f"\r{desc}: batch {i + 1}/{total}")
-            shown = time.perf_counter()
-        yield batch
-    sys.stderr.write("\r" + " " * (len(desc) + 24) + "\r")
+def flip_tta(net: nn.Module, x: Tensor) -> Tensor:
+    """Test-time augmentation: the logits of each image plus those of its mirror image
+    (left-right flips preserve the label in Fashion-MNIST and CIFAR-10). Pass it as
+    ``predict=flip_tta`` to :func:`fit` or :func:`evaluate`."""
+    return net(x) + net(x.flip(-1))
 
 
 def evaluate(net: nn.Module, data_iter: Batches, *, device: str | torch.device | None = None,
              predict: Predict | None = None, amp: str | bool = "auto",
              channels_last: bool | str = "auto", reduce: Reduce | None = None) -> float:
-    """Accuracy of ``net`` on ``data_iter`` (one host sync at the end; 0.0 if it is empty).
+    """Accuracy of ``net`` on ``data_iter`` (one host sync at the end).
 
-    ``predict(net, X)`` replaces ``net(X)``, e.g. for ten-crop testing. With
+    ``predict(net, X)`` replaces ``net(X)``, e.g. :func:`flip_tta` or ten-crop testing. With
     ``channels_last="auto"`` the batches follow the layout of the network's weights.
     ``reduce`` sums the hits and the count over processes, each holding a shard.
+    (0.0 if it is empty.)
     """
     device = torch.device(device) if device is not None else next(net.parameters()).device
     if channels_last == "auto":
-        channels_last = _is_channels_last(net)
+        channels_last = is_channels_last(net)
     correct = torch.zeros((), device=device, dtype=torch.long)
     count = 0
-    with eval_mode(net), _autocast(device, amp):
+    with eval_mode(net), autocast(device, amp):
         for X, y in data_iter:
             X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last:
@@ -167,34 +111,42 @@ class EpochStats:
     seconds: float
     grad_norm: float
     step_acc: list[float] | None = None  # each batch's training accuracy (step_metrics=True)
+    stopped: bool = False                # an on_step callback ended the run in this pass
 
 
 def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
                     data_iter: Batches, device: torch.device, *,
-                    warmup: torch.optim.lr_scheduler.LinearLR | None = None,
+                    schedulers: dict[str, Any] | None = None, ema: AveragedModel | None = None,
                     amp: str | bool = False, channels_last: bool = False,
                     desc: str | None = None, step_metrics: bool = False,
-                    scaler: torch.amp.GradScaler | None = None,
-                    reduce: Reduce | None = None) -> EpochStats:
-    """One pass over ``data_iter``; ``warmup`` (a per-batch scheduler) steps after each batch
-    until it is done. Metrics accumulate on the device and are read once at the end; with
+                    scaler: torch.amp.GradScaler | None = None, reduce: Reduce | None = None,
+                    on_step: Callable[[int, Tensor], Any] | None = None,
+                    first_step: int = 0) -> EpochStats:
+    """One pass over ``data_iter``. After each batch the per-batch schedulers of
+    ``schedulers`` step (``"per_step"``; ``"warmup"`` until it is done) and ``ema`` averages
+    the weights. Metrics accumulate on the device and are read once at the end; with
     ``step_metrics`` each batch's accuracy is kept too (still one host sync per epoch).
     ``scaler`` (fp16 autocast) scales the loss before the backward pass and unscales the
     gradients before the step, so they (and the guard's gradient norm) are the true ones.
-    ``reduce`` sums loss, hits and counts over processes: every rank returns the global ones."""
+    ``reduce`` sums loss, hits and counts over processes: every rank returns the global ones.
+    ``on_step(first_step + i, loss)`` runs after batch ``i`` (from 1); a true result ends
+    the pass there (``stopped``)."""
+    per_step = (schedulers or {}).get("per_step")
+    warmup = (schedulers or {}).get("warmup")
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     nonfinite = torch.zeros((), device=device, dtype=torch.bool)
     count = steps = num_classes = 0
-    per_step: list[torch.Tensor] = []
+    step_hits: list[torch.Tensor] = []
+    stopped = False
     model.train()
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
-    for X, y in _progress(data_iter, desc):
+    for X, y in with_progress(data_iter, desc):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if channels_last:
             X = X.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
+        with autocast(device, amp):
             logits = model(X)
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -206,18 +158,25 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
             scaler.unscale_(optimizer)
             scaler.step(optimizer)  # skipped when a gradient is inf/NaN; the scale then falls
             scaler.update()
+        if per_step is not None:
+            per_step.step()
         if warmup is not None and warmup.last_epoch < warmup.total_iters:
             warmup.step()
+        if ema is not None:
+            ema.update_parameters(_unwrapped(model))
         loss = loss.detach()
         nonfinite |= ~torch.isfinite(loss)
         loss_sum += loss.float() * len(y)
         hits = (logits.argmax(1) == y).sum()
         correct += hits
         if step_metrics:  # with reduce: hits and batch size, to be summed over the ranks
-            per_step.append(hits.float() / len(y) if reduce is None
-                            else torch.stack([hits, torch.tensor(len(y), device=device)]))
+            step_hits.append(hits.float() / len(y) if reduce is None
+                             else torch.stack([hits, torch.tensor(len(y), device=device)]))
         count, steps, num_classes = count + len(y), steps + 1, logits.shape[1]
-    _sync(device)
+        if on_step is not None and on_step(first_step + steps, loss):
+            stopped = True
+            break
+    sync(device)
     seconds = time.perf_counter() - t0
     if steps == 0:  # a loader without len() shows it only now
         raise ValueError(EMPTY_LOADER)
@@ -226,7 +185,7 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
              if p.grad is not None and p.dim() > 1]
     grad_norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])
                                          ).item() if grads else 0.0
-    step_acc = torch.stack(per_step) if per_step else None
+    step_acc = torch.stack(step_hits) if step_hits else None
     if reduce is not None:  # one collective for the counters: every rank gets the global ones
         totals = reduce(torch.stack([loss_sum.double(), correct.double(), nonfinite.double(),
                                      torch.tensor(count, device=device, dtype=torch.float64)]))
@@ -236,13 +195,23 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
             step_acc = step_acc[:, 0].float() / step_acc[:, 1]
     step_acc = step_acc.tolist() if step_acc is not None else None
     return EpochStats(loss_sum.item() / count, correct.item() / count, count, steps,
-                      num_classes, bool(nonfinite.item()), seconds, grad_norm, step_acc)
+                      num_classes, bool(nonfinite.item()), seconds, grad_norm, step_acc, stopped)
 
 
-def _meta(net: nn.Module, optimizer: torch.optim.Optimizer, s: TrainSettings, train_iter,
-          device: torch.device) -> dict:
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The network inside a DDP or compiled wrapper (its parameters are the same tensors)."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod") or hasattr(model, "compiled"):
+        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model.compiled
+    return model
+
+
+def _call_on_step(on_step: OnStep, net: nn.Module, step: int, loss: Tensor) -> Any:
+    return on_step(step, loss, net)
+
+
+def _meta(net: nn.Module, s: TrainSettings, train_iter, device: torch.device) -> dict:
     return {"model": type(net).__name__, "parameters": sum(p.numel() for p in net.parameters()),
-            "epochs": s.epochs, "optimizer": type(optimizer).__name__, "lr": s.lr,
+            "settings": s.to_dict(), "epochs": s.epochs, "optimizer": s.optimizer, "lr": s.lr,
             "momentum": s.momentum, "weight_decay": s.weight_decay, "scheduler": s.scheduler,
             "warmup_steps": s.warmup_steps, "label_smoothing": s.label_smoothing,
             "batch_size": s.batch_size, "train_examples": s.train_examples,
@@ -251,12 +220,13 @@ def _meta(net: nn.Module, optimizer: torch.optim.Optimizer, s: TrainSettings, tr
             "channels_last": s.channels_last, "torch": str(torch.__version__)}
 
 
-def _record(epoch: int, stats: EpochStats, test_acc: float, val_acc: float | None, lr: float,
-            seconds: float) -> dict[str, float]:
-    record = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.acc,
-              "test_acc": test_acc, "lr": lr, "examples": stats.examples,
-              "train_seconds": stats.seconds, "seconds": seconds,
-              "examples_per_sec": stats.examples / stats.seconds}
+def _record(epoch: int, stats: EpochStats, test_acc: float | None, val_acc: float | None,
+            lr: float, seconds: float) -> dict[str, Any]:
+    record: dict[str, Any] = {"epoch": epoch, "train_loss": stats.loss, "train_acc": stats.acc}
+    if test_acc is not None:
+        record["test_acc"] = test_acc
+    record.update(lr=lr, examples=stats.examples, train_seconds=stats.seconds, seconds=seconds,
+                  examples_per_sec=stats.examples / stats.seconds)
     if val_acc is not None:
         record["val_acc"] = val_acc
     if stats.step_acc is not None:
@@ -264,64 +234,47 @@ def _record(epoch: int, stats: EpochStats, test_acc: float, val_acc: float | Non
     return record
 
 
-def _epoch_line(r: dict[str, float], epochs: int, device: torch.device) -> str:
+def _epoch_line(r: dict[str, Any], epochs: int, device: torch.device) -> str:
     val = f"val acc {r['val_acc']:.3f}, " if "val_acc" in r else ""
+    test = f"test acc {r['test_acc']:.3f}, " if "test_acc" in r else ""
     return (f"epoch {r['epoch']}/{epochs}, loss {r['train_loss']:.3f}, train acc "
-            f"{r['train_acc']:.3f}, {val}test acc {r['test_acc']:.3f}, {r['seconds']:.1f} s, "
+            f"{r['train_acc']:.3f}, {val}{test}{r['seconds']:.1f} s, "
             f"{r['examples_per_sec']:.0f} examples/sec on {device}")
 
 
-def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: float | None = None,
-        optimizer: str | torch.optim.Optimizer = "sgd", momentum: float = 0.0,
-        weight_decay: float = 0.0, scheduler: str | Callable | None = None,
-        scheduler_kwargs: dict | None = None, warmup_steps: int = 0,
-        label_smoothing: float = 0.0, device: str | torch.device | None = None,
-        amp: str | bool = "auto", channels_last: bool | str = "auto", compile: bool | str = False,
-        checkpoint: str | os.PathLike | None = None, guard: bool = True,
-        stall_epochs: int = 3, stall_min_steps: int = 50, predict: Predict | None = None,
-        on_epoch_end: Callable[[int, dict], None] | None = None, progress: bool | None = None,
-        log: Callable[[str], None] | None = print, val_iter: Batches | None = None,
-        step_metrics: bool = False) -> History:
-    """Train ``net`` for ``epochs`` and return its :class:`History`.
+def fit(net: nn.Module, train_iter, test_iter: Batches | None,
+        settings: TrainSettings | None = None, *, device: str | torch.device | None = None,
+        checkpoint: str | os.PathLike | None = None, val_iter: Batches | None = None,
+        predict: Predict | None = None, on_epoch_end: Callable[[int, dict], None] | None = None,
+        on_step: OnStep | None = None, step_metrics: bool = False,
+        progress: bool | None = None, log: Callable[[str], None] | None = print,
+        **recipe: Any) -> History:
+    """Train ``net`` by ``settings`` and return its :class:`History`.
 
-    ``optimizer`` is ``"sgd"``, ``"adam"``, ``"adamw"`` (then ``lr`` is required) or a
-    ready optimizer. ``scheduler`` (``"plateau"``, ``"cosine"``, ``"step"`` with the
-    ``scheduler_kwargs`` each takes, or ``callable(optimizer)``) steps once per epoch;
-    ``"plateau"`` watches the accuracy on ``val_iter`` (held-out training images, as the
-    AlexNet paper watched its validation set) and, without one, the test accuracy.
-    ``warmup_steps`` ramps the learning rate linearly over the first batches, on top of the
-    schedule. ``val_iter``, when given, is evaluated every epoch (``val_acc``).
-    ``amp="auto"`` uses bf16 autocast on a CUDA GPU of compute capability ≥ 8.0, fp16 with a
-    gradient scaler on older ones, float32 on CPU and MPS; ``channels_last="auto"``
-    stores the network and its batches NHWC on a CPU and under autocast on CUDA (the network is
-    converted in place; pass ``False`` to keep NCHW). With ``checkpoint`` every finished
-    epoch is saved there; a re-run of the same run resumes after the last one, or continues
-    to a larger ``epochs``. ``predict(net, X)`` is used for evaluation (e.g. ten-crop).
-    ``guard`` stops a run whose loss turned NaN/inf or diverged, or that sits at loss
-    ln(C) with chance accuracy: at once if its gradient has vanished, else after
-    ``stall_epochs`` such epochs in a row; epochs under ``stall_min_steps`` batches are not
-    judged (see :mod:`.guards`). ``progress=None`` shows a counter at a terminal or in Jupyter.
-    ``compile``: ``True`` compiles the training step's network with ``torch.compile``;
-    ``"reduce-overhead"`` also replays it as CUDA graphs (for small, launch-bound networks;
-    with the CUDA loaders' ``drop_last`` every batch has one shape); evaluation stays eager.
-    A named optimiser is ``fused`` on CUDA (one kernel for all parameters).
-    ``step_metrics`` adds each batch's training accuracy to the epoch's record
-    (``step_train_acc``), e.g. to time a training-error target finer than by epochs.
+    ``settings`` is a :class:`~.settings.TrainSettings` (the recipe: epochs, optimiser,
+    rate and schedule, EMA, precision, guards), or its fields are given as keywords
+    (``fit(net, train, test, epochs=3, lr=0.1)``); the rest are run-time things that change
+    no number. Every epoch ends with the accuracy on ``test_iter`` (``None``: none) and on
+    ``val_iter`` (held-out training images, which a ``"plateau"`` scheduler watches; without
+    them, the test accuracy), each through ``predict(net, X)`` when given (e.g.
+    :func:`~.flip_tta`); with ``ema`` the averaged weights are the ones evaluated.
+    ``on_step(step, loss, net)`` runs after every batch, and a true result ends the run there
+    (a speed-run's stop at its target); ``on_epoch_end(epoch, record)`` after every epoch.
+    With ``checkpoint`` every finished epoch is saved there; a re-run of the same run
+    resumes after the last one. ``step_metrics`` keeps each batch's training accuracy.
 
-    Under ``torchrun`` (a process group initialised, e.g. by :func:`.distributed.init`) the
-    network is wrapped in DistributedDataParallel and each loader gives its rank a shard
-    (:func:`.distributed.shard_loader`; the on-device loaders' batch size stays the global
-    one); loss, accuracy and counts are summed over the ranks, so every rank returns the
-    global history. Only rank 0 logs, shows progress, calls ``on_epoch_end`` and writes the
-    checkpoint (on a folder every rank reads, as each resumes from it).
+    Under ``torchrun`` the network is wrapped in DistributedDataParallel and each loader
+    gives its rank a shard (:func:`.distributed.shard_loader`); loss, accuracy and counts
+    are summed over the ranks, so every rank returns the global history. Only rank 0 logs,
+    shows progress, calls the callbacks and writes the checkpoint.
     """
+    if settings is not None and recipe:
+        raise ValueError(f"pass the settings or their fields as keywords, not both "
+                         f"(got settings and {', '.join(sorted(recipe))})")
+    settings = settings if settings is not None else TrainSettings(**recipe)
     device = torch.device(device or getattr(train_iter, "device", None)
                           or next(net.parameters()).device)
-    s = settings_for(optimizer, scheduler, train_iter, device, amp=amp, lr=lr,
-                     channels_last=channels_last, momentum=momentum, weight_decay=weight_decay,
-                     epochs=epochs, scheduler_kwargs=scheduler_kwargs, warmup_steps=warmup_steps,
-                     label_smoothing=label_smoothing, compile=compile, guard=guard,
-                     stall_epochs=stall_epochs, stall_min_steps=stall_min_steps)
+    s = settings.resolved(device, train_iter)
     ddp = distributed.active()
     if ddp:  # before len(): sharding may drop a last batch too small for every rank
         train_iter = distributed.shard_loader(train_iter, train=True)
@@ -329,21 +282,21 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
                                for it in (test_iter, val_iter))
         if not distributed.is_main():
             log, progress, on_epoch_end = None, False, None
-    if hasattr(train_iter, "__len__") and len(train_iter) == 0:
+    steps_per_epoch = len(train_iter) if hasattr(train_iter, "__len__") else None
+    if steps_per_epoch == 0:
         raise ValueError(EMPTY_LOADER)
     net.to(device, memory_format=torch.channels_last if s.channels_last else torch.preserve_format)
-    if isinstance(optimizer, str):
-        optimizer = make_optimizer(net, s.optimizer, s.lr, momentum=s.momentum,
-                                   weight_decay=s.weight_decay, fused=device.type == "cuda")
-    sched = make_scheduler(optimizer, scheduler, s.epochs, **s.scheduler_kwargs)
-    warmup = make_warmup(optimizer, s.warmup_steps)
-    scaler = torch.amp.GradScaler(device.type) if s.amp == "fp16" else None
+    optimizer = make_optimizer(net, s, fused=device.type == "cuda")
     # what a checkpoint saves and restores besides the network and the optimiser
-    schedulers = {"scheduler": sched, "warmup": warmup, "scaler": scaler}
+    schedulers = make_schedulers(optimizer, s, steps_per_epoch)
+    schedulers["scaler"] = torch.amp.GradScaler(device.type) if s.amp == "fp16" else None
+    schedulers["ema"] = ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(s.ema),
+                                             use_buffers=True)  # BN statistics averaged too
+                               if s.ema else None)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    history = History(meta=_meta(net, optimizer, s, train_iter, device))
+    history = History(meta=_meta(net, s, train_iter, device))
     if ddp:
         history.meta["world_size"] = distributed.world_size()
     ckpt = None if checkpoint is None else Checkpoint(checkpoint, s, net,
@@ -351,35 +304,47 @@ def fit(net: nn.Module, train_iter, test_iter: Batches, *, epochs: int, lr: floa
     if ckpt is not None:
         ckpt.start(net, optimizer, schedulers, history, log)  # resumes, or checks it can write
     model = distributed.wrap(net, device) if ddp else net  # after resuming: DDP copies rank 0's
-    model = _compiled(model, s.compile)
+    model = compiled(model, s.compile)
     reduce = distributed.all_sum if ddp else None
-
-    show = _show_progress(progress)
-    score = partial(evaluate, net, device=device, predict=predict, amp=s.amp,
-                    channels_last=s.channels_last, reduce=reduce)  # reads the result: one sync
+    evaluated = ema.module if ema is not None else net
+    score = partial(evaluate, evaluated, device=device, predict=predict, amp=s.amp,
+                    channels_last=s.channels_last, reduce=reduce)
+    step_hook = None if on_step is None else partial(_call_on_step, on_step, evaluated)
+    show = show_progress(progress)
     for epoch in range(len(history) + 1, s.epochs + 1):
         distributed.set_epoch(train_iter, epoch - 1)  # the same shuffle whether resumed or not
-        stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device, warmup=warmup,
-                                amp=s.amp, channels_last=s.channels_last,
+        stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device,
+                                schedulers=schedulers, ema=ema, amp=s.amp,
+                                channels_last=s.channels_last,
                                 desc=f"epoch {epoch}/{s.epochs}" if show else None,
-                                step_metrics=step_metrics, scaler=scaler, reduce=reduce)
+                                step_metrics=step_metrics, scaler=schedulers["scaler"],
+                                reduce=reduce, on_step=step_hook,
+                                first_step=(epoch - 1) * (steps_per_epoch or 0))
         if s.guard:  # before evaluating: a diverged network is not worth a test pass
             check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
                              history)
         t0 = time.perf_counter()
-        test_acc = score(test_iter)
+        test_acc = None if test_iter is None else score(test_iter)
         val_acc = None if val_iter is None else score(val_iter)
         record = _record(epoch, stats, test_acc, val_acc, optimizer.param_groups[0]["lr"],
                          stats.seconds + time.perf_counter() - t0)
         history.records.append(record)
         if log:
             log(_epoch_line(record, s.epochs, device))
+        sched = schedulers["scheduler"]
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            sched.step(test_acc if val_acc is None else val_acc)
+            watched = val_acc if val_acc is not None else test_acc
+            if watched is None:
+                raise ValueError("scheduler='plateau' watches an accuracy: pass val_iter= "
+                                 "(or test_iter=)")
+            sched.step(watched)
         elif sched is not None:
             sched.step()
         if on_epoch_end is not None:
             on_epoch_end(epoch, record)
+        if stats.stopped:  # a partial epoch is recorded, never checkpointed
+            history.meta["stopped_at_step"] = (epoch - 1) * (steps_per_epoch or 0) + stats.steps
+            break
         if s.guard:  # before saving: a stalled epoch is not checkpointed, a re-run judges it again
             check_stall(history, stats.num_classes, stats.grad_norm, stats.steps,
                         stall_epochs=s.stall_epochs, stall_min_steps=s.stall_min_steps)

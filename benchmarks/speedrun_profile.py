@@ -22,7 +22,8 @@ from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 from alexnet_course.augment import RandomCrop, RandomHorizontalFlip
-from alexnet_course.speedrun import build_network, device_loaders, make_optimizer, settings_from
+from alexnet_course.settings import make_optimizer, make_schedulers
+from alexnet_course.speedrun import build_network, device_loaders, recipe, settings_from
 
 from .common import RESULTS_DIR, hardware, write_json
 from .speedrun import PRESETS, parse_sets
@@ -41,7 +42,9 @@ def profile_steps(s, *, device: str = "cpu", steps: int = 10, warmup: int = 3) -
     fmt = torch.channels_last if s.channels_last else torch.contiguous_format
     net = build_network(s).to(device, memory_format=fmt).train()
     model = torch.compile(net) if s.compile else net
-    opt, sched = make_optimizer(net, s, steps + warmup)
+    settings = recipe(settings_from(s, epochs=1.0), steps + warmup)  # one pass of these steps
+    opt = make_optimizer(net, settings)
+    sched = make_schedulers(opt, settings, steps + warmup)["per_step"]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     flip, crop = RandomHorizontalFlip(), RandomCrop(28, padding=s.translate) if s.translate else None
     seconds: dict[str, float] = defaultdict(float)
@@ -64,7 +67,8 @@ def profile_steps(s, *, device: str = "cpu", steps: int = 10, warmup: int = 3) -
         loss.backward()
         mark()
         opt.step()
-        sched.step()
+        if sched is not None:
+            sched.step()
         mark()
         if timed:
             for name, a, b in zip(PHASES, marks, marks[1:]):

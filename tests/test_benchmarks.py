@@ -101,9 +101,10 @@ def test_lrn_benchmark_implementations_agree():
 def test_fit_variants_are_fit_arguments():
     import inspect
 
+    from alexnet_course.settings import TrainSettings
     from alexnet_course.train import fit
 
-    params = inspect.signature(fit).parameters
+    params = {*inspect.signature(fit).parameters, *inspect.signature(TrainSettings).parameters}
     for variant, kwargs in bt.FIT_VARIANTS.items():
         assert set(kwargs) <= set(params), variant
     assert set(bt.DEFAULT_VARIANTS["cpu"]) <= set(bt.VARIANTS)

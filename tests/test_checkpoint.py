@@ -125,7 +125,7 @@ def test_cosine_run_cannot_grow(tiny, tmp_path):
     path = tmp_path / "run.pt"
     args = {**ARGS, "scheduler": "cosine", "scheduler_kwargs": None}
     fit(small_lenet(), *tiny, checkpoint=path, **args)
-    with pytest.raises(ValueError, match=r"epochs: 1 → 2 \(cosine anneals over all the epochs"):
+    with pytest.raises(ValueError, match=r"epochs: 1 → 2 \(cosine decays to zero over all the epochs"):
         fit(small_lenet(), *tiny, checkpoint=path, **{**args, "epochs": 2})
 
 

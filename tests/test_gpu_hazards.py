@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet_course import augment, data, settings, train
+from alexnet_course import _runtime, augment, data, settings, train
 from alexnet_course.models import get_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,17 +142,18 @@ def test_evaluation_batch_divides_the_test_set_on_cuda() -> None:
 def test_named_optimisers_are_fused_on_request_only() -> None:
     net = nn.Linear(3, 2)
     for name, lr in (("sgd", 0.1), ("adam", 1e-3), ("adamw", 1e-3)):
-        assert settings.make_optimizer(net, name, lr, fused=True).defaults["fused"] is True
-        assert not settings.make_optimizer(net, name, lr).defaults.get("fused")
+        s = settings.TrainSettings(epochs=1, optimizer=name, lr=lr)
+        assert settings.make_optimizer(net, s, fused=True).defaults["fused"] is True
+        assert not settings.make_optimizer(net, s).defaults.get("fused")
 
 
 def test_fit_asks_for_a_fused_optimiser_on_cuda_only(monkeypatch) -> None:
     seen = {}
     real = train.make_optimizer
 
-    def spy(net, name, lr, **kw):
+    def spy(net, s, **kw):
         seen.update(kw)
-        return real(net, name, lr, **kw)
+        return real(net, s, **kw)
     monkeypatch.setattr(train, "make_optimizer", spy)
     x, y = torch.rand(8, 4), torch.randint(0, 2, (8,))
     train.fit(nn.Linear(4, 2), [(x, y)], [(x, y)], epochs=1, lr=0.1, device="cpu",
@@ -162,20 +163,20 @@ def test_fit_asks_for_a_fused_optimiser_on_cuda_only(monkeypatch) -> None:
 
 def test_compile_modes(monkeypatch) -> None:
     calls, steps = [], []
-    monkeypatch.setattr(train.torch, "compile", lambda net, **kw: (calls.append(kw), net)[1])
-    monkeypatch.setattr(train.torch.compiler, "cudagraph_mark_step_begin",
+    monkeypatch.setattr(_runtime.torch, "compile", lambda net, **kw: (calls.append(kw), net)[1])
+    monkeypatch.setattr(_runtime.torch.compiler, "cudagraph_mark_step_begin",
                         lambda: steps.append(1))
     net = nn.Linear(4, 2)
-    assert train._compiled(net, False) is net and not calls
-    assert train._compiled(net, True) is net and calls[-1] == {}
-    graphed = train._compiled(net, "reduce-overhead")
-    assert calls[-1] == {"mode": "reduce-overhead"} and isinstance(graphed, train._GraphStep)
+    assert _runtime.compiled(net, False) is net and not calls
+    assert _runtime.compiled(net, True) is net and calls[-1] == {}
+    graphed = _runtime.compiled(net, "reduce-overhead")
+    assert calls[-1] == {"mode": "reduce-overhead"} and isinstance(graphed, _runtime._GraphStep)
     graphed(torch.rand(3, 4))
     graphed(torch.rand(3, 4))
     assert len(steps) == 2  # a new CUDA-graph step before every forward pass
-    settings.TrainSettings(epochs=1, compile="reduce-overhead")
+    settings.TrainSettings(epochs=1, lr=0.1, compile="reduce-overhead")
     with pytest.raises(ValueError, match="torch.compile mode"):
-        settings.TrainSettings(epochs=1, compile="fast")
+        settings.TrainSettings(epochs=1, lr=0.1, compile="fast")
 
 
 # --------------------------------------------------------------------------- chapter 02's crop

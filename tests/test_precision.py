@@ -7,7 +7,8 @@ from torch import nn
 
 from alexnet_course import devices
 from alexnet_course.settings import resolve_amp, resolve_channels_last
-from alexnet_course.train import _autocast, train_one_epoch
+from alexnet_course._runtime import autocast as _autocast
+from alexnet_course.train import train_one_epoch
 
 CUDA = torch.device("cuda")
 

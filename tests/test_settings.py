@@ -11,6 +11,7 @@ from torch import nn
 from alexnet_course.data import load_fashion_mnist
 from alexnet_course.settings import TrainSettings, make_warmup
 from alexnet_course.train import evaluate, fit
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 
 class NeverIterated:
@@ -42,13 +43,15 @@ def test_epochs_must_be_a_whole_number_from_one(epochs):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose one of: sgd, adam, adamw"),
-    ({"scheduler": "poly"}, "unknown scheduler 'poly'; choose one of: plateau, cosine, step"),
+    ({"scheduler": "poly"}, "unknown scheduler 'poly'; choose one of: plateau, step, linear, cosine, onecycle"),
+    ({"scheduler": "linear", "scheduler_kwargs": {"step_size": 1}}, r"do not apply to scheduler='linear'; it takes: none"),
+    ({"ema": 1.0}, r"ema is a decay per step in \[0, 1\)"),
+    ({"nesterov": True}, "nesterov=True needs momentum > 0"),
     ({"scheduler": "cosine", "scheduler_kwargs": {"patience": 2}},
      r"scheduler_kwargs \['patience'\] do not apply to scheduler='cosine'; it takes: none"),
     ({"scheduler": "plateau", "scheduler_kwargs": {"gamma": 0.5}},
      r"\['gamma'\] do not apply to scheduler='plateau'; it takes: factor, patience"),
     ({"scheduler_kwargs": {"step_size": 1}}, "apply to no scheduler"),
-    ({"scheduler": lambda opt: None, "scheduler_kwargs": {"step_size": 1}}, "a scheduler callable"),
     ({"scheduler": "step", "scheduler_kwargs": {"step_size": 0}}, r"step_size'\] must be a whole number ≥ 1"),
     ({"scheduler": "step", "scheduler_kwargs": {"gamma": 2}}, r"gamma'\] must be in \(0, 1\]"),
     ({"warmup_steps": -1}, "warmup_steps must be a whole number ≥ 0"),
@@ -58,11 +61,11 @@ def test_epochs_must_be_a_whole_number_from_one(epochs):
     ({"amp": "fp16"}, "amp='fp16' .* needs a CUDA GPU"),  # these settings are on the CPU
     ({"amp": True}, "amp must be 'auto', 'bf16', 'fp16' or False, got True"),
     ({"channels_last": "nhwc"}, "channels_last must be 'auto', True or False"),
-    ({"lr": None}, "needs lr="),
+    ({"lr": None}, "need lr="),
     ({"lr": -0.1}, "lr must be a positive number"),
     ({"lr": float("nan")}, "lr must be a positive number"),
     ({"momentum": -0.9}, "momentum must be a number ≥ 0"),
-    ({"optimizer": "adam", "lr": 1e-3, "momentum": 0.9}, "momentum= applies to SGD only"),
+    ({"optimizer": "adam", "lr": 1e-3, "momentum": 0.9}, "momentum= and nesterov= apply to SGD only"),
     ({"stall_epochs": 0}, "stall_epochs must be a whole number ≥ 1"),
     ({"guard": "yes"}, "guard must be True or False"),
 ])
@@ -71,11 +74,9 @@ def test_bad_arguments_are_named_with_the_choices(kwargs, message):
         call(**kwargs)
 
 
-def test_a_ready_optimizer_takes_no_lr():
-    model = net()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match="set them on the ready optimizer"):
-        fit(model, NeverIterated(), [], epochs=1, lr=0.1, optimizer=opt, log=None)
+def test_settings_or_keywords_not_both():
+    with pytest.raises(ValueError, match="not both"):
+        fit(net(), NeverIterated(), [], TrainSettings(epochs=1, lr=0.1), lr=0.2, log=None)
 
 
 def test_empty_training_loader():
@@ -87,9 +88,11 @@ def test_empty_training_loader():
 
 
 def test_settings_validate_themselves():
-    assert TrainSettings(epochs=2, scheduler="step").scheduler_kwargs == {"step_size": 3, "gamma": 0.1}
+    assert TrainSettings(epochs=2, lr=0.1, scheduler="step").scheduler_kwargs == {"step_size": 3, "gamma": 0.1}
     with pytest.raises(ValueError, match="epochs must be"):
-        TrainSettings(epochs=0)
+        TrainSettings(epochs=0, lr=0.1)
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainSettings.from_dict({"epochs": 1, "lr": 0.1, "learning_rate": 0.1})
 
 
 def test_warmup_is_a_per_batch_scheduler_on_top_of_the_schedule():
@@ -97,15 +100,40 @@ def test_warmup_is_a_per_batch_scheduler_on_top_of_the_schedule():
     step schedule halves it, as the hand-written warm-up did."""
     train, test = load_fashion_mnist(64, train_size=640, test_size=64, device="cpu")  # 10 batches
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
     used = []
-    opt.register_step_pre_hook(lambda o, args, kwargs: used.append(o.param_groups[0]["lr"]))
-    sched = lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5)  # noqa: E731
-    fit(model, train, test, epochs=2, optimizer=opt, scheduler=sched, warmup_steps=15, log=None)
+    handle = register_optimizer_step_pre_hook(
+        lambda o, args, kwargs: used.append(o.param_groups[0]["lr"]))
+    try:
+        fit(model, train, test, epochs=2, lr=0.1, scheduler="step",
+            scheduler_kwargs={"step_size": 1, "gamma": 0.5}, warmup_steps=15, log=None)
+    finally:
+        handle.remove()
     scheduled = [0.1] * 10 + [0.05] * 10
     expected = [lr * min(1, (s + 1) / 15) for s, lr in enumerate(scheduled)]
     assert used == pytest.approx(expected, rel=1e-12)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
     assert isinstance(make_warmup(opt, 15), torch.optim.lr_scheduler.LinearLR)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "onecycle"])
+def test_per_step_schedules_warm_up_then_decay_to_zero(name):
+    """Every batch steps the schedule: it rises over warmup_steps to lr, then falls to
+    (about) zero on the last batch of the last epoch."""
+    train, test = load_fashion_mnist(64, train_size=640, test_size=64, device="cpu")  # 10 batches
+    used = []
+    handle = register_optimizer_step_pre_hook(
+        lambda o, args, kwargs: used.append(o.param_groups[0]["lr"]))
+    try:
+        fit(net(), train, test, epochs=3, lr=0.1, momentum=0.9, nesterov=True, scheduler=name,
+            warmup_steps=6, log=None)
+    finally:
+        handle.remove()
+    assert len(used) == 30
+    peak = used.index(max(used))
+    assert 4 <= peak <= 7 and max(used) == pytest.approx(0.1, rel=0.02)
+    assert all(a <= b + 1e-12 for a, b in zip(used[:peak], used[1:peak + 1]))  # rises
+    assert all(a >= b - 1e-12 for a, b in zip(used[peak:], used[peak + 1:]))  # then falls
+    assert used[0] < 0.02 and used[-1] < 0.01  # from near zero, to near zero
 
 
 class Terminal(io.StringIO):

@@ -166,7 +166,7 @@ def test_plateau_watches_the_validation_set(tiny):
 
 def test_bad_arguments():
     train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
-    with pytest.raises(ValueError, match="needs lr="):
+    with pytest.raises(ValueError, match="need lr="):
         fit(small_lenet(), train, test, epochs=1)
     with pytest.raises(ValueError, match="choose one of: sgd, adam, adamw"):
         fit(small_lenet(), train, test, epochs=1, lr=0.1, optimizer="rmsprop")
