@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 from contextlib import contextmanager
 
 import pandas as pd
@@ -316,3 +317,60 @@ class ActivationStats:
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
+
+
+def memory_estimate(net: nn.Module, input_shape: tuple[int, ...], batch_size: int, *,
+                    optimizer: str = "adam", bytes_per_value: int = 4) -> dict[str, float]:
+    """Memory of one training step in MiB, estimated without a GPU.
+
+    ``weights``: the parameters; ``gradients``: as many again; ``optimizer``: two more
+    copies for Adam's moments, one for SGD with momentum, none for plain SGD (``"sgd0"``);
+    ``activations``: the outputs of every leaf module for a batch, measured with forward
+    hooks — an upper bound on what autograd keeps for the backward pass (in-place ReLUs
+    and parameter-free layers may share storage). Assumes float32 unless told otherwise.
+    """
+    states = {"adam": 2, "adamw": 2, "sgd": 1, "sgd0": 0}
+    if optimizer not in states:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(states)}")
+    n_params = sum(p.numel() for p in net.parameters())
+    counted = [0]
+
+    def hook(_m: nn.Module, _inp: tuple, out: Any) -> None:
+        if isinstance(out, torch.Tensor):
+            counted[0] += out.numel()
+
+    leaves = [m for m in net.modules() if next(m.children(), None) is None]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = net.training
+    try:
+        net.eval()
+        with torch.no_grad():
+            net(torch.zeros(1, *input_shape, device=next(net.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    mib = bytes_per_value / 2**20
+    out = {"weights": n_params * mib, "gradients": n_params * mib,
+           "optimizer": states[optimizer] * n_params * mib,
+           "activations": counted[0] * batch_size * mib}
+    out["total"] = sum(out.values())
+    return out
+
+
+@contextmanager
+def peak_memory(device: torch.device | str) -> Iterator[dict[str, float]]:
+    """``with peak_memory(dev) as mem: ...`` puts the peak of ``torch.cuda.max_memory_allocated``
+    during the block (MiB) in ``mem["peak MiB"]`` on CUDA; on other devices NaN (use
+    :func:`memory_estimate` there)."""
+    device = torch.device(device)
+    result: dict[str, float] = {"peak MiB": math.nan}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        yield result
+    finally:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            result["peak MiB"] = torch.cuda.max_memory_allocated(device) / 2**20

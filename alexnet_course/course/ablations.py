@@ -26,7 +26,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..analysis import memory_estimate, peak_memory  # noqa: F401  (the chapters' names)
 from ..models import get_model, model_info
+from .experiments import train_run
 from .rows import RunRow
 from .stats import Comparison, mean_ci
 from .stats import compare as stats_compare
@@ -128,26 +130,30 @@ def seeded_runs(ch: Any, specs: Sequence[Spec], seeds: int,
             yield spec, run, seed, extra, kw
 
 
-def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
-              **common: Any) -> list[Any]:
-    """Train every spec for ``seeds`` seeds (0, 1, ...) with ``common`` keywords.
-
-    Run names are ``<spec.name>`` for seed 0 and ``<spec.name>-s<k>`` after; each row gets
-    the columns ``variant``, ``change`` and ``seed``. Returns the ``RunResult`` list in spec
-    order.
-    """
-    from .experiments import train_run
-
-    results = []
+def run_calls(ch: Any, specs: Sequence[Spec], seeds: int,
+              common: dict[str, Any]) -> Iterator[tuple[str, str | Callable[[], nn.Module], dict[str, Any]]]:
+    """``(run name, model, keywords)`` of every :func:`train_run` call that
+    :func:`run_specs` makes, in its order."""
     for spec, run, seed, extra, kw in seeded_runs(ch, specs, seeds, common):
         model_kwargs = {k: v for k, v in spec.model_kwargs.items() if k not in spec.swaps()}
         model = spec.factory()
         if callable(model):  # keywords are inside the factory; record them anyway
             extra.update(model=spec.model, model_kwargs=str(spec.model_kwargs))
-        results.append(train_run(ch, run, model,
-                                 model_kwargs=None if callable(model) else model_kwargs,
-                                 seed=seed, extra=extra, **kw))
-    return results
+        yield run, model, dict(kw, model_kwargs=None if callable(model) else model_kwargs,
+                               spec_model={"name": spec.model, "kwargs": spec.model_kwargs},
+                               seed=seed, extra=extra)
+
+
+def run_specs(ch: Any, specs: Sequence[Spec], *, seeds: int = 1,
+              **common: Any) -> list[Any]:
+    """Train every spec for ``seeds`` seeds (0, 1, ...) with ``common`` keywords, or read
+    the runs from the chapter's run store.
+
+    Run names are ``<spec.name>`` for seed 0 and ``<spec.name>-s<k>`` after; each row gets
+    the columns ``variant``, ``change`` and ``seed``. Returns the ``RunResult`` list in spec
+    order.
+    """
+    return [train_run(ch, run, model, **kw) for run, model, kw in run_calls(ch, specs, seeds, common)]
 
 
 def mark_ended_at_chance(results: Iterable[Any], num_classes: int = 10) -> int:
@@ -268,60 +274,3 @@ def fastest_meeting(frame: pd.DataFrame, threshold: float, *, acc: str = "test a
     (None when no variant reaches it)."""
     ok = frame[frame[acc] >= threshold]
     return None if ok.empty else str(ok[time].idxmin())
-
-
-def memory_estimate(net: nn.Module, input_shape: tuple[int, ...], batch_size: int, *,
-                    optimizer: str = "adam", bytes_per_value: int = 4) -> dict[str, float]:
-    """Memory of one training step in MiB, estimated without a GPU.
-
-    ``weights``: the parameters; ``gradients``: as many again; ``optimizer``: two more
-    copies for Adam's moments, one for SGD with momentum, none for plain SGD (``"sgd0"``);
-    ``activations``: the outputs of every leaf module for a batch, measured with forward
-    hooks — an upper bound on what autograd keeps for the backward pass (in-place ReLUs
-    and parameter-free layers may share storage). Assumes float32 unless told otherwise.
-    """
-    states = {"adam": 2, "adamw": 2, "sgd": 1, "sgd0": 0}
-    if optimizer not in states:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(states)}")
-    n_params = sum(p.numel() for p in net.parameters())
-    counted = [0]
-
-    def hook(_m: nn.Module, _inp: tuple, out: Any) -> None:
-        if isinstance(out, torch.Tensor):
-            counted[0] += out.numel()
-
-    leaves = [m for m in net.modules() if next(m.children(), None) is None]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    was_training = net.training
-    try:
-        net.eval()
-        with torch.no_grad():
-            net(torch.zeros(1, *input_shape, device=next(net.parameters()).device))
-    finally:
-        for h in handles:
-            h.remove()
-        net.train(was_training)
-    mib = bytes_per_value / 2**20
-    out = {"weights": n_params * mib, "gradients": n_params * mib,
-           "optimizer": states[optimizer] * n_params * mib,
-           "activations": counted[0] * batch_size * mib}
-    out["total"] = sum(out.values())
-    return out
-
-
-@contextmanager
-def peak_memory(device: torch.device | str) -> Iterator[dict[str, float]]:
-    """``with peak_memory(dev) as mem: ...`` puts the peak of ``torch.cuda.max_memory_allocated``
-    during the block (MiB) in ``mem["peak MiB"]`` on CUDA; on other devices NaN (use
-    :func:`memory_estimate` there)."""
-    device = torch.device(device)
-    result: dict[str, float] = {"peak MiB": math.nan}
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    try:
-        yield result
-    finally:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            result["peak MiB"] = torch.cuda.max_memory_allocated(device) / 2**20

@@ -12,7 +12,6 @@ glues the wall time that the header's line refers to.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import re
 import subprocess
@@ -27,6 +26,7 @@ import torch
 from .. import datafiles
 from ..devices import default_device, device_name
 from ..train import History, set_seed
+from . import store
 from .profiles import Profile, resolve_profile
 from .rows import RunRow
 from .summary import format_seconds
@@ -75,8 +75,8 @@ def prepare_working_folder(folder: Path) -> Path:
 
 
 def results_root(profile: Profile, workdir: str | os.PathLike | None = None) -> Path:
-    """Where runs are written: ``$COURSE_RESULTS_DIR`` (the book driver sets it); else the
-    working folder's ``results/`` (``_build/smoke-results/`` for smoke runs and
+    """The run store of ``profile``: ``$COURSE_RESULTS_DIR`` (the book driver sets it); else
+    the working folder's ``results/<profile>/`` (``_build/smoke-results/`` for smoke runs and
     ``_build/dryrun-results/`` for dry runs, whose numbers mean nothing and must never
     overwrite the book's results); the working folder as :func:`working_folder` says."""
     if os.environ.get("COURSE_RESULTS_DIR"):
@@ -84,7 +84,7 @@ def results_root(profile: Profile, workdir: str | os.PathLike | None = None) -> 
     root = working_folder(workdir)
     if profile.name == "smoke" or profile.dry_run:
         return root / "_build" / f"{profile.name}-results"
-    return root / "results"
+    return root / "results" / profile.name
 
 
 def git_commit() -> str:
@@ -122,6 +122,12 @@ class Chapter:
     device: torch.device
     seed: int
     workdir: Path | None = None  # None: working_folder()'s default
+    # the published edition reads its runs and never trains one (a missing run is an error
+    # naming the command that trains it); elsewhere a missing run is trained on the spot
+    require_stored: bool = False
+    checkpoints: Path | None = None  # where a run in progress is checkpointed every epoch
+    results: Path | None = None      # the store's folder; None: results_root()'s
+    plan_only: bool = False          # train_run says what it would do (PlannedRun), trains nothing
     started: float = field(default_factory=time.perf_counter)
     date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc)
                       .strftime("%Y-%m-%d %H:%M UTC"))
@@ -132,7 +138,12 @@ class Chapter:
 
     @property
     def results_dir(self) -> Path:
-        return results_root(self.profile, self.workdir) / self.name
+        return (self.results or results_root(self.profile, self.workdir)) / self.name
+
+    def run_path(self, run: str) -> Path:
+        """The stored file of ``run``: ``<results>/<chapter>/<run>.json``."""
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run)  # file name; `run` keeps the label
+        return self.results_dir / f"{slug}.json"
 
     def environment(self) -> dict[str, Any]:
         return {"chapter": self.name, "profile": self.profile.name, "device": str(self.device),
@@ -161,18 +172,7 @@ class Chapter:
         elif history is not None:
             record.update(history)
         record.update({k: v.to_dict() if isinstance(v, RunRow) else v for k, v in extra.items()})
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run)  # file name; `run` keeps the label
-        path = self.results_dir / f"{slug}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(record, indent=1, default=str)
-        # atomic: a run killed mid-write leaves the previous file (or none), never half a JSON
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
+        return store.write(self.run_path(run), record)  # atomic
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -189,21 +189,27 @@ class Chapter:
 
 def start(chapter: str, profile: str = "auto", seed: int = 0, *,
           device: str | None = None, show: bool = True,
-          workdir: str | os.PathLike | None = None) -> Chapter:
+          workdir: str | os.PathLike | None = None, stored: str = "auto") -> Chapter:
     """Resolve the profile, seed, pick the device and show the chapter's header.
 
     ``workdir`` is where the chapter keeps its results and, outside a checkout, its data
     (``<workdir>/data``, which the loaders then search and download into); by default the
-    checkout, else ``./alexnet-course`` (see :func:`working_folder`).
+    checkout, else ``./alexnet-course`` (see :func:`working_folder`). ``stored="require"``
+    reads every run from the store and trains none (``"auto"``: required when the book
+    driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``).
     """
     prof = resolve_profile(profile)
     set_seed(seed)
     folder = working_folder(workdir)
     if folder != book_root():  # a checkout keeps its data where `make data` put it
         datafiles.set_data_home(prepare_working_folder(folder) / "data")
+    if stored not in ("auto", "require", "train"):
+        raise ValueError(f"stored must be 'auto', 'require' or 'train', got {stored!r}")
+    if stored == "auto":
+        stored = os.environ.get("COURSE_STORE", "train")
     ch = Chapter(name=chapter, profile=prof,
                  device=torch.device(device) if device else default_device(), seed=seed,
-                 workdir=folder)
+                 workdir=folder, require_stored=stored == "require" and prof.measures)
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),
                        ("torch_version", torch.__version__), ("run_date", ch.date)):
         ch.glue(key, value)

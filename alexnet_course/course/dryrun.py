@@ -76,7 +76,7 @@ class DryRun:
     def extra(self, net: nn.Module, input_shape: tuple[int, ...], fit_kwargs: dict) -> dict:
         """Row columns with the real run's scale and its estimated GPU memory (MiB, float32
         values: an upper bound under bf16 autocast)."""
-        from .ablations import memory_estimate
+        from ..analysis import memory_estimate
 
         opt = fit_kwargs.get("optimizer", "sgd")
         if not isinstance(opt, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from ..analysis import count_flops
 from ..data import load_dataset
 from ..models import get_model
 from ..train import History, TrainingFailed, evaluate, fit, set_seed
+from . import store
 from .chapter import Chapter
 from .dryrun import DryRun
 from .rows import RunRow, rows_frame
@@ -44,6 +46,15 @@ def show_progress() -> bool | None:
     return None
 
 
+class PlannedRun(Exception):
+    """Raised by :func:`train_run` for a chapter that only plans (``Chapter.plan_only``):
+    the run's file, spec hash and why it is missing (None: it is stored)."""
+
+    def __init__(self, run: str, path: Path, digest: str | None, missing: str | None) -> None:
+        super().__init__(run)
+        self.run, self.path, self.digest, self.missing = run, path, digest, missing
+
+
 @dataclass
 class RunResult:
     run: str
@@ -51,6 +62,29 @@ class RunResult:
     row: RunRow
     failed: str | None = None
     net: nn.Module | None = None
+    stored: bool = False  # read from the run store, not trained now
+
+
+# fit's keywords that change no number (a checkpoint path, callbacks, a log) stay out of a
+# run's spec; every other keyword is a TrainSettings field (the recipe) or predict
+RUN_TIME = ("checkpoint", "val_iter", "on_epoch_end", "on_step", "progress", "log")
+
+
+def run_spec(ch: Chapter, model: str | Callable[[], nn.Module], *, model_kwargs: dict[str, Any],
+             spec_model: dict[str, Any] | None, data: dict[str, Any], seed: int,
+             final_evals: dict[str, Predict] | None, fit_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's spec for the store (see :mod:`.store`), or None when it cannot be described
+    (a model given only as a factory, a lambda transform)."""
+    if callable(model) and spec_model is None:
+        return None
+    try:
+        return {"model": spec_model or {"name": model, "kwargs": model_kwargs},
+                "data": store.describe(data), "seed": seed,
+                "recipe": store.describe({k: v for k, v in fit_kwargs.items() if k not in RUN_TIME}),
+                "final_evals": store.describe(final_evals or {}),
+                "profile": ch.profile.name}
+    except ValueError:
+        return None
 
 
 def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
@@ -60,18 +94,26 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
               test_size: int | None | str = "profile", seed: int = 0,
               transform: Callable[[Tensor], Tensor] | None = None, normalize: Any = False,
               data_kwargs: dict[str, Any] | None = None, keep_net: bool = False,
-              extra: dict[str, Any] | None = None,
+              extra: dict[str, Any] | None = None, spec_model: dict[str, Any] | None = None,
               final_evals: dict[str, Predict] | None = None, **fit_kwargs: Any) -> RunResult:
-    """Train one model and record it under ``results/<chapter>/<run>.json``.
+    """Train one model, or read it from the chapter's run store, and record it under
+    ``<results>/<profile>/<chapter>/<run>.json``.
 
-    ``model`` is a registry name (with ``model_kwargs``) or a zero-argument factory.
+    ``model`` is a registry name (with ``model_kwargs``) or a zero-argument factory, which
+    ``spec_model`` then describes for the store (else the run is always trained).
     ``data_kwargs={"val_size": n}`` holds out ``n`` training images as a validation set,
     which ``fit`` evaluates every epoch (and its ``"plateau"`` scheduler watches).
     ``train_size``/``test_size`` default to the chapter's profile. ``seed`` is added to
     the chapter's seed, so repeats of a run differ only by it. ``extra`` adds columns
     to the row (e.g. what an ablation changed). ``final_evals={"ten-crop acc": predict}``
     evaluates the trained network once more on the test set per entry, ``predict(net, X)``
-    replacing ``net(X)``, and adds each accuracy as a column.
+    replacing ``net(X)``, and adds each accuracy as a column. The other keywords are
+    :class:`~alexnet_course.settings.TrainSettings` fields or ``fit``'s run-time ones.
+
+    A stored run whose spec and recipe version match is returned without training (with
+    ``keep_net`` its network is rebuilt untrained: enough for shapes and memory). A missing
+    one is trained, unless the chapter requires stored runs (the published edition): then
+    :class:`~.store.MissingRun` names the command that trains it.
     """
     p = ch.profile
     train_size = p.train_size if train_size == "profile" else train_size
@@ -80,6 +122,28 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     batch_size = batch_size or p.batch_size
     if dry is not None:  # the full run's data and model, a few tiny batches of it
         batch_size, epochs = p.batch_size, dry.cut_epochs
+    kwargs = {"in_channels": IN_CHANNELS.get(dataset, 3), **(model_kwargs or {})}
+    data = dict(dataset=dataset, resize=resize, batch_size=batch_size, train_size=train_size,
+                test_size=test_size, transform=transform, normalize=normalize,
+                **(data_kwargs or {}))
+    spec = None if dry is not None else run_spec(
+        ch, model, model_kwargs=kwargs, spec_model=spec_model, data=data, seed=ch.seed + seed,
+        final_evals=final_evals, fit_kwargs={"epochs": epochs, "lr": lr, **fit_kwargs})
+    digest = None if spec is None else store.spec_hash(spec)
+    path = ch.run_path(run)
+    if ch.plan_only:  # `run --status`: what this run is and whether it is stored, no training
+        raise PlannedRun(run, path, digest, store.stale_reason(store.read(path), digest)
+                         if digest is not None else "it has no spec")
+    if digest is not None:
+        record = store.read(path)
+        if store.stale_reason(record, digest) is None:
+            return _stored(record, model, kwargs, keep_net)
+    if ch.require_stored:
+        reason = "it has no spec" if digest is None else store.stale_reason(store.read(path), digest)
+        raise store.MissingRun(
+            f"{ch.name}: run {run!r} is not in the store ({reason}). Train the missing runs "
+            f"with `python -m alexnet_course.run {ch.name} --profile {p.name}`, then execute "
+            f"the chapter again.")
     set_seed(ch.seed + seed)
     loaders = load_dataset(dataset, batch_size, resize, train_size=train_size,
                            test_size=test_size, device=ch.device, transform=transform,
@@ -89,7 +153,6 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     train_iter, test_iter = loaders[0], loaders[-1]
     if len(loaders) == 3:  # (train, val, test)
         fit_kwargs.setdefault("val_iter", loaders[1])
-    kwargs = {"in_channels": IN_CHANNELS.get(dataset, 3), **(model_kwargs or {})}
     net = get_model(model, **kwargs) if isinstance(model, str) else model()
     name = model if isinstance(model, str) else type(net).__name__
     # the shape the network sees: after resizing and after any cropping transform
@@ -97,12 +160,15 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     flops = forward_flops(net, shape)
     failed = None
     fit_kwargs.setdefault("progress", show_progress())
-    try:
-        history = fit(net, train_iter, test_iter, epochs=epochs, lr=lr, device=ch.device,
-                      **fit_kwargs)
-    except TrainingFailed as err:
-        history, failed = err.history, str(err)
-        print(f"{run}: stopped: {str(err).split(':')[0]} ({str(err)[:120]}...)")
+    if digest is not None and ch.checkpoints is not None:  # a killed fill resumes mid-run
+        fit_kwargs.setdefault("checkpoint", ch.checkpoints / f"{path.stem}-{digest}.pt")
+    with store.Contention() as load:
+        try:
+            history = fit(net, train_iter, test_iter, epochs=epochs, lr=lr, device=ch.device,
+                          **fit_kwargs)
+        except TrainingFailed as err:
+            history, failed = err.history, str(err)
+            print(f"{run}: stopped: {str(err).split(':')[0]} ({str(err)[:120]}...)")
     history.meta.update({"model_name": name, "model_kwargs": model_kwargs or {},
                          "dataset": dataset, "seed": ch.seed + seed, "flops": flops})
     extra = dict(extra or {})
@@ -114,8 +180,22 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
                               parameters=sum(q.numel() for q in net.parameters()), flops=flops,
                               train_examples=train_iter.num_examples,
                               failed=failed is not None, extra=extra)
-    ch.save_run(run, history, row=row.to_dict(), failed=failed)
+    ch.save_run(run, history, row=row.to_dict(), failed=failed, spec=spec, spec_hash=digest,
+                recipe_version=store.RECIPE_VERSION, timing=load.result())
+    checkpoint = fit_kwargs.get("checkpoint")
+    if digest is not None and checkpoint is not None and ch.checkpoints is not None:
+        Path(checkpoint).unlink(missing_ok=True)  # the run is stored: its checkpoint is spent
     return RunResult(run, history, row, failed, net if keep_net else None)
+
+
+def _stored(record: dict[str, Any], model: str | Callable[[], nn.Module], kwargs: dict[str, Any],
+            keep_net: bool) -> RunResult:
+    """A stored run as :func:`train_run` returns it (a kept network is rebuilt untrained)."""
+    net = None
+    if keep_net:
+        net = get_model(model, **kwargs) if isinstance(model, str) else model()
+    return RunResult(record["run"], History.from_dict(record), RunRow.from_dict(record["row"]),
+                     record.get("failed"), net, stored=True)
 
 
 def table(results: Iterable[RunResult], columns: list[str] | None = None) -> pd.DataFrame:

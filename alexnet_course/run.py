@@ -1,0 +1,123 @@
+"""Fill a chapter's run store: ``python -m alexnet_course.run CHAPTER [--profile standard]``.
+
+Trains every run of the chapter's declared experiments (:mod:`.chapters`) that the store
+lacks, one at a time, and writes each finished run atomically under
+``results/<profile>/<chapter>/``; a run in progress is checkpointed every epoch under
+``_build/checkpoints/``, so a killed fill resumes mid-run, and a stored run is never
+trained again unless its spec or ``RECIPE_VERSION`` changed. Built to run for hours in
+the background (``nohup python -m alexnet_course.run 02 &``), stopped and restarted at
+will. ``--status`` lists the done and missing runs with an estimate of the CPU time left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from .chapters import chapter_module, train
+from .course import store
+from .course.chapter import Chapter
+from .course.ablations import run_calls
+from .course.experiments import PlannedRun, train_run
+from .course.profiles import PROFILES
+from .devices import default_device
+from .train import set_seed
+
+
+def make_chapter(name: str, profile: str, root: Path, *, device: str | None = None,
+                 plan_only: bool = False) -> Chapter:
+    """The chapter as the store fills it: results under ``root/results/<profile>``
+    (``root/_build/<profile>-results`` for smoke), checkpoints under ``root/_build``."""
+    prof = PROFILES[profile]
+    results = (root / "_build" / f"{profile}-results" if profile == "smoke" or prof.dry_run
+               else root / "results" / profile)
+    set_seed(0)
+    return Chapter(name=name, profile=prof, seed=0, workdir=root, results=results,
+                   device=torch.device(device) if device else default_device(),
+                   checkpoints=root / "_build" / "checkpoints" / profile / name,
+                   plan_only=plan_only)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m alexnet_course.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("chapter", help="the chapter's name or number, e.g. 01")
+    p.add_argument("--profile", default="standard", choices=[n for n in PROFILES if n != "dryrun"])
+    p.add_argument("--variant", action="append", help="only this variant (repeatable)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per compared configuration")
+    p.add_argument("--status", action="store_true", help="list done and missing runs; train nothing")
+    p.add_argument("--root", default=".", help="the checkout (results/ and _build/ are under it)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = p.parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        p.error(f"--seeds must be at least 1, got {args.seeds}")
+    module = chapter_module(args.chapter)
+    prof = PROFILES[args.profile]
+    experiments = module.experiments(prof, seeds=args.seeds)
+    known = {s.name for e in experiments.values() for s in e.specs}
+    unknown = sorted(set(args.variant or ()) - known)
+    if unknown:
+        p.error(f"no variant {', '.join(unknown)} in {module.NAME}; variants: {', '.join(sorted(known))}")
+    root = Path(args.root).resolve()
+    ch = make_chapter(module.NAME, args.profile, root, device=args.device, plan_only=True)
+    runs = list_runs(ch, experiments, args.variant)
+    missing = [(run, why) for run, why in runs if why is not None]
+    if args.status:
+        print(status_report(ch, runs))
+        return 0
+    print(f"{module.NAME} ({args.profile}): {len(runs) - len(missing)} of {len(runs)} runs stored; "
+          f"training {len(missing)}", flush=True)
+    ch = make_chapter(module.NAME, args.profile, root, device=args.device)
+    for exp in experiments.values():
+        train(ch, exp, args.variant)  # stored runs are read, missing ones trained and stored
+    print(f"{module.NAME} ({args.profile}): all {len(runs)} runs stored under {ch.results_dir}")
+    return 0
+
+
+def list_runs(ch: Chapter, experiments: dict, variants: list[str] | None) -> list[tuple[str, str | None]]:
+    """``(run, why it is missing or None)`` for every run, without training any (``ch``
+    plans only: its ``train_run`` raises :class:`PlannedRun`)."""
+    rows = []
+    for exp in experiments.values():
+        specs = [s for s in exp.specs if not variants or s.name in variants]
+        for run, model, kw in run_calls(ch, specs, exp.seeds, exp.common):
+            try:
+                train_run(ch, run, model, **kw)
+            except PlannedRun as planned:
+                rows.append((planned.run, planned.missing))
+    return rows
+
+
+def status_report(ch: Chapter, runs: list[tuple[str, str | None]]) -> str:
+    """The done and missing runs, and the CPU time the missing ones should take (the
+    median wall time of the stored runs of the same variant, else of all stored runs)."""
+    walls: dict[str, list[float]] = {}
+    for run, why in runs:
+        if why is None:
+            record = store.read(ch.run_path(run)) or {}
+            wall = (record.get("timing") or {}).get("wall_s")
+            if wall is not None:
+                walls.setdefault(run.split("-s")[0], []).append(wall)
+    every = [w for ws in walls.values() for w in ws]
+    lines, left, unknown = [], 0.0, 0
+    for run, why in runs:
+        lines.append(f"{'done   ' if why is None else 'missing'}  {run}" + (f"  ({why})" if why else ""))
+        if why is not None:
+            known = walls.get(run.split("-s")[0]) or every
+            if known:
+                left += statistics.median(known)
+            else:
+                unknown += 1
+    done = sum(why is None for _, why in runs)
+    estimate = (f"about {left / 60:.0f} min of CPU time left" if left else "no time estimate yet")
+    if unknown:
+        estimate += f" ({unknown} runs without a stored run to estimate from)"
+    lines.append(f"{ch.name} ({ch.profile.name}): {done} of {len(runs)} runs stored; {estimate}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
