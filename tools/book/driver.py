@@ -188,17 +188,15 @@ def _signal_process(process: Any, sig: int) -> None:
 
 
 def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
-                     log_path: Path, results: Path, *,
-                     extra_env: dict[str, str] | None = None) -> Outcome:
+                     log_path: Path, results: Path) -> Outcome:
     """Run one notebook with papermill into ``output``; its whole tree is stopped on return.
 
     papermill saves ``output`` after every cell, so a crash, a timeout or an interrupt
     leaves the cells that finished there. :class:`Interrupted` and KeyboardInterrupt
-    propagate after the processes have been stopped. ``extra_env`` is added to the
-    environment (``promote`` sets PYTHONPATH to the package to execute with).
+    propagate after the processes have been stopped.
     """
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
-               PYTHONUNBUFFERED="1", **(extra_env or {}))
+               PYTHONUNBUFFERED="1")
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [sys.executable, "-m", "papermill", str(source), str(output),
