@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="+", metavar="CHAPTER",
                      help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
     run.add_argument("--force", action="store_true",
-                     help="execute even when notebook, package and profile are unchanged")
+                     help="execute even when notebook and profile are unchanged")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="seconds one notebook may run before it is stopped (default: "
                      + ", ".join(f"{k} {v}" for k, v in DEFAULT_TIMEOUT_S.items()) + ")")

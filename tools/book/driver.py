@@ -33,8 +33,8 @@ from typing import Any, Iterator, Sequence
 
 from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
 
-from .manifest import (RESULTS_PAGE, load_manifest, new_record, notebook_hash, package_hash,
-                       results_hash, run_reason, save_manifest)
+from .manifest import (RESULTS_PAGE, load_manifest, new_record, notebook_hash, results_hash,
+                       run_reason, save_manifest)
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
 
 # The package's profiles are the only list of them (a profile added there is known here).
@@ -327,7 +327,6 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
     ``requested`` is a profile or :data:`PUBLISHED` (see :func:`chapter_profile`).
     """
     manifest = load_manifest(root)
-    package_sha = package_hash(root)
     device: dict[str, Any] | None = None
     failures: list[str] = []
     for index, entry in enumerate(selected, 1):
@@ -340,7 +339,7 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
         results_sha = (results_hash(results_dir(root, profile))
                        if entry.name == RESULTS_PAGE else None)
         reason = "--force" if force else run_reason(
-            record, source_sha, package_sha, profile, entry.output.is_file(), results_sha)
+            record, source_sha, profile, entry.output.is_file(), results_sha)
         if reason is None:
             print(f"{prefix}: up to date, skipped (profile {profile})", flush=True)
             continue
@@ -358,7 +357,7 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
             _report_failure(root, entry, prefix, outcome)
             continue
         manifest["chapters"][entry.name] = new_record(
-            source_sha, package_sha, profile, device, outcome.wall_s, results_sha)
+            source_sha, profile, device, outcome.wall_s, results_sha)
         save_manifest(manifest, root)
         print(f"{prefix}: done in {outcome.wall_s:.1f} s", flush=True)
         _write_rendition(root, entry, prefix)
