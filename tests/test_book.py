@@ -102,19 +102,6 @@ def test_notebook_hash_ignores_outputs_and_counts(project: Path) -> None:
     assert manifest.notebook_hash(source) != manifest.notebook_hash(executed)
 
 
-def test_package_hash_covers_the_package_but_not_the_tooling(project: Path) -> None:
-    before = manifest.package_hash(project)
-    write(project / "tools" / "book" / "browser.py", "# the browser test\n")
-    write(project / "benchmarks" / "common.py", "# a benchmark\n")
-    write(project / "alexnet_course" / "__pycache__" / "x.py", "# not source\n")
-    assert manifest.package_hash(project) == before
-    write(project / "alexnet_course" / "course" / "widgets.py", "W = 1\n")
-    with_widgets = manifest.package_hash(project)
-    assert with_widgets != before
-    write(project / "alexnet_course" / "models" / "lenet.py", "X = 2\n")
-    assert manifest.package_hash(project) != with_widgets
-
-
 def test_results_hash_ignores_the_results_pages_own_output(tmp_path: Path) -> None:
     write(tmp_path / "01_a" / "run.json", '{"a": 1}')
     before = manifest.results_hash(tmp_path)
@@ -132,17 +119,24 @@ def test_results_hash_ignores_the_results_pages_own_output(tmp_path: Path) -> No
     ({"record": None}, "never run by the driver"),
     ({"profile": "full"}, "profile quick -> full"),
     ({"source_sha": "other"}, "notebook changed"),
-    ({"package_sha": "other"}, "package code changed"),
     ({"results_sha": "r"}, None),
     ({"results_sha": "other"}, "results changed"),
 ])
 def test_run_reason(change: dict[str, Any], expected: str | None) -> None:
-    args: dict[str, Any] = {"record": {"source_sha256": "s", "package_sha256": "p",
-                                       "profile": "quick", "results_sha256": "r"},
-                            "source_sha": "s", "package_sha": "p", "profile": "quick",
-                            "output_exists": True}
+    args: dict[str, Any] = {"record": {"source_sha256": "s", "profile": "quick",
+                                       "results_sha256": "r"},
+                            "source_sha": "s", "profile": "quick", "output_exists": True}
     args.update(change)
     assert manifest.run_reason(**args) == expected
+
+
+def test_run_reason_ignores_the_package_keys_of_old_records() -> None:
+    """Records written before the run store name the package hash they were executed with,
+    some a promotion; neither makes them stale."""
+    old = {"source_sha256": "s", "package_sha256": "a package long gone", "profile": "quick",
+           "promoted": {"from_package_sha256": "older", "by": "smoke outputs identical"}}
+    assert manifest.run_reason(old, "s", "quick", True) is None
+    assert manifest.run_reason(old, "other", "quick", True) == "notebook changed"
 
 
 def fake_executor(calls: list[tuple[str, str]]):
@@ -166,16 +160,24 @@ def test_run_executes_changed_chapters_and_skips_unchanged(
     assert set(recorded["chapters"]) == {"01_first", "02_second"}
     record = recorded["chapters"]["01_first"]
     assert record["profile"] == "quick" and record["device"] == CPU
-    assert {"source_sha256", "package_sha256", "date", "wall_s"} <= set(record)
-    assert "results_sha256" not in record  # only the results page records its input
+    assert {"source_sha256", "profile", "device", "date", "wall_s"} == set(record)
+    # (no package hash; only the results page records its input, results_sha256)
 
     calls.clear()
     assert driver.command_run(project, "quick", None, False, 60) == 0
     assert calls == []
     assert "up to date, skipped" in capsys.readouterr().out
 
+    # a package edit re-executes nothing (stored runs and the canary test cover it) ...
     write(project / "alexnet_course" / "models" / "lenet.py", "X = 3\n")
-    assert driver.command_run(project, "quick", ["02"], False, 60) == 0
+    assert driver.command_run(project, "quick", None, False, 60) == 0
+    assert calls == []
+    # ... an edit of a notebook re-executes that chapter alone
+    source = project / "notebooks" / "02_second.ipynb"
+    nb = json.loads(source.read_text())
+    nb["cells"].append(code("print(2)", None))
+    write_nb(source, nb)
+    assert driver.command_run(project, "quick", None, False, 60) == 0
     assert calls == [("02_second.ipynb", "quick")]
 
     calls.clear()

@@ -49,8 +49,7 @@ def publish(project: Path, name: str, profile: str) -> dict[str, Any]:
         write_nb(entry.output, json.loads(entry.source.read_text()))
     data = manifest.load_manifest(project)
     data["chapters"][name] = manifest.new_record(
-        manifest.notebook_hash(entry.source), manifest.package_hash(project), profile, CPU,
-        1.0)
+        manifest.notebook_hash(entry.source), profile, CPU, 1.0)
     manifest.save_manifest(data, project)
     return data["chapters"][name]
 
@@ -121,7 +120,8 @@ def test_published_reruns_a_stale_chapter_in_its_recorded_profile(project: Path,
     assert calls == [("01_first", "standard", 3600)]
     assert recorded_profile(project, "01_first") == "standard"
     calls.clear()
-    write(project / "alexnet_course" / "models" / "lenet.py", "X = 2\n")  # both stale
+    edit_notebook(project, "01_first")  # both stale
+    edit_notebook(project, "02_second")
     assert driver.command_run(project, "published", None, False, 60) == 0
     assert calls == [("01_first", "standard", 60), ("02_second", "quick", 60)]
 
@@ -163,4 +163,20 @@ def test_check_sees_a_standard_chapter_as_up_to_date(project: Path) -> None:
     publish(project, "01_first", "standard")
     entry = next(e for e in paths.parse_toc(project) if e.name == "01_first")
     data = manifest.load_manifest(project)
-    assert checks.stale_reason(project, entry, data, manifest.package_hash(project)) is None
+    assert checks.stale_reason(project, entry, data) is None
+
+
+def test_check_sees_a_package_edit_as_no_reason_to_rerun(project: Path) -> None:
+    """Only the notebook, the profile or (results page) results/ make a chapter stale; an
+    old record's package_sha256 and promoted keys are ignored, not required."""
+    record = publish(project, "01_first", "quick")
+    record.update({"package_sha256": "0" * 64, "promoted": {"from_package_sha256": "1" * 64}})
+    data = manifest.load_manifest(project)
+    data["chapters"]["01_first"] = record
+    manifest.save_manifest(data, project)
+    write(project / "alexnet_course" / "models" / "lenet.py", "X = 'edited'\n")
+    entry = next(e for e in paths.parse_toc(project) if e.name == "01_first")
+    assert checks.stale_reason(project, entry, manifest.load_manifest(project)) is None
+    edit_notebook(project, "01_first")
+    assert checks.stale_reason(project, entry, manifest.load_manifest(project)) == (
+        "notebook changed")

@@ -111,16 +111,14 @@ def _record_all(project: Path) -> None:
     for entry in parse_toc(project):
         if entry.source and entry.path:
             data["chapters"][entry.name] = manifest.new_record(
-                manifest.notebook_hash(entry.source), manifest.package_hash(project), "quick",
-                dict(CPU), 1.0)
+                manifest.notebook_hash(entry.source), "quick", dict(CPU), 1.0)
     manifest.save_manifest(data, project)
 
 
 def _stale(project: Path) -> list[str]:
     records = manifest.load_manifest(project)["chapters"]
     return [entry.name for entry in parse_toc(project) if entry.source and entry.path and
-            checks.stale_reason(project, entry, {"chapters": records},
-                                manifest.package_hash(project))]
+            checks.stale_reason(project, entry, {"chapters": records})]
 
 
 def test_pin_and_set_url_rewrite_everywhere_and_stale_nothing(executed: Path) -> None:
@@ -164,7 +162,7 @@ def test_records_of_the_old_hash_are_migrated(project: Path) -> None:
     write_nb(source, nb)
     old_hash = manifest._cells_hash(nb["cells"])  # the definition records were written with
     manifest.save_manifest({"version": 1, "chapters": {"01_first": manifest.new_record(
-        old_hash, manifest.package_hash(project), "quick", dict(CPU), 1.0)}}, project)
+        old_hash, "quick", dict(CPU), 1.0)}}, project)
     colab.command_pin(project, "v3")
     assert "@v3" in source.read_text()
     record = manifest.load_manifest(project)["chapters"]["01_first"]
@@ -179,8 +177,8 @@ def test_records_of_the_old_hash_are_migrated(project: Path) -> None:
 def test_old_records_migrate_through_the_executed_copy_when_the_source_moved_on(
         project: Path) -> None:
     """A record of the old hash whose source was since pinned *and* edited is moved to
-    the hash of its executed copy (the cells it ran), so promote can judge the edit; the
-    chapter stays stale against the edited source."""
+    the hash of its executed copy (the cells it ran); the chapter stays stale against the
+    edited source."""
     source = project / "notebooks" / "01_first.ipynb"
     executed = project / "book" / "01_first.ipynb"
     nb = json.loads(source.read_text())
@@ -189,7 +187,7 @@ def test_old_records_migrate_through_the_executed_copy_when_the_source_moved_on(
     write_nb(executed, nb)
     old_hash = manifest._cells_hash(nb["cells"])
     manifest.save_manifest({"version": 1, "chapters": {"01_first": manifest.new_record(
-        old_hash, manifest.package_hash(project), "quick", dict(CPU), 1.0)}}, project)
+        old_hash, "quick", dict(CPU), 1.0)}}, project)
     colab.command_pin(project, "v3")
     edited = json.loads(source.read_text())
     edited["cells"][2]["source"] = "print('edited')"

@@ -6,8 +6,6 @@ One module per job:
 * :mod:`~tools.book.manifest` — what ``run`` recorded (``book/.manifest.json``) and the hashes
   that decide whether a chapter is stale;
 * :mod:`~tools.book.driver` — ``run``: papermill, one chapter at a time;
-* :mod:`~tools.book.promote` and :mod:`~tools.book.compare` — ``promote``: keep a chapter
-  through a package change when its smoke outputs and results are the same before and after;
 * :mod:`~tools.book.checks` — ``check``: executed notebooks, install cells, toc, results;
 * :mod:`~tools.book.vendor` and :mod:`~tools.book.build` — ``build``: the pinned JavaScript
   and ``jupyter-book build``;

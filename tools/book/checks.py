@@ -23,8 +23,7 @@ from .colab import (GIT_URL, IMPORTS_PACKAGE, check_install_cell,  # noqa: F401 
                     install_cell_source, pinned_ref, ref_exists)
 from .deps import check_dependencies
 from .rendition import check_renditions
-from .manifest import (RESULTS_PAGE, load_manifest, notebook_hash, package_hash,
-                       results_hash, run_reason)
+from .manifest import RESULTS_PAGE, load_manifest, notebook_hash, results_hash, run_reason
 from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, relative,
                     repository_url, results_dir)
 
@@ -127,16 +126,14 @@ def check_results(results: Path, root: Path) -> list[str]:
 # ------------------------------------------------------------------------ the command
 
 
-def stale_reason(root: Path, entry: TocEntry, manifest: dict[str, Any],
-                 package_sha: str) -> str | None:
+def stale_reason(root: Path, entry: TocEntry, manifest: dict[str, Any]) -> str | None:
     """Why the executed copy of ``entry`` is out of date, or None (checked for its profile)."""
     assert entry.source is not None
     record = manifest["chapters"].get(entry.name)
     profile = (record or {}).get("profile", "?")
     results_sha = (results_hash(results_dir(root, profile))
                    if entry.name == RESULTS_PAGE else None)
-    return run_reason(record, notebook_hash(entry.source), package_sha, profile, True,
-                      results_sha)
+    return run_reason(record, notebook_hash(entry.source), profile, True, results_sha)
 
 
 def _notebook_problems(path: Path, label: str, executed: bool, url: str,
@@ -156,7 +153,6 @@ def command_check(root: Path, strict: bool = False) -> int:
     url = repository_url(root)
     ref = pinned_ref(root)
     manifest = load_manifest(root)
-    package_sha = package_hash(root)
     problems = missing_documents(entries)
     warnings: list[str] = [] if ref is None or ref_exists(root, ref) else [
         f"repository.pin {ref} is not a tag or commit of this checkout: tag the commit that "
@@ -168,7 +164,7 @@ def command_check(root: Path, strict: bool = False) -> int:
         checked += 1
         problems += _notebook_problems(entry.path, entry.docname, True, url, root, ref)
         try:
-            reason = stale_reason(root, entry, manifest, package_sha) if entry.source else None
+            reason = stale_reason(root, entry, manifest) if entry.source else None
         except BookError:  # a malformed source notebook: reported with the sources below
             reason = None
         if reason:

@@ -10,28 +10,10 @@ from typing import Sequence
 from .paths import REPO_ROOT, BookError, repository_url
 
 DESCRIPTION = "Driver of the executable book: execute, check, build and test it."
-PROMOTE_HELP = """\
-For each chapter whose manifest record is stale only because the package code changed
-(same notebook, same profile), execute the chapter in the smoke profile twice, on the CPU:
-with the package of git revision REV (which must be the package the chapter was executed
-with) and with the current one; time.perf_counter is a deterministic clock in both. When
-both runs' outputs and results JSON are identical, times, dates, commits and addresses
-aside (tools/book/compare.py), the record moves to the current package hash without
-re-executing the chapter, and says so ("promoted"). Otherwise the record is left stale
-(`run` re-executes the chapter) and the first differences are printed. A change of the
-definition of the chapter's profile is never promoted; code only larger profiles execute
-is not seen by the smoke runs. A chapter whose notebook changed only in full= values of
-P.pick(...) calls (the code cells' syntax trees without them equal, markdown unchanged)
-and that was not executed in full is a candidate too: promoted without a run when the
-package is unchanged, after the two smoke runs otherwise; its executed copy takes the new
-sources. Exit status 1 when a candidate was not promoted. The two runs are kept in
-_build/promote/.
-"""
 EPILOG = """\
 Keeping the published edition:
   run                          re-execute stale chapters, each in its recorded profile
   run --profile quick          re-execute every chapter not recorded in quick
-  promote --since REV          after a results-neutral package change (see promote -h)
   estimates [DIR]              GPU memory and time of the full profile, from a dry run
 
 Publishing for Colab:
@@ -60,20 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", nargs="+", metavar="CHAPTER",
                      help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
     run.add_argument("--force", action="store_true",
-                     help="execute even when notebook, package and profile are unchanged")
+                     help="execute even when notebook and profile are unchanged")
     run.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="seconds one notebook may run before it is stopped (default: "
                      + ", ".join(f"{k} {v}" for k, v in DEFAULT_TIMEOUT_S.items()) + ")")
-    promote = commands.add_parser(
-        "promote", help="keep published chapters through a results-neutral package change",
-        description=PROMOTE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    promote.add_argument("--since", required=True, metavar="REV",
-                         help="git revision whose package the chapters were executed with")
-    promote.add_argument("--only", nargs="+", metavar="CHAPTER",
-                         help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
-    promote.add_argument("--timeout", type=float, default=None, metavar="S",
-                         help="seconds one smoke execution may run (default "
-                         f"{DEFAULT_TIMEOUT_S['smoke']})")
     estimates = commands.add_parser(
         "estimates", help="GPU memory and time of every full-profile run, from a dry run")
     estimates.add_argument("results", nargs="?", type=Path, default=None,
@@ -108,10 +80,6 @@ def dispatch(command: str, args: argparse.Namespace, root: Path) -> int:
         from .driver import command_run
 
         return command_run(root, args.profile, args.only, args.force, args.timeout)
-    if command == "promote":
-        from .promote import command_promote
-
-        return command_promote(root, args.since, args.only, args.timeout)
     if command == "estimates":
         from .estimates import command_estimates
 

@@ -33,8 +33,8 @@ from typing import Any, Iterator, Sequence
 
 from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
 
-from .manifest import (RESULTS_PAGE, load_manifest, new_record, notebook_hash, package_hash,
-                       results_hash, run_reason, save_manifest)
+from .manifest import (RESULTS_PAGE, load_manifest, new_record, notebook_hash, results_hash,
+                       run_reason, save_manifest)
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
 
 # The package's profiles are the only list of them (a profile added there is known here).
@@ -188,17 +188,15 @@ def _signal_process(process: Any, sig: int) -> None:
 
 
 def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
-                     log_path: Path, results: Path, *,
-                     extra_env: dict[str, str] | None = None) -> Outcome:
+                     log_path: Path, results: Path) -> Outcome:
     """Run one notebook with papermill into ``output``; its whole tree is stopped on return.
 
     papermill saves ``output`` after every cell, so a crash, a timeout or an interrupt
     leaves the cells that finished there. :class:`Interrupted` and KeyboardInterrupt
-    propagate after the processes have been stopped. ``extra_env`` is added to the
-    environment (``promote`` sets PYTHONPATH to the package to execute with).
+    propagate after the processes have been stopped.
     """
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
-               PYTHONUNBUFFERED="1", **(extra_env or {}))
+               PYTHONUNBUFFERED="1")
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [sys.executable, "-m", "papermill", str(source), str(output),
@@ -329,7 +327,6 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
     ``requested`` is a profile or :data:`PUBLISHED` (see :func:`chapter_profile`).
     """
     manifest = load_manifest(root)
-    package_sha = package_hash(root)
     device: dict[str, Any] | None = None
     failures: list[str] = []
     for index, entry in enumerate(selected, 1):
@@ -342,7 +339,7 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
         results_sha = (results_hash(results_dir(root, profile))
                        if entry.name == RESULTS_PAGE else None)
         reason = "--force" if force else run_reason(
-            record, source_sha, package_sha, profile, entry.output.is_file(), results_sha)
+            record, source_sha, profile, entry.output.is_file(), results_sha)
         if reason is None:
             print(f"{prefix}: up to date, skipped (profile {profile})", flush=True)
             continue
@@ -360,7 +357,7 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
             _report_failure(root, entry, prefix, outcome)
             continue
         manifest["chapters"][entry.name] = new_record(
-            source_sha, package_sha, profile, device, outcome.wall_s, results_sha)
+            source_sha, profile, device, outcome.wall_s, results_sha)
         save_manifest(manifest, root)
         print(f"{prefix}: done in {outcome.wall_s:.1f} s", flush=True)
         _write_rendition(root, entry, prefix)

@@ -2,18 +2,18 @@
 
 ``book/.manifest.json`` holds one record per chapter::
 
-    {"source_sha256": ..., "package_sha256": ..., "profile": "quick",
+    {"source_sha256": ..., "profile": "quick",
      "device": {"kind": "cpu", "name": ..., "torch": ..., "cores": 2},
      "date": "2025-01-02T10:00:00+00:00", "wall_s": 81.2}
 
-and, for the results page only, ``results_sha256``: the results it summarised. A record
-that ``promote`` moved to a new package hash without re-executing the chapter has
-``"promoted": {"from_package_sha256", "executed_package_sha256", "since", "since_commit",
-"date", "by"}``; it is up to date like any other.
+and, for the results page only, ``results_sha256``: the results it summarised. Records
+written before the run store may also carry ``package_sha256`` and ``promoted``; they are
+ignored (kept as they are until the chapter runs again).
 A chapter is executed again when its notebook (its cells' sources, the install cell
-aside: ``pin`` and ``set-url`` rewrite it and change no result), the package code it imports
-(``alexnet_course/**/*.py``, nothing of the tooling), its profile or — for the
-results page — the results under ``results/`` changed.
+aside: ``pin`` and ``set-url`` rewrite it and change no result), its profile or — for the
+results page — the results under ``results/`` changed. An edit of the package is not a
+reason: the numbers a chapter shows come from stored runs of ``alexnet_course``'s run store,
+validated by their spec hash and ``RECIPE_VERSION``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from .colab import install_cell_index
 from .paths import REPO_ROOT, BookError, read_json, read_notebook
 
 MANIFEST_NAME = ".manifest.json"
-PACKAGE = "alexnet_course"
 # The toc entry that summarises every chapter's results; it reruns when they change.
 RESULTS_PAGE = "results"
 # Every chapter's install cell before `pin` (records of that time hashed it with the rest).
@@ -99,13 +98,6 @@ def _tree_hash(root: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def package_hash(root: Path = REPO_ROOT) -> str:
-    """Hash of ``alexnet_course/**/*.py`` (paths and contents): the code notebooks import."""
-    files = [path for path in (root / PACKAGE).rglob("*.py")
-             if "__pycache__" not in path.parts]
-    return _tree_hash(root, files)
-
-
 def results_hash(results: Path, exclude: str = RESULTS_PAGE) -> str:
     """Hash of ``results/**/*.json``, without the results page's own ``results/<exclude>/``."""
     files = [path for path in results.rglob("*.json")
@@ -144,20 +136,19 @@ def save_manifest(manifest: dict[str, Any], root: Path = REPO_ROOT) -> None:
     tmp.replace(path)
 
 
-def new_record(source_sha: str, package_sha: str, profile: str, device: dict[str, Any],
-               wall_s: float, results_sha: str | None = None) -> dict[str, Any]:
+def new_record(source_sha: str, profile: str, device: dict[str, Any], wall_s: float,
+               results_sha: str | None = None) -> dict[str, Any]:
     """The manifest record of a run that just succeeded."""
     record: dict[str, Any] = {
-        "source_sha256": source_sha, "package_sha256": package_sha, "profile": profile,
-        "device": device, "wall_s": round(wall_s, 1),
+        "source_sha256": source_sha, "profile": profile, "device": device, "wall_s": round(wall_s, 1),
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
     if results_sha is not None:
         record["results_sha256"] = results_sha
     return record
 
 
-def run_reason(record: dict[str, Any] | None, source_sha: str, package_sha: str,
-               profile: str, output_exists: bool, results_sha: str | None = None) -> str | None:
+def run_reason(record: dict[str, Any] | None, source_sha: str, profile: str,
+               output_exists: bool, results_sha: str | None = None) -> str | None:
     """Why a chapter must be executed again, or None when its last run is still valid.
 
     ``results_sha`` is given for the results page only: the hash of the results it reads.
@@ -170,8 +161,6 @@ def run_reason(record: dict[str, Any] | None, source_sha: str, package_sha: str,
         return f"profile {record.get('profile')} -> {profile}"
     if record.get("source_sha256") != source_sha:
         return "notebook changed"
-    if record.get("package_sha256") != package_sha:
-        return "package code changed"
     if results_sha is not None and record.get("results_sha256") != results_sha:
         return "results changed"
     return None
