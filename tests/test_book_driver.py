@@ -76,7 +76,7 @@ PRINT_ENV = code("import os\nprint('dir=' + str(os.environ.get('COURSE_RESULTS_D
 
 
 @pytest.mark.parametrize("profile, folder", [("smoke", "_build/smoke-results"),
-                                             ("quick", "results")])
+                                             ("quick", "results/quick")])
 def test_run_publishes_a_successful_run_with_the_results_dir(
         tmp_path: Path, profile: str, folder: str, fake_device: None) -> None:
     root = executable_project(tmp_path, PRINT_ENV)
@@ -167,15 +167,19 @@ def test_results_page_reruns_when_results_change(tmp_path: Path,
     write(root / "_toc.yml", "format: jb-book\nroot: book/intro\nchapters:\n"
           "  - file: book/results\n")
     (root / "notebooks" / "01_first.ipynb").rename(root / "notebooks" / "results.ipynb")
-    write(root / "results" / "01_a" / "run.json", '{"row": {"model": "lenet"}}')
+    store = root / "results" / "quick"  # the run store of the profile
+    write(store / "01_a" / "run.json", '{"row": {"model": "lenet"}}')
     args = ["--root", str(root), "run", "--profile", "quick"]
     assert main(args) == 0
     record = manifest.load_manifest(root)["chapters"]["results"]
-    assert record["results_sha256"] == manifest.results_hash(root / "results")
+    assert record["results_sha256"] == manifest.results_hash(store)
     capsys.readouterr()
-    write(root / "results" / "results" / "_chapter.json", '{"wall_seconds": 1}')
+    write(store / "results" / "_chapter.json", '{"wall_seconds": 1}')
     assert main(args) == 0
     assert "up to date, skipped" in capsys.readouterr().out
-    write(root / "results" / "01_a" / "run.json", '{"row": {"model": "alexnet"}}')
+    write(root / "results" / "standard" / "01_a" / "run.json", '{"row": {"model": "vgg"}}')
+    assert main(args) == 0  # another profile's store is not this page's
+    assert "up to date, skipped" in capsys.readouterr().out
+    write(store / "01_a" / "run.json", '{"row": {"model": "alexnet"}}')
     assert main(args) == 0
     assert "running (results changed" in capsys.readouterr().out

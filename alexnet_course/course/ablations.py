@@ -109,6 +109,17 @@ class Spec:
         return self.model
 
 
+def spec_table(specs: Sequence[Spec]) -> pd.DataFrame:
+    """The variants of an experiment as a table: what each changes, its model and keywords."""
+    return pd.DataFrame(
+        [{"variant": s.name, "change": s.change, "model": s.model,
+          "model keywords": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in s.model_kwargs.items()),
+          "training": ", ".join(f"{k}={type(v).__name__ if callable(v) else v}"
+                                for k, v in s.train.items() if k != "keep_net")}
+         for s in specs]).set_index("variant")
+
+
 def seeded_runs(ch: Any, specs: Sequence[Spec], seeds: int,
                 common: dict[str, Any]) -> Iterator[tuple[Spec, str, int, dict[str, Any], dict[str, Any]]]:
     """``(spec, run name, seed, extra columns, training keywords)`` for every spec and seed,

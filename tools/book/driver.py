@@ -195,8 +195,11 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
     leaves the cells that finished there. :class:`Interrupted` and KeyboardInterrupt
     propagate after the processes have been stopped.
     """
+    # the published editions read their runs from the store and train none (a missing run
+    # fails the chapter, naming `python -m alexnet_course.run`); smoke and quick train
+    store = "require" if profile in ("standard", "full") else "train"
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
-               PYTHONUNBUFFERED="1")
+               COURSE_STORE=store, PYTHONUNBUFFERED="1")
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [sys.executable, "-m", "papermill", str(source), str(output),

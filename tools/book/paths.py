@@ -87,10 +87,11 @@ def repository_url(root: Path = REPO_ROOT) -> str:
 def results_dir(root: Path, profile: str) -> Path:
     """Where the chapters of ``profile`` write their runs (``$COURSE_RESULTS_DIR``).
 
-    The book's ``results/``, except for smoke runs, which must never overwrite it.
+    The book's run store of that profile, ``results/<profile>/``, except for smoke runs,
+    which must never overwrite it.
     """
     root = root.resolve()
-    return root / "_build" / "smoke-results" if profile == "smoke" else root / "results"
+    return root / "_build" / "smoke-results" if profile == "smoke" else root / "results" / profile
 
 
 # --------------------------------------------------------------------------- _toc.yml
