@@ -21,6 +21,8 @@ book: setup data
 	$(BIN)/python -m tools.book build
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
+# tests/ includes the canary (tests/test_canary.py): each declared chapter's smoke runs
+# trained afresh against the committed smoke store results/smoke/.
 test: setup data
 	$(BIN)/python -m pytest tests
 	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/_build/smoke-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/

@@ -30,11 +30,11 @@ from .train import set_seed
 
 def make_chapter(name: str, profile: str, root: Path, *, device: str | None = None,
                  plan_only: bool = False) -> Chapter:
-    """The chapter as the store fills it: results under ``root/results/<profile>``
-    (``root/_build/<profile>-results`` for smoke), checkpoints under ``root/_build``."""
+    """The chapter as the store fills it: results under ``root/results/<profile>`` (for
+    smoke, the canary's reference, which the test compares fresh smoke runs with),
+    checkpoints under ``root/_build``."""
     prof = PROFILES[profile]
-    results = (root / "_build" / f"{profile}-results" if profile == "smoke" or prof.dry_run
-               else root / "results" / profile)
+    results = root / "results" / profile
     set_seed(0)
     return Chapter(name=name, profile=prof, seed=0, workdir=root, results=results,
                    device=torch.device(device) if device else default_device(),

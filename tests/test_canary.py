@@ -1,0 +1,124 @@
+"""The canary: a code change that moves a number must say so.
+
+A stored run stays valid while its spec hash and ``RECIPE_VERSION`` match, so a change of
+code that leaves every spec alone (an initialisation, a loss, the loop) would keep stale
+runs in the book. This test trains every declared chapter's smoke runs afresh and compares
+them with the committed smoke store (``results/smoke/``): times, dates and machines aside,
+every epoch's loss and accuracies must agree within :data:`LOSS_RTOL` / :data:`ACC_ATOL`
+(kernels of different CPUs round differently; a real change moves numbers far more, see
+the tests at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from alexnet_course import run as store_cli
+from alexnet_course.chapters import CHAPTERS
+from alexnet_course.course import store
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "results" / "smoke"
+# Measured on an Intel Xeon (2026-12-07): the chapter 01 smoke fill on one thread instead of
+# two (another summation order) moved no epoch's loss by more than 1e-7 (relative) and no
+# accuracy; a learning rate 10 % higher moved a 2-epoch smoke run's loss by 9e-3 and 4e-4.
+LOSS_RTOL = 1e-4   # relative, per epoch's mean training loss
+ACC_ATOL = 0.01    # absolute: one of the smoke sets' 128 images may flip
+REFILL = ("bump RECIPE_VERSION in alexnet_course/course/store.py if the change is meant to "
+          "move numbers, then refill the stores: `python -m alexnet_course.run {chapter} "
+          "--profile smoke` (commit results/smoke/) and the published profiles")
+
+
+def differences(new: dict, old: dict) -> list[str]:
+    """What differs between two stored runs, times, dates and machines aside."""
+    diffs = []
+    if new.get("spec_hash") != old.get("spec_hash"):
+        return [f"spec hash {old.get('spec_hash')} → {new.get('spec_hash')} (the smoke spec "
+                f"changed)"]
+    if bool(new.get("failed")) != bool(old.get("failed")):
+        diffs.append(f"failed: {old.get('failed')!r} → {new.get('failed')!r}")
+    if len(new["records"]) != len(old["records"]):
+        return diffs + [f"epochs: {len(old['records'])} → {len(new['records'])}"]
+    if new["row"].get("parameters") != old["row"].get("parameters"):
+        diffs.append(f"parameters: {old['row'].get('parameters')} → {new['row'].get('parameters')}")
+    for a, b in zip(new["records"], old["records"]):
+        e = a["epoch"]
+        if not math.isclose(a["train_loss"], b["train_loss"], rel_tol=LOSS_RTOL):
+            diffs.append(f"epoch {e} train_loss {b['train_loss']:.6g} → {a['train_loss']:.6g}")
+        for key in ("train_acc", "test_acc", "val_acc"):
+            if key in b and abs(a.get(key, math.nan) - b[key]) > ACC_ATOL:
+                diffs.append(f"epoch {e} {key} {b[key]:.4f} → {a.get(key, math.nan):.4f}")
+    return diffs
+
+
+def compare_stores(fresh: Path, reference: Path) -> dict[str, list[str]]:
+    """Run name → differences, for every reference run (a missing fresh run included)."""
+    out = {}
+    for ref in sorted(reference.glob("*.json")):
+        if ref.name.startswith("_"):
+            continue
+        new = fresh / ref.name
+        diffs = (["not trained by the fresh fill"] if not new.is_file()
+                 else differences(json.loads(new.read_text()), json.loads(ref.read_text())))
+        if diffs:
+            out[ref.stem] = diffs
+    return out
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_smoke_runs_match_the_committed_store(chapter: str, tmp_path: Path) -> None:
+    reference = REFERENCE / chapter
+    assert reference.is_dir() and any(reference.glob("*.json")), (
+        f"no committed smoke store for {chapter}: run `python -m alexnet_course.run {chapter} "
+        f"--profile smoke` and commit results/smoke/{chapter}")
+    threads = torch.get_num_threads()
+    try:
+        assert store_cli.main([chapter, "--profile", "smoke", "--root", str(tmp_path),
+                               "--device", "cpu"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    moved = compare_stores(tmp_path / "results" / "smoke" / chapter, reference)
+    lines = [f"{run}: {'; '.join(d[:3])}" for run, d in moved.items()]
+    assert not moved, (f"{len(moved)} smoke runs of {chapter} moved: " + " | ".join(lines[:5])
+                       + ". " + REFILL.format(chapter=chapter))
+
+
+def test_the_canary_fails_on_a_real_change(tmp_path: Path) -> None:
+    """A 10 % change of the learning rate, trained for one smoke epoch, moves the numbers
+    beyond the tolerance; the same run on one thread instead of two (another summation
+    order, as another CPU's kernels would give) stays within it."""
+    from alexnet_course.course.chapter import Chapter
+    from alexnet_course.course.experiments import train_run
+    from alexnet_course.course.profiles import PROFILES
+
+    def one(tmp: Path, lr: float, threads: int) -> dict:
+        saved = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            ch = Chapter(name="c", profile=PROFILES["smoke"], device=torch.device("cpu"), seed=0,
+                         results=tmp)
+            train_run(ch, "r", "alexnet_28", model_kwargs={"width": 1 / 16}, epochs=2,
+                      optimizer="adam", lr=lr, train_size=512, test_size=256, progress=False,
+                      log=None)
+        finally:
+            torch.set_num_threads(saved)
+        record = json.loads((tmp / "c" / "r.json").read_text())
+        record["spec_hash"] = "same"  # compare the numbers, not the specs
+        return record
+
+    base = one(tmp_path / "base", 1e-3, 2)
+    assert differences(one(tmp_path / "one_thread", 1e-3, 1), base) == []
+    assert differences(one(tmp_path / "lr", 1.1e-3, 2), base)
+
+
+def test_a_stored_run_is_stale_when_its_spec_or_recipe_version_changes() -> None:
+    record = {"spec_hash": "abc", "recipe_version": store.RECIPE_VERSION}
+    assert store.stale_reason(record, "abc") is None
+    assert store.stale_reason(record, "abd") == "its spec changed"
+    assert "RECIPE_VERSION" in store.stale_reason({**record, "recipe_version": -1}, "abc")
+    assert store.stale_reason(None, "abc") == "not trained yet"
