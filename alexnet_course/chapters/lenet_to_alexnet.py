@@ -130,7 +130,7 @@ def _batch(P: Profile, native: int, adam: dict) -> Experiment:
     sizes = P.pick(smoke=[32, 64], quick=[32, 128, 512], standard=[32, 128, 512], full=[64, 256, 1024])
     # keep_net: the page estimates each run's memory from its network
     specs = [Spec(f"batch_{b}", f"batch size {b}", model, kwargs,
-                  train={"batch_size": b, "keep_net": True}) for b in sizes]
+                  train={"batch_size": b, "keep_net": "architecture"}) for b in sizes]
     common = dict(epochs=P.pick(smoke=1, quick=2, standard=1, full=1), resize=resize,
                   train_size=P.pick(smoke=128, quick=2000, standard=None, full=10000),
                   test_size=P.pick(smoke=128, quick=1000, standard=None, full=None), **adam)

@@ -187,6 +187,14 @@ class Chapter:
         return seconds
 
 
+def _declared(chapter: str) -> bool:
+    """Whether ``chapter`` declares its experiments in the package (only those can be
+    filled by ``python -m alexnet_course.run``; the others still train in the notebook)."""
+    from ..chapters import CHAPTERS
+
+    return chapter in CHAPTERS
+
+
 def start(chapter: str, profile: str = "auto", seed: int = 0, *,
           device: str | None = None, show: bool = True,
           workdir: str | os.PathLike | None = None, stored: str = "auto") -> Chapter:
@@ -209,7 +217,8 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
         stored = os.environ.get("COURSE_STORE", "train")
     ch = Chapter(name=chapter, profile=prof,
                  device=torch.device(device) if device else default_device(), seed=seed,
-                 workdir=folder, require_stored=stored == "require" and prof.measures)
+                 workdir=folder,
+                 require_stored=stored == "require" and prof.measures and _declared(chapter))
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),
                        ("torch_version", torch.__version__), ("run_date", ch.date)):
         ch.glue(key, value)

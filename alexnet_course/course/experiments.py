@@ -77,6 +77,8 @@ def run_spec(ch: Chapter, model: str | Callable[[], nn.Module], *, model_kwargs:
     (a model given only as a factory, a lambda transform)."""
     if callable(model) and spec_model is None:
         return None
+    if fit_kwargs.get("on_epoch_end") or fit_kwargs.get("on_step"):
+        return None  # a callback records what the store does not keep: train every time
     try:
         return {"model": spec_model or {"name": model, "kwargs": model_kwargs},
                 "data": store.describe(data), "seed": seed,
@@ -93,7 +95,7 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
               batch_size: int | None = None, train_size: int | None | str = "profile",
               test_size: int | None | str = "profile", seed: int = 0,
               transform: Callable[[Tensor], Tensor] | None = None, normalize: Any = False,
-              data_kwargs: dict[str, Any] | None = None, keep_net: bool = False,
+              data_kwargs: dict[str, Any] | None = None, keep_net: bool | str = False,
               extra: dict[str, Any] | None = None, spec_model: dict[str, Any] | None = None,
               final_evals: dict[str, Predict] | None = None, **fit_kwargs: Any) -> RunResult:
     """Train one model, or read it from the chapter's run store, and record it under
@@ -110,10 +112,12 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     replacing ``net(X)``, and adds each accuracy as a column. The other keywords are
     :class:`~alexnet_course.settings.TrainSettings` fields or ``fit``'s run-time ones.
 
-    A stored run whose spec and recipe version match is returned without training (with
-    ``keep_net`` its network is rebuilt untrained: enough for shapes and memory). A missing
-    one is trained, unless the chapter requires stored runs (the published edition): then
-    :class:`~.store.MissingRun` names the command that trains it.
+    A stored run whose spec and recipe version match is returned without training. A
+    missing one is trained, unless the chapter requires stored runs (the published edition):
+    then :class:`~.store.MissingRun` names the command that trains it. ``keep_net=True``
+    returns the trained network, so such a run is always trained (the store keeps no
+    weights); ``keep_net="architecture"`` returns a network of the run's architecture,
+    rebuilt untrained when the run is read from the store (enough for shapes and memory).
     """
     p = ch.profile
     train_size = p.train_size if train_size == "profile" else train_size
@@ -126,7 +130,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     data = dict(dataset=dataset, resize=resize, batch_size=batch_size, train_size=train_size,
                 test_size=test_size, transform=transform, normalize=normalize,
                 **(data_kwargs or {}))
-    spec = None if dry is not None else run_spec(
+    storable = dry is None and keep_net != True  # noqa: E712  (True: the trained weights)
+    spec = None if not storable else run_spec(
         ch, model, model_kwargs=kwargs, spec_model=spec_model, data=data, seed=ch.seed + seed,
         final_evals=final_evals, fit_kwargs={"epochs": epochs, "lr": lr, **fit_kwargs})
     digest = None if spec is None else store.spec_hash(spec)

@@ -1,0 +1,98 @@
+"""The run store: a stored run is read instead of trained while its spec and the recipe
+version match; the published edition never trains; a killed fill resumes mid-run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from alexnet_course import run as store_cli
+from alexnet_course import train as train_module
+from alexnet_course.augment import Compose, RandomCrop, RandomHorizontalFlip
+from alexnet_course.course import store
+from alexnet_course.course.chapter import Chapter
+from alexnet_course.course.experiments import train_run
+from alexnet_course.course.profiles import PROFILES
+
+KW = dict(model_kwargs={"width": 1 / 16}, epochs=2, optimizer="adam", lr=1e-3, train_size=256,
+          test_size=128, progress=False, log=None)
+
+
+def chapter(tmp: Path, **kw) -> Chapter:
+    return Chapter(name="c", profile=PROFILES["quick"], device=torch.device("cpu"), seed=0,
+                   results=tmp / "store", **kw)
+
+
+def test_a_stored_run_is_read_until_its_spec_changes(tmp_path: Path) -> None:
+    ch = chapter(tmp_path)
+    first = train_run(ch, "r", "alexnet_28", **KW)
+    record = json.loads((tmp_path / "store" / "c" / "r.json").read_text())
+    assert record["recipe_version"] == store.RECIPE_VERSION and len(record["spec_hash"]) == 16
+    assert record["timing"]["wall_s"] > 0 and "other_cpu_share" in record["timing"]
+    again = train_run(ch, "r", "alexnet_28", **KW)
+    assert again.stored and not first.stored
+    assert again.history.records == first.history.records and again.row == first.row
+    changed = train_run(ch, "r", "alexnet_28", **{**KW, "lr": 2e-3})
+    assert not changed.stored  # another spec: trained again, and it replaces the file
+    assert json.loads((tmp_path / "store" / "c" / "r.json").read_text())["spec_hash"] != record["spec_hash"]
+
+
+def test_the_published_edition_never_trains(tmp_path: Path) -> None:
+    ch = chapter(tmp_path, require_stored=True)
+    with pytest.raises(store.MissingRun, match=r"python -m alexnet_course.run c --profile quick"):
+        train_run(ch, "r", "alexnet_28", **KW)
+    assert not (tmp_path / "store" / "c" / "r.json").exists()
+
+
+def test_a_killed_fill_resumes_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = train_run(chapter(tmp_path / "ref"), "r", "alexnet_28", **KW)
+    ch = chapter(tmp_path, checkpoints=tmp_path / "ck")
+    real, calls = train_module.train_one_epoch, []
+
+    def killed_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process is stopped during the second epoch
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_one_epoch", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(ch, "r", "alexnet_28", **KW)
+    assert not (tmp_path / "store" / "c" / "r.json").exists()  # nothing half-stored
+    assert len(list((tmp_path / "ck").glob("r-*.pt"))) == 1    # epoch 1 is kept
+    monkeypatch.setattr(train_module, "train_one_epoch", real)
+    resumed = train_run(ch, "r", "alexnet_28", **KW)
+    assert [r["test_acc"] for r in resumed.history.records] == \
+        [r["test_acc"] for r in reference.history.records]
+    assert not list((tmp_path / "ck").glob("*.pt"))  # stored: the checkpoint is spent
+
+
+def test_status_then_fill_one_variant(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["01", "--profile", "smoke", "--root", str(tmp_path), "--device", "cpu"]
+    assert store_cli.main(args + ["--status"]) == 0
+    out = capsys.readouterr().out
+    assert "missing  lenet  (not trained yet)" in out and "0 of 21 runs stored" in out
+    assert store_cli.main(args + ["--variant", "lenet"]) == 0
+    assert (tmp_path / "results" / "smoke" / "01_lenet_to_alexnet" / "lenet.json").is_file()
+    capsys.readouterr()
+    store_cli.main(args + ["--status"])
+    out = capsys.readouterr().out
+    assert "done     lenet\n" in out and "1 of 21 runs stored" in out and "CPU time left" in out
+    with pytest.raises(SystemExit):
+        store_cli.main(args + ["--variant", "lenet5"])  # a typo is named, not ignored
+
+
+def test_describe_names_transforms_and_refuses_lambdas() -> None:
+    aug = Compose(RandomCrop(28, padding=2), RandomHorizontalFlip())
+    d = store.describe(aug)
+    assert d["class"] == "Compose" and d["transforms"][0] == {"class": "RandomCrop", "padding": 2,
+                                                              "size": 28}
+    assert store.spec_hash({"t": d}) == store.spec_hash({"t": store.describe(
+        Compose(RandomCrop(28, padding=2), RandomHorizontalFlip()))})
+    assert store.spec_hash({"t": d}) != store.spec_hash({"t": store.describe(
+        Compose(RandomCrop(28, padding=3), RandomHorizontalFlip()))})
+    with pytest.raises(ValueError, match="cannot be described"):
+        store.describe(lambda x: x)
