@@ -259,10 +259,10 @@ def test_a_chapter_outside_a_checkout_works_in_its_own_folder(outside: Path) -> 
 
     ch = chapter.start("01_x", profile="quick", device="cpu", show=False)
     folder = outside / "alexnet-course"
-    assert ch.results_dir == folder / "results" / "01_x"
+    assert ch.results_dir == folder / "results" / "quick" / "01_x"
     assert datafiles.data_home() == folder / "data"
     path = ch.save_run("r", {"x": 1})
-    assert path.parent == folder / "results" / "01_x" and folder.is_dir()
+    assert path.parent == folder / "results" / "quick" / "01_x" and folder.is_dir()
     smoke = chapter.start("01_x", profile="smoke", device="cpu", show=False, workdir="mine")
     assert smoke.results_dir == outside / "mine" / "_build" / "smoke-results" / "01_x"
     assert datafiles.data_home() == outside / "mine" / "data"
@@ -292,6 +292,6 @@ def test_a_chapter_inside_a_checkout_keeps_the_data_search(tmp_path: Path,
     (tmp_path / "notebooks").mkdir()
     monkeypatch.chdir(tmp_path / "notebooks")
     ch = chapter.start("01_x", profile="quick", device="cpu", show=False)
-    assert ch.results_dir == tmp_path / "results" / "01_x"
+    assert ch.results_dir == tmp_path / "results" / "quick" / "01_x"
     assert datafiles.data_home() == datafiles.cache_dir()
     assert isinstance(ch.device, torch.device)

@@ -41,11 +41,11 @@ def test_results_outside_a_book_go_to_the_working_directory(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COURSE_RESULTS_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert chapter.results_root(resolve_profile("quick")) == tmp_path / "alexnet-course" / "results"
+    assert chapter.results_root(resolve_profile("quick")) == tmp_path / "alexnet-course" / "results" / "quick"
     (tmp_path / "_toc.yml").write_text("format: jb-book\n")
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub")
-    assert chapter.results_root(resolve_profile("quick")) == tmp_path / "results"
+    assert chapter.results_root(resolve_profile("quick")) == tmp_path / "results" / "quick"
     assert chapter.results_root(resolve_profile("smoke")) == tmp_path / "_build" / "smoke-results"
 
 

@@ -158,15 +158,15 @@ def test_only_what_this_run_wrote_is_packed(tmp_path) -> None:
     from tools.gpu_edition.__main__ import _items
 
     root = tmp_path.resolve()
-    for rel in ("results/02_x/a.json", "results/02_x/old.json", "book/02_x.ipynb",
+    for rel in ("results/full/02_x/a.json", "results/full/02_x/old.json", "book/02_x.ipynb",
                 "_build/failed/03_y.ipynb", "_build/logs/02_x.log",
                 "benchmarks/results/training_cuda_alexnet.json"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("{}")
-    os.utime(root / "results/02_x/old.json", (1, 1))  # an earlier run's
+    os.utime(root / "results/full/02_x/old.json", (1, 1))  # an earlier run's
     items = _items(root, since=1000.0, profile="full",
                    chapters=[{"chapter": "02_x"}, {"chapter": "03_y"}])
     got = {i.arcname: i.priority for i in items}
-    assert got == {"_build/logs/02_x.log": 0, "results/02_x/a.json": 1,
+    assert got == {"_build/logs/02_x.log": 0, "results/full/02_x/a.json": 1,
                    "benchmarks/results/training_cuda_alexnet.json": 1,
                    "book/02_x.ipynb": 2, "_build/failed/03_y.ipynb": 3}

@@ -9,6 +9,8 @@ cells stay in ``_build/failed/``: a partial edition is packed with every chapter
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,10 +22,26 @@ Runner = Callable[[Path, str, str, float], int]
 
 
 def book_runner(root: Path, name: str, profile: str, timeout_s: float) -> int:
-    """Execute one chapter with the book driver (publishes it and its record on success)."""
+    """Execute one chapter with the book driver (publishes it and its record on success).
+    A chapter that declares its experiments first fills its run store
+    (``python -m alexnet_course.run``), run by run, so a fill cut short by the budget keeps
+    every run it finished (under ``results/<profile>/``, which is packed) and the page,
+    which reads the store, is executed only when the fill completed."""
+    from alexnet_course.chapters import CHAPTERS
     from tools.book.driver import command_run
 
-    return command_run(root, profile, [name], force=True, timeout=timeout_s)
+    t0 = time.monotonic()
+    if name in CHAPTERS:
+        fill = [sys.executable, "-m", "alexnet_course.run", name, "--profile", profile,
+                "--root", str(root)]
+        try:
+            rc = subprocess.run(fill, cwd=root, timeout=timeout_s).returncode
+        except subprocess.TimeoutExpired:
+            return 124
+        if rc != 0:
+            return rc
+    return command_run(root, profile, [name], force=True,
+                       timeout=max(1.0, timeout_s - (time.monotonic() - t0)))
 
 
 def chapter_names(root: Path) -> list[str]:
