@@ -96,3 +96,36 @@ def test_describe_names_transforms_and_refuses_lambdas() -> None:
         Compose(RandomCrop(28, padding=3), RandomHorizontalFlip()))})
     with pytest.raises(ValueError, match="cannot be described"):
         store.describe(lambda x: x)
+
+
+def test_a_contended_run_is_labelled(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = store.Contention.result
+
+    def contended(self):
+        return {**busy(self), "other_cpu_share": 0.5, "contended": True}
+
+    monkeypatch.setattr(store.Contention, "result", contended)
+    r = train_run(chapter(tmp_path), "r", "alexnet_28", **KW)
+    assert r.row.last_test_acc > 0
+    assert r.row.extra["timing"] == "contended: other processes used 50 % of the CPU"
+    stored = json.loads((tmp_path / "store" / "c" / "r.json").read_text())
+    assert stored["timing"]["contended"] is True
+
+
+def test_contention_sees_another_busy_process() -> None:
+    import subprocess
+    import sys
+    import time
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        with store.Contention() as c:
+            time.sleep(1.0)
+    finally:
+        hog.kill()
+    result = c.result()
+    if result["other_cpu_share"] is None:
+        pytest.skip("no /proc/stat here")
+    assert result["other_cpu_share"] > 0.2 and result["contended"] is True  # one of the cores

@@ -181,12 +181,16 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
         extra.update(dry.extra(net, shape, fit_kwargs))
     for column, predict in (final_evals or {}).items():
         extra[column] = evaluate(net, test_iter, device=ch.device, predict=predict)
+    timing = load.result()
+    if timing["contended"]:  # another process shared the CPU: its seconds are not comparable
+        extra["timing"] = (f"contended: other processes used {100 * timing['other_cpu_share']:.0f} % "
+                           f"of the CPU")
     row = RunRow.from_history(run, history, model=name, input_shape=shape,
                               parameters=sum(q.numel() for q in net.parameters()), flops=flops,
                               train_examples=train_iter.num_examples,
                               failed=failed is not None, extra=extra)
     ch.save_run(run, history, row=row.to_dict(), failed=failed, spec=spec, spec_hash=digest,
-                recipe_version=store.RECIPE_VERSION, timing=load.result())
+                recipe_version=store.RECIPE_VERSION, timing=timing)
     checkpoint = fit_kwargs.get("checkpoint")
     if digest is not None and checkpoint is not None and ch.checkpoints is not None:
         Path(checkpoint).unlink(missing_ok=True)  # the run is stored: its checkpoint is spent
