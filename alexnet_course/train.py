@@ -162,8 +162,8 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
             per_step.step()
         if warmup is not None and warmup.last_epoch < warmup.total_iters:
             warmup.step()
-        if ema is not None:
-            ema.update_parameters(_unwrapped(model))
+        if ema is not None:  # a DDP or compiled wrapper holds the same parameters, in order
+            ema.update_parameters(model)
         loss = loss.detach()
         nonfinite |= ~torch.isfinite(loss)
         loss_sum += loss.float() * len(y)
@@ -196,13 +196,6 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
     step_acc = step_acc.tolist() if step_acc is not None else None
     return EpochStats(loss_sum.item() / count, correct.item() / count, count, steps,
                       num_classes, bool(nonfinite.item()), seconds, grad_norm, step_acc, stopped)
-
-
-def _unwrapped(model: nn.Module) -> nn.Module:
-    """The network inside a DDP or compiled wrapper (its parameters are the same tensors)."""
-    while hasattr(model, "module") or hasattr(model, "_orig_mod") or hasattr(model, "compiled"):
-        model = getattr(model, "module", None) or getattr(model, "_orig_mod", None) or model.compiled
-    return model
 
 
 def _call_on_step(on_step: OnStep, net: nn.Module, step: int, loss: Tensor) -> Any:

@@ -220,3 +220,23 @@ def test_interrupted_run_resumes_exactly(tiny, tmp_path, args):
             on_epoch_end=stop_in_epoch_two, **args)
     resumed = fit(small_lenet(), train, test, val_iter=test, checkpoint=path, **args)
     assert _curves(resumed) == _curves(whole)
+
+
+def test_ema_run_resumes_to_the_uninterrupted_numbers(tiny, tmp_path):
+    """The EMA of the weights is saved with the checkpoint: a run killed in epoch 2 and
+    resumed evaluates the same averaged network as one that never stopped."""
+    args = {**ARGS, "epochs": 2, "ema": 0.9, "scheduler": "linear", "scheduler_kwargs": None,
+            "warmup_steps": 2}
+    torch.manual_seed(0)
+    full = fit(small_lenet(), *tiny, **args)
+    path = tmp_path / "ema.pt"
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(small_lenet(), *tiny, checkpoint=path, on_step=_killed_in_epoch_2, **args)
+    resumed = fit(small_lenet(), *tiny, checkpoint=path, **args)
+    assert [r["test_acc"] for r in resumed.records] == [r["test_acc"] for r in full.records]
+
+
+def _killed_in_epoch_2(step, loss, net):
+    if step == 12:  # 10 batches an epoch
+        raise KeyboardInterrupt

@@ -42,10 +42,6 @@ def chapter_module(chapter: str) -> ModuleType:
     return import_module(f"{__name__}.{CHAPTERS[matches[0]]}")
 
 
-def chapter_name(chapter: str) -> str:
-    return chapter_module(chapter).NAME
-
-
 def train(ch: Any, experiment: Experiment, variants: list[str] | None = None) -> list[Any]:
     """The runs of ``experiment`` (every seed of every variant, or of ``variants``): read
     from the chapter's run store, or trained when missing (see ``train_run``)."""
