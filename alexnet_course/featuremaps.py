@@ -117,7 +117,7 @@ def stacked_vs_single(channels: int = 64, max_convs: int = 3) -> pd.DataFrame:
         single = nn.Conv2d(channels, channels, rf, padding=rf // 2)
         rows.append({"3×3 convs stacked": n, "receptive field": f"{rf}×{rf}",
                      "stack params": count_params(stack), "stack nonlinearities": n,
-                     f"one {rf}×{rf} conv params": count_params(single),
+                     "single conv": f"one {rf}×{rf} conv", "single conv params": count_params(single),
                      "params ratio (stack / single)": count_params(stack) / count_params(single)})
     return pd.DataFrame(rows).set_index("3×3 convs stacked")
 

@@ -126,3 +126,18 @@ def test_a_run_that_ends_at_chance_is_labelled_not_reported():
     assert table.loc["a", "stopped"] == 1 and table.loc["a", "n"] == 2
     assert table.loc["a", "test acc"] == pytest.approx(0.855)
     assert mark_ended_at_chance(runs) == 0  # labelled once
+
+
+def test_with_verdicts_names_the_reference_instead_of_empty_cells() -> None:
+    import pandas as pd
+
+    from alexnet_course.course.ablations import with_verdicts
+    from alexnet_course.course.stats import compare
+
+    frame = pd.DataFrame({"change": ["base", "variant", "other"]},
+                         index=["base", "variant", "other"])
+    c = {"variant": compare([0.90, 0.91, 0.92], [0.80, 0.81, 0.82], names=("variant", "base"))}
+    out = with_verdicts(frame, c)
+    assert not out.isna().any().any()
+    assert out.loc["base", "verdict"] == "the reference" and out.loc["other", "verdict"] == "not compared"
+    assert out.loc["variant", "Δ (points)"] == "+10.0" and out.loc["variant", "verdict"] == "variant higher"

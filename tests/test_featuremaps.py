@@ -68,7 +68,9 @@ def test_stacked_vs_single_counts() -> None:
     t = stacked_vs_single(channels=4, max_convs=3)
     assert list(t["receptive field"]) == ["3×3", "5×5", "7×7"]
     assert t.loc[3, "stack params"] == 3 * (9 * 16 + 4)
-    assert t.loc[3, "one 7×7 conv params"] == 49 * 16 + 4
+    assert t.loc[3, "single conv"] == "one 7×7 conv"
+    assert t.loc[3, "single conv params"] == 49 * 16 + 4
+    assert not t.isna().any().any()  # every row fills every column
     assert t.loc[1, "params ratio (stack / single)"] == 1.0
 
 

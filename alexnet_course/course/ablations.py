@@ -279,6 +279,21 @@ def verdict_frame(comparisons: Mapping[str, Comparison], scale: float = 100.0) -
         "verdict": {v: c.verdict for v, c in comparisons.items()}})
 
 
+def with_verdicts(frame: pd.DataFrame, comparisons: Mapping[str, Comparison],
+                  scale: float = 100.0) -> pd.DataFrame:
+    """``frame`` (one row per variant) with :func:`verdict_frame`'s columns, as text: a
+    variant compared with none (the reference) says so instead of leaving empty cells."""
+    verdicts = verdict_frame(comparisons, scale)
+    verdicts["Δ (points)"] = [f"{d:+.1f}" if math.isfinite(d) else "— (no runs to compare)"
+                              for d in verdicts["Δ (points)"]]
+    out = frame.join(verdicts)
+    compared_to = set(verdicts["compared with"])
+    for variant in out.index.difference(verdicts.index):
+        role = "the reference" if variant in compared_to else "not compared"
+        out.loc[variant, list(verdicts.columns)] = ["—", "—", "—", role]
+    return out
+
+
 def fastest_meeting(frame: pd.DataFrame, threshold: float, *, acc: str = "test acc",
                     time: str = "s/epoch") -> str | None:
     """The variant with the smallest ``time`` whose ``acc`` is at least ``threshold``

@@ -50,7 +50,7 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     columns). Columns: the setting and configuration keys, ``model``, ``parameters``,
     ``GFLOPs``, ``runs``, ``stopped``, ``test acc`` and ``±`` (its 95 % half-width) and
     ``n`` over the finished runs, the same as text, and the mean ``s/epoch`` and
-    ``examples/sec``."""
+    ``examples/sec`` over every run that trained an epoch (stopped ones included)."""
     columns = [*SETTING, *CONFIG, "model", "parameters", "GFLOPs", "runs", "stopped",
                "test acc", "±", "n", "test acc (mean ± 95 %, n)", "s/epoch", "examples/sec"]
     if runs.empty:
@@ -64,8 +64,9 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
                      "runs": len(g), "stopped": int(g["stopped"].sum()),
                      "test acc": ci.mean, "±": ci.half_width, "n": ci.n,
                      "test acc (mean ± 95 %, n)": ci.format(),
-                     "s/epoch": (done["seconds"] / done["epochs"]).mean(),
-                     "examples/sec": done["examples/sec"].mean()})
+                     # a stopped run's epochs took real time: its seconds count too
+                     "s/epoch": (g["seconds"] / g["epochs"]).mean(),
+                     "examples/sec": g["examples/sec"].mean()})
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values([*SETTING, "test acc"], ascending=[True] * len(SETTING) + [False],
                              na_position="last").reset_index(drop=True)

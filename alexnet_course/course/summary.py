@@ -134,7 +134,7 @@ def histories(records: list[dict[str, Any]]) -> dict[tuple[str, str], History]:
 
 
 def _ref(source: str, model: str, setting: str, dataset: str, metric: str, value: float,
-         seconds: float = math.nan, note: str = "") -> dict[str, Any]:
+         seconds: float | str = "not reported", note: str = "") -> dict[str, Any]:
     return {"source": source, "model": model, "setting": setting, "dataset": dataset,
             "metric": metric, "value": value, "seconds": seconds, "note": note}
 
