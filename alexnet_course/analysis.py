@@ -305,6 +305,30 @@ class ActivationStats:
         self._flush()
         return {n: torch.stack(h) if h else torch.empty(0, self.bins or 0) for n, h in self._hists.items()}
 
+    def to_dict(self, digits: int = 6) -> dict[str, Any]:
+        """The records as plain JSON (statistics to ``digits`` significant digits,
+        histogram counts as integers), for the run store; :meth:`from_dict` reads them back."""
+        self._flush()
+        return {"layers": self.layers, "every": self.every, "bins": self.bins,
+                "hist_range": list(self.hist_range),
+                "rows": [[step, i, [float(f"{v:.{digits}g}") for v in values]]
+                         for step, i, values in self._rows],
+                "histograms": {n: [[round(c) for c in h.tolist()] for h in hs]
+                               for n, hs in self._hists.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActivationStats:
+        """Recorded statistics read back from :meth:`to_dict` (watching no network)."""
+        stats = cls.__new__(cls)
+        stats.net, stats.layers, stats.every = None, list(data["layers"]), data["every"]
+        stats.bins, stats.hist_range = data["bins"], tuple(data["hist_range"])
+        stats.train_only, stats.sync_every, stats.step = True, 256, -1
+        stats._pending, stats._handles = [], []
+        stats._rows = [(step, i, values) for step, i, values in data["rows"]]
+        stats._hists = {n: [torch.tensor(h, dtype=torch.float32) for h in hs]
+                        for n, hs in data["histograms"].items()}
+        return stats
+
     def remove(self) -> None:
         """Remove the hooks; the recorded data stays available."""
         for h in self._handles:

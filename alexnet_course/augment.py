@@ -209,6 +209,21 @@ def ten_crop_predict(net: nn.Module, x: torch.Tensor, size: int, average: str = 
     return out.softmax(-1).mean(0).log()
 
 
+class TenCropPredict:
+    """``predict(net, X)`` for ten-crop testing of full-size images: pad ``X`` by ``pad``
+    pixels on each side, then :func:`ten_crop_predict` at ``size``. A class rather than a
+    lambda so that the run store can describe it (its name and its three settings)."""
+
+    def __init__(self, size: int, pad: int = 0, average: str = "logits") -> None:
+        _check_average(average)
+        self.size, self.pad, self.average = _int_at_least("size", size, 1), int(pad), average
+
+    def __call__(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad,) * 4)
+        return ten_crop_predict(net, x, self.size, self.average)
+
+
 class TenCropModel(nn.Module):
     """Wraps ``net`` so that its forward pass is ``ten_crop_predict`` (for evaluation)."""
 

@@ -3,6 +3,9 @@ receptive fields, activation statistics."""
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -141,6 +144,9 @@ def test_activation_stats_records_every_nth_training_step() -> None:
     assert hist[0].sum().item() == 16 * 3  # tanh outputs all lie in [-1, 1]
     net(xs[0])  # hooks are gone after the with-block
     assert len(stats.to_frame()) == 6
+    back = analysis.ActivationStats.from_dict(json.loads(json.dumps(stats.to_dict())))
+    pd.testing.assert_frame_equal(back.to_frame(), stats.to_frame(), rtol=1e-5)  # 6 digits kept
+    assert torch.equal(back.histograms["3"], hist) and back.layers == stats.layers
 
 
 def test_activation_stats_on_a_model_with_named_layers() -> None:

@@ -42,7 +42,8 @@ def test_a_stored_run_is_read_until_its_spec_changes(tmp_path: Path) -> None:
 
 def test_the_published_edition_never_trains(tmp_path: Path) -> None:
     ch = chapter(tmp_path, require_stored=True)
-    with pytest.raises(store.MissingRun, match=r"python -m alexnet_course.run c --profile quick"):
+    # chapter "c" declares no experiments: the error says to execute it with training on
+    with pytest.raises(store.MissingRun, match=r"COURSE_STORE=train .* --only c --profile quick"):
         train_run(ch, "r", "alexnet_28", **KW)
     assert not (tmp_path / "store" / "c" / "r.json").exists()
 
@@ -129,3 +130,47 @@ def test_contention_sees_another_busy_process() -> None:
     if result["other_cpu_share"] is None:
         pytest.skip("no /proc/stat here")
     assert result["other_cpu_share"] > 0.2 and result["contended"] is True  # one of the cores
+
+
+class CountReLUs:
+    """A recorder: counts the network's ReLUs before training, sums its weights after."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
+
+    def attach(self, net: torch.nn.Module) -> None:
+        self._relus = sum(isinstance(m, torch.nn.ReLU) for m in net.modules())
+
+    def collect(self, net: torch.nn.Module) -> dict:
+        return {"relus": self._relus, "sum": self.scale * float(sum(p.detach().sum() for p in net.parameters()))}
+
+
+def test_kept_weights_and_records_are_stored_with_the_run(tmp_path: Path) -> None:
+    ch = chapter(tmp_path)
+    kw = {**KW, "keep_net": True, "record": {"count": CountReLUs()}}
+    first = train_run(ch, "r", "alexnet_28", **kw)
+    assert first.recorded["count"]["relus"] > 0
+    again = train_run(ch, "r", "alexnet_28", **kw)
+    assert again.stored and again.recorded == first.recorded
+    for a, b in zip(first.net.state_dict().values(), again.net.state_dict().values()):
+        torch.testing.assert_close(b, a.half().float(), rtol=0, atol=0)  # kept in half precision
+    (tmp_path / "store" / "c" / "r.weights.pt").unlink()
+    assert not train_run(ch, "r", "alexnet_28", **kw).stored  # no weights: trained again
+    changed = train_run(ch, "r", "alexnet_28", **{**kw, "record": {"count": CountReLUs(2.0)}})
+    assert not changed.stored  # a recorder's settings are part of the spec
+
+
+def test_adopting_a_run_stored_before_the_store_checks_its_meta(tmp_path: Path) -> None:
+    ch = chapter(tmp_path)
+    train_run(ch, "r", "alexnet_28", **KW)
+    path = tmp_path / "store" / "c" / "r.json"
+    old = json.loads(path.read_text())
+    for key in ("spec", "spec_hash", "recipe_version", "timing"):
+        old.pop(key)  # as the chapters wrote their runs before the run store
+    path.write_text(json.dumps(old))
+    adopting = chapter(tmp_path, require_stored=True, adopt=True)
+    with pytest.raises(store.MissingRun, match=r"lr: stored 0.001, spec 0.002"):
+        train_run(adopting, "r", "alexnet_28", **{**KW, "lr": 2e-3})
+    adopted = train_run(adopting, "r", "alexnet_28", **KW)
+    assert adopted.stored and json.loads(path.read_text())["carried_from"]
+    assert train_run(chapter(tmp_path), "r", "alexnet_28", **KW).stored  # now an ordinary stored run

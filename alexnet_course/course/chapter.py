@@ -128,6 +128,7 @@ class Chapter:
     checkpoints: Path | None = None  # where a run in progress is checkpointed every epoch
     results: Path | None = None      # the store's folder; None: results_root()'s
     plan_only: bool = False          # train_run says what it would do (PlannedRun), trains nothing
+    adopt: bool = False              # carry runs stored before the run store into it (see _adopt)
     started: float = field(default_factory=time.perf_counter)
     date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc)
                       .strftime("%Y-%m-%d %H:%M UTC"))
@@ -187,14 +188,6 @@ class Chapter:
         return seconds
 
 
-def _declared(chapter: str) -> bool:
-    """Whether ``chapter`` declares its experiments in the package (only those can be
-    filled by ``python -m alexnet_course.run``; the others still train in the notebook)."""
-    from ..chapters import CHAPTERS
-
-    return chapter in CHAPTERS
-
-
 def start(chapter: str, profile: str = "auto", seed: int = 0, *,
           device: str | None = None, show: bool = True,
           workdir: str | os.PathLike | None = None, stored: str = "auto") -> Chapter:
@@ -204,21 +197,24 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
     (``<workdir>/data``, which the loaders then search and download into); by default the
     checkout, else ``./alexnet-course`` (see :func:`working_folder`). ``stored="require"``
     reads every run from the store and trains none (``"auto"``: required when the book
-    driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``).
+    driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``);
+    ``stored="adopt"`` also carries runs recorded before the run store into it where their
+    record matches the spec (once, for a notebook that trained them unchanged).
     """
     prof = resolve_profile(profile)
     set_seed(seed)
     folder = working_folder(workdir)
     if folder != book_root():  # a checkout keeps its data where `make data` put it
         datafiles.set_data_home(prepare_working_folder(folder) / "data")
-    if stored not in ("auto", "require", "train"):
-        raise ValueError(f"stored must be 'auto', 'require' or 'train', got {stored!r}")
+    if stored not in ("auto", "require", "train", "adopt"):
+        raise ValueError(f"stored must be 'auto', 'require', 'train' or 'adopt', got {stored!r}")
     if stored == "auto":
         stored = os.environ.get("COURSE_STORE", "train")
     ch = Chapter(name=chapter, profile=prof,
                  device=torch.device(device) if device else default_device(), seed=seed,
                  workdir=folder,
-                 require_stored=stored == "require" and prof.measures and _declared(chapter))
+                 require_stored=stored in ("require", "adopt") and prof.measures,
+                 adopt=stored == "adopt")
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),
                        ("torch_version", torch.__version__), ("run_date", ch.date)):
         ch.glue(key, value)

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -63,6 +63,7 @@ class RunResult:
     failed: str | None = None
     net: nn.Module | None = None
     stored: bool = False  # read from the run store, not trained now
+    recorded: dict[str, Any] = field(default_factory=dict)  # train_run's record=, collected
 
 
 # fit's keywords that change no number (a checkpoint path, callbacks, a log) stay out of a
@@ -72,7 +73,8 @@ RUN_TIME = ("checkpoint", "val_iter", "on_epoch_end", "on_step", "progress", "lo
 
 def run_spec(ch: Chapter, model: str | Callable[[], nn.Module], *, model_kwargs: dict[str, Any],
              spec_model: dict[str, Any] | None, data: dict[str, Any], seed: int,
-             final_evals: dict[str, Predict] | None, fit_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+             final_evals: dict[str, Predict] | None, fit_kwargs: dict[str, Any],
+             record: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The run's spec for the store (see :mod:`.store`), or None when it cannot be described
     (a model given only as a factory, a lambda transform)."""
     if callable(model) and spec_model is None:
@@ -84,6 +86,7 @@ def run_spec(ch: Chapter, model: str | Callable[[], nn.Module], *, model_kwargs:
                 "data": store.describe(data), "seed": seed,
                 "recipe": store.describe({k: v for k, v in fit_kwargs.items() if k not in RUN_TIME}),
                 "final_evals": store.describe(final_evals or {}),
+                **({"record": store.describe(record)} if record else {}),
                 "profile": ch.profile.name}
     except ValueError:
         return None
@@ -97,7 +100,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
               transform: Callable[[Tensor], Tensor] | None = None, normalize: Any = False,
               data_kwargs: dict[str, Any] | None = None, keep_net: bool | str = False,
               extra: dict[str, Any] | None = None, spec_model: dict[str, Any] | None = None,
-              final_evals: dict[str, Predict] | None = None, **fit_kwargs: Any) -> RunResult:
+              final_evals: dict[str, Predict] | None = None, record: dict[str, Any] | None = None,
+              **fit_kwargs: Any) -> RunResult:
     """Train one model, or read it from the chapter's run store, and record it under
     ``<results>/<profile>/<chapter>/<run>.json``.
 
@@ -114,9 +118,15 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
 
     A stored run whose spec and recipe version match is returned without training. A
     missing one is trained, unless the chapter requires stored runs (the published edition):
-    then :class:`~.store.MissingRun` names the command that trains it. ``keep_net=True``
-    returns the trained network, so such a run is always trained (the store keeps no
-    weights); ``keep_net="architecture"`` returns a network of the run's architecture,
+    then :class:`~.store.MissingRun` names the command that trains it.
+
+    ``record={"name": recorder}`` keeps more than the history: each recorder's optional
+    ``attach(net)`` runs before training (e.g. hooks that record activations), its
+    ``collect(net)`` after it, and what that returns (plain JSON) is stored with the run and
+    returned in ``RunResult.recorded``. ``keep_net=True``
+    returns the trained network; the store keeps its weights beside the run (in half
+    precision, ``<run>.weights.pt``) and a stored run without them is trained again.
+    ``keep_net="architecture"`` returns a network of the run's architecture,
     rebuilt untrained when the run is read from the store (enough for shapes and memory).
     """
     p = ch.profile
@@ -130,25 +140,28 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     data = dict(dataset=dataset, resize=resize, batch_size=batch_size, train_size=train_size,
                 test_size=test_size, transform=transform, normalize=normalize,
                 **(data_kwargs or {}))
-    storable = dry is None and keep_net != True  # noqa: E712  (True: the trained weights)
+    storable = dry is None
     spec = None if not storable else run_spec(
         ch, model, model_kwargs=kwargs, spec_model=spec_model, data=data, seed=ch.seed + seed,
-        final_evals=final_evals, fit_kwargs={"epochs": epochs, "lr": lr, **fit_kwargs})
+        final_evals=final_evals, fit_kwargs={"epochs": epochs, "lr": lr, **fit_kwargs},
+        record=record)
     digest = None if spec is None else store.spec_hash(spec)
     path = ch.run_path(run)
+    weights = path.with_suffix(".weights.pt") if keep_net is True else None  # noqa: E712
     if ch.plan_only:  # `run --status`: what this run is and whether it is stored, no training
         raise PlannedRun(run, path, digest, store.stale_reason(store.read(path), digest)
                          if digest is not None else "it has no spec")
     if digest is not None:
-        record = store.read(path)
-        if store.stale_reason(record, digest) is None:
-            return _stored(record, model, kwargs, keep_net)
+        kept = store.read(path)
+        if ch.adopt and kept is not None and kept.get("spec_hash") is None:
+            kept = _adopt(path, kept, spec, digest)
+        if store.stale_reason(kept, digest) is None and (weights is None or weights.is_file()):
+            return _stored(kept, model, kwargs, keep_net, weights)
     if ch.require_stored:
-        reason = "it has no spec" if digest is None else store.stale_reason(store.read(path), digest)
-        raise store.MissingRun(
-            f"{ch.name}: run {run!r} is not in the store ({reason}). Train the missing runs "
-            f"with `python -m alexnet_course.run {ch.name} --profile {p.name}`, then execute "
-            f"the chapter again.")
+        reason = "it has no spec" if digest is None else (
+            store.stale_reason(store.read(path), digest) or f"its kept weights {weights} are missing")
+        raise store.MissingRun(f"{ch.name}: run {run!r} is not in the store ({reason}). "
+                               f"{fill_command(ch.name, p.name)}, then execute the chapter again.")
     set_seed(ch.seed + seed)
     loaders = load_dataset(dataset, batch_size, resize, train_size=train_size,
                            test_size=test_size, device=ch.device, transform=transform,
@@ -163,6 +176,9 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     # the shape the network sees: after resizing and after any cropping transform
     shape = tuple(train_iter.prepare(train_iter.images[:1]).shape[1:])
     flops = forward_flops(net, shape)
+    for recorder in (record or {}).values():
+        if hasattr(recorder, "attach"):
+            recorder.attach(net)
     failed = None
     fit_kwargs.setdefault("progress", show_progress())
     if digest is not None and ch.checkpoints is not None:  # a killed fill resumes mid-run
@@ -181,6 +197,7 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
         extra.update(dry.extra(net, shape, fit_kwargs))
     for column, predict in (final_evals or {}).items():
         extra[column] = evaluate(net, test_iter, device=ch.device, predict=predict)
+    recorded = {name: recorder.collect(net) for name, recorder in (record or {}).items()}
     timing = load.result()
     if timing["contended"]:  # another process shared the CPU: its seconds are not comparable
         extra["timing"] = (f"contended: other processes used {100 * timing['other_cpu_share']:.0f} % "
@@ -189,22 +206,53 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
                               parameters=sum(q.numel() for q in net.parameters()), flops=flops,
                               train_examples=train_iter.num_examples,
                               failed=failed is not None, extra=extra)
+    if weights is not None and digest is not None:  # before the record: a record means both
+        store.save_weights(weights, net)
     ch.save_run(run, history, row=row.to_dict(), failed=failed, spec=spec, spec_hash=digest,
-                recipe_version=store.RECIPE_VERSION, timing=timing)
+                recipe_version=store.RECIPE_VERSION, timing=timing,
+                **({"recorded": recorded} if record else {}))
     checkpoint = fit_kwargs.get("checkpoint")
     if digest is not None and checkpoint is not None and ch.checkpoints is not None:
         Path(checkpoint).unlink(missing_ok=True)  # the run is stored: its checkpoint is spent
-    return RunResult(run, history, row, failed, net if keep_net else None)
+    return RunResult(run, history, row, failed, net if keep_net else None, recorded=recorded)
+
+
+def fill_command(chapter: str, profile: str) -> str:
+    """How to train a chapter's missing runs into the store."""
+    from ..chapters import CHAPTERS
+
+    if chapter in CHAPTERS:  # its experiments are declared: the background runner
+        return f"Train the missing runs with `python -m alexnet_course.run {chapter} --profile {profile}`"
+    return (f"Train them by executing the chapter: `COURSE_STORE=train python -m tools.book run "
+            f"--only {chapter} --profile {profile} --force`")
+
+
+def _adopt(path: Path, record: dict[str, Any], spec: dict[str, Any], digest: str
+           ) -> dict[str, Any]:
+    """Carry a run trained before the run store into it (``Chapter.adopt``): stamp its spec
+    and hash when its ``meta`` agrees with the spec, else refuse, saying where it differs."""
+    mismatches = store.adoption_mismatches(record, spec)
+    if mismatches:
+        raise store.MissingRun(f"{path}: the stored run does not match its spec: "
+                               f"{'; '.join(mismatches)}")
+    record.update(spec=spec, spec_hash=digest, recipe_version=store.RECIPE_VERSION, timing=None,
+                  carried_from=f"{record.get('commit')}: trained by the chapter notebook "
+                               "before the run store")
+    store.write(path, record)
+    return record
 
 
 def _stored(record: dict[str, Any], model: str | Callable[[], nn.Module], kwargs: dict[str, Any],
-            keep_net: bool) -> RunResult:
-    """A stored run as :func:`train_run` returns it (a kept network is rebuilt untrained)."""
+            keep_net: bool | str, weights: Path | None) -> RunResult:
+    """A stored run as :func:`train_run` returns it: a kept network with its stored weights
+    (``keep_net=True``) or untrained (``"architecture"``)."""
     net = None
     if keep_net:
         net = get_model(model, **kwargs) if isinstance(model, str) else model()
+        if weights is not None:
+            store.load_weights(weights, net)
     return RunResult(record["run"], History.from_dict(record), RunRow.from_dict(record["row"]),
-                     record.get("failed"), net, stored=True)
+                     record.get("failed"), net, stored=True, recorded=record.get("recorded", {}))
 
 
 def table(results: Iterable[RunResult], columns: list[str] | None = None) -> pd.DataFrame:

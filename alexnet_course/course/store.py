@@ -91,6 +91,35 @@ def stale_reason(record: dict[str, Any] | None, digest: str) -> str | None:
     return None
 
 
+def adoption_mismatches(record: dict[str, Any], spec: dict[str, Any]) -> list[str]:
+    """Where a record trained before the run store (no spec hash) disagrees with ``spec``,
+    as far as its ``meta`` says: model, keywords, seed, epochs, batch, training examples and
+    the recipe's optimiser fields. Empty: the record may stand for ``spec`` (see
+    ``Chapter.adopt``); what ``meta`` does not record (augmentation, test size) cannot be
+    checked, so adopting is for a record the unchanged notebook itself trained."""
+    meta, recipe, data = record.get("meta", {}), spec["recipe"], spec["data"]
+    model = spec["model"]
+    want = {"model_name": model.get("name") if isinstance(model.get("name"), str) else None,
+            "seed": spec["seed"], "epochs": recipe.get("epochs"), "batch_size": data.get("batch_size"),
+            "dataset": data.get("dataset")}
+    for key in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_steps", "scheduler",
+                "optimizer"):
+        if recipe.get(key) is not None:
+            want[key] = recipe[key]
+    if data.get("train_size") is not None:
+        want["train_examples"] = data["train_size"] - (data.get("val_size") or 0)
+    bad = [f"{k}: stored {meta.get(k)!r}, spec {v!r}" for k, v in want.items()
+           if v is not None and str(meta.get(k)).lower() != str(v).lower()
+           and not (isinstance(v, float) and meta.get(k) is not None and abs(meta[k] - v) < 1e-12)]
+    kwargs = meta.get("model_kwargs") or {}
+    bad += [f"model keyword {k}: stored {kwargs[k]!r}, spec {v!r}"
+            for k, v in (model.get("kwargs") or {}).items()
+            if k in kwargs and json.dumps(kwargs[k], default=str) != json.dumps(v, default=str)]
+    if not record.get("failed") and len(record.get("records", [])) != recipe.get("epochs"):
+        bad.append(f"{len(record.get('records', []))} epochs recorded, spec {recipe.get('epochs')}")
+    return bad
+
+
 def write(path: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` atomically: a run killed mid-write leaves the previous file (or
     none), never half a JSON."""
@@ -103,6 +132,33 @@ def write(path: Path, record: dict[str, Any]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def save_weights(path: Path, net: Any) -> Path:
+    """Keep a trained network's weights beside its run, floats in half precision (enough for
+    the figures drawn from them, half the bytes in the repository), written atomically."""
+    import torch
+
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+             for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_weights(path: Path, net: Any) -> Any:
+    """Load weights kept by :func:`save_weights` into ``net`` (tensors only:
+    ``weights_only=True`` unpickles nothing else)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net.load_state_dict(state)  # copies into net's own dtype and device
+    return net
 
 
 def _cpu_ticks() -> tuple[float, float] | None:

@@ -196,8 +196,10 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
     propagate after the processes have been stopped.
     """
     # the published editions read their runs from the store and train none (a missing run
-    # fails the chapter, naming `python -m alexnet_course.run`); smoke and quick train
-    store = "require" if profile in ("standard", "full") else "train"
+    # fails the chapter, naming the command that trains it); smoke and quick train.
+    # $COURSE_STORE overrides (train: fill a chapter's store by executing it)
+    store = os.environ.get("COURSE_STORE") or ("require" if profile in ("standard", "full")
+                                               else "train")
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
                COURSE_STORE=store, PYTHONUNBUFFERED="1")
     # the python3 kernelspec runs `python`: make it this environment's interpreter
