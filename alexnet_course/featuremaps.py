@@ -149,3 +149,28 @@ def size_table(model: str, sizes: list[int], in_channels: int = 1, **model_kwarg
                      "parameters": count_params(net), "GFLOPs": count_flops(net, s, in_channels) / 1e9,
                      "activation MiB / image": values * 4 / 2**20})
     return pd.DataFrame(rows).set_index("input")
+
+
+class LayerMapStats:
+    """A run-store recorder (``train_run(record={"maps": LayerMapStats(...)})``): after
+    training, ``layer``'s output on the first ``count`` test images (at ``side`` px, the
+    loaders' ``seed``) summarised as its channels, dead channels (never positive), the share
+    of positive activations and :func:`neighbour_correlation`."""
+
+    def __init__(self, layer: str, dataset: str, side: int | None, count: int = 16,
+                 seed: int = 0) -> None:
+        self.layer, self.dataset, self.side, self.count, self.seed = layer, dataset, side, count, seed
+
+    def collect(self, net: nn.Module) -> dict[str, float | int]:
+        from .analysis import feature_maps
+        from .data import load_dataset
+
+        device = next(net.parameters()).device
+        _, test_iter = load_dataset(self.dataset, self.count, self.side, train_size=self.count,
+                                    test_size=self.count, device=device, seed=self.seed)
+        sample, _ = next(iter(test_iter))
+        fmap = feature_maps(net.eval(), sample, [self.layer])[self.layer]
+        return {"channels": int(fmap.shape[1]),
+                "dead channels": int((fmap.amax(dim=(0, 2, 3)) <= 0).sum()),
+                "active share": float((fmap > 0).float().mean()),
+                "neighbour correlation": neighbour_correlation(fmap)}

@@ -126,7 +126,8 @@ def seeded_runs(ch: Any, specs: Sequence[Spec], seeds: int,
     as :func:`run_specs` and ``actplots.watch_specs`` train them: run names ``<spec.name>``
     for seed 0 and ``<spec.name>-s<k>`` after, a spec's own ``seeds`` where set, and in a
     dry run the full run's seed count recorded (``full seeds``) but at most the profile's
-    ``max_seeds`` run."""
+    ``max_seeds`` run. ``keep_net="first seed"`` keeps the trained network of seed 0 only
+    (the one a figure shows; the store keeps its weights)."""
     profile = getattr(ch, "profile", None)
     for spec in specs:
         kw = {**common, **spec.train}
@@ -138,7 +139,8 @@ def seeded_runs(ch: Any, specs: Sequence[Spec], seeds: int,
         for seed in range(n):
             run = spec.name if seed == 0 else f"{spec.name}-s{seed}"
             extra = {"variant": spec.name, "change": spec.change, "seed": seed, **extra_common}
-            yield spec, run, seed, extra, kw
+            keep = kw.get("keep_net")
+            yield spec, run, seed, extra, kw if keep != "first seed" else {**kw, "keep_net": seed == 0}
 
 
 def run_calls(ch: Any, specs: Sequence[Spec], seeds: int,

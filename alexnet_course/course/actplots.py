@@ -28,8 +28,7 @@ from torch import nn
 from ..analysis import ActivationStats
 from . import ablations
 from .chapter import Chapter
-from .experiments import IN_CHANNELS, RunResult, train_run
-from ..models import get_model
+from .experiments import RunResult, train_run
 
 #: Columns of a run's ``extra`` (what the run changed) that the table of runs repeats.
 CONFIG_COLUMNS = ("init", "norm", "residual", "SE")
@@ -56,6 +55,24 @@ class WatchedRun:
         return self.result.failed
 
 
+class WatchActivations:
+    """A run-store recorder (``train_run(record={"activations": WatchActivations()})``): an
+    :class:`ActivationStats` on the network while it trains, stored as JSON with the run."""
+
+    def __init__(self, layers: Iterable[str] | None = None, every: int = 1, bins: int | None = 40,
+                 hist_range: tuple[float, float] = (0.0, 4.0)) -> None:
+        self.layers = None if layers is None else list(layers)
+        self.every, self.bins, self.hist_range = every, bins, tuple(hist_range)
+
+    def attach(self, net: nn.Module) -> None:
+        self._stats = ActivationStats(net, self.layers, every=self.every, bins=self.bins,
+                                      hist_range=self.hist_range)
+
+    def collect(self, net: nn.Module) -> dict[str, Any]:
+        self._stats.remove()  # the hooks go, the records stay
+        return self._stats.to_dict()
+
+
 def train_watched(ch: Chapter, run: str, *, model: str = "alex_resnet_se",
                   model_kwargs: dict[str, Any] | None = None, every: int = 1,
                   bins: int | None = 40, hist_range: tuple[float, float] = (0.0, 4.0),
@@ -65,23 +82,15 @@ def train_watched(ch: Chapter, run: str, *, model: str = "alex_resnet_se",
 
     The model ``model`` is built from the registry with ``model_kwargs`` (and the
     dataset's ``in_channels``); the statistics of ``layers`` (default: every activation
-    module, SE gates included) are recorded every ``every`` training steps. Everything
-    else (``epochs``, ``lr``, ``warmup_steps``, ``stall_min_steps``, ``extra`` ...) goes to
-    ``train_run``. The hooks are removed when training ends; the records stay.
+    module, SE gates included) are recorded every ``every`` training steps and stored with
+    the run (:class:`WatchActivations`). Everything else (``epochs``, ``lr``,
+    ``warmup_steps``, ``stall_min_steps``, ``extra``, ``keep_net`` ...) goes to ``train_run``.
     """
-    kwargs = {"in_channels": IN_CHANNELS.get(dataset, 3), **(model_kwargs or {})}
-    holder: dict[str, ActivationStats] = {}
-
-    def factory() -> nn.Module:
-        net = get_model(model, **kwargs)
-        holder["stats"] = ActivationStats(net, layers, every=every, bins=bins,
-                                          hist_range=hist_range)
-        return net
-
-    result = train_run(ch, run, factory, dataset=dataset, **train_kwargs)
-    stats = holder["stats"]
-    stats.remove()
-    return WatchedRun(result, stats, label or run)
+    watch = WatchActivations(layers, every=every, bins=bins, hist_range=hist_range)
+    result = train_run(ch, run, model, model_kwargs=model_kwargs, dataset=dataset,
+                       record={"activations": watch}, **train_kwargs)
+    return WatchedRun(result, ActivationStats.from_dict(result.recorded["activations"]),
+                      label or run)
 
 
 def watch_specs(ch: Chapter, specs: Sequence[Any], *, seeds: int, every: int = 1,

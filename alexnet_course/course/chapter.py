@@ -198,8 +198,9 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
     checkout, else ``./alexnet-course`` (see :func:`working_folder`). ``stored="require"``
     reads every run from the store and trains none (``"auto"``: required when the book
     driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``);
-    ``stored="adopt"`` also carries runs recorded before the run store into it where their
-    record matches the spec (once, for a notebook that trained them unchanged).
+    ``stored="adopt"`` carries runs recorded before the run store into it where their
+    record matches the spec (once, for a notebook that trained them unchanged), fails where
+    it does not, and trains the runs that have no record.
     """
     prof = resolve_profile(profile)
     set_seed(seed)
@@ -213,7 +214,7 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
     ch = Chapter(name=chapter, profile=prof,
                  device=torch.device(device) if device else default_device(), seed=seed,
                  workdir=folder,
-                 require_stored=stored in ("require", "adopt") and prof.measures,
+                 require_stored=stored == "require" and prof.measures,
                  adopt=stored == "adopt")
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),
                        ("torch_version", torch.__version__), ("run_date", ch.date)):

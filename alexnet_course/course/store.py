@@ -115,6 +115,8 @@ def adoption_mismatches(record: dict[str, Any], spec: dict[str, Any]) -> list[st
     bad += [f"model keyword {k}: stored {kwargs[k]!r}, spec {v!r}"
             for k, v in (model.get("kwargs") or {}).items()
             if k in kwargs and json.dumps(kwargs[k], default=str) != json.dumps(v, default=str)]
+    if spec.get("record") and not record.get("recorded"):
+        bad.append("the spec records more than the history (record=), the stored run does not")
     if not record.get("failed") and len(record.get("records", [])) != recipe.get("epochs"):
         bad.append(f"{len(record.get('records', []))} epochs recorded, spec {recipe.get('epochs')}")
     return bad
