@@ -127,6 +127,8 @@ def write(path: Path, record: dict[str, Any]) -> Path:
     none), never half a JSON."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=1, default=str)
+    if len(text) > 200_000:  # recorded activations: one line, a third of the bytes
+        text = json.dumps(record, separators=(",", ":"), default=str)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text)
