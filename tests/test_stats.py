@@ -49,6 +49,8 @@ def test_compare_directions_and_undecidable():
     assert same.verdict == "A higher"  # deterministic identical repeats: no spread at all
     assert same.sentence() == "0.900 ± 0.000 (n = 2) against 0.800 ± 0.000 (n = 2): A higher by 10.0 points (95 % interval +10.0 to +10.0)"
     assert "not decidable" in c.sentence() and c.sentence().endswith("points)")
+    empty = stats.compare([], [0.5, 0.52], names=("stopped", "two"))  # every run of one side stopped
+    assert empty.sentence().endswith("not decidable: stopped has fewer than 2 runs")
     with pytest.raises(ValueError, match="two labels"):
         stats.compare([1, 2], [1, 2], names=("a",))
 

@@ -104,6 +104,8 @@ class Comparison:
                     if math.isfinite(low) else "")
         if self.decided:
             return head + body + (f" ({interval})" if interval else "")
+        if not math.isfinite(self.diff):  # a side without runs: there is no difference to give
+            return head + self.verdict
         return head + body + (f"; {interval})" if interval else ")")
 
 
