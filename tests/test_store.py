@@ -150,6 +150,7 @@ def test_kept_weights_and_records_are_stored_with_the_run(tmp_path: Path) -> Non
     kw = {**KW, "keep_net": True, "record": {"count": CountReLUs()}}
     first = train_run(ch, "r", "alexnet_28", **kw)
     assert first.recorded["count"]["relus"] > 0
+    assert store.read(tmp_path / "store" / "c" / "r.json")["weights"] == "r.weights.pt"
     again = train_run(ch, "r", "alexnet_28", **kw)
     assert again.stored and again.recorded == first.recorded
     for a, b in zip(first.net.state_dict().values(), again.net.state_dict().values()):
@@ -158,6 +159,15 @@ def test_kept_weights_and_records_are_stored_with_the_run(tmp_path: Path) -> Non
     assert not train_run(ch, "r", "alexnet_28", **kw).stored  # no weights: trained again
     changed = train_run(ch, "r", "alexnet_28", **{**kw, "record": {"count": CountReLUs(2.0)}})
     assert not changed.stored  # a recorder's settings are part of the spec
+
+
+def test_the_committed_store_has_every_weights_file_its_records_name() -> None:
+    # a clone lacking one (an ignore rule once kept them out of git) cannot publish the book
+    records = sorted((Path(__file__).parents[1] / "results").glob("*/*/*.json"))
+    named = [(p, r["weights"]) for p in records if "weights" in (r := store.read(p))]
+    assert named, "no stored run keeps its weights: the chapters 04 and 07 read some"
+    missing = [str(p.with_name(w)) for p, w in named if not p.with_name(w).is_file()]
+    assert not missing, f"kept weights missing from the store: {missing}"
 
 
 def test_adopting_a_run_stored_before_the_store_checks_its_meta(tmp_path: Path) -> None:

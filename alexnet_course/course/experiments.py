@@ -210,7 +210,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
         store.save_weights(weights, net)
     ch.save_run(run, history, row=row.to_dict(), failed=failed, spec=spec, spec_hash=digest,
                 recipe_version=store.RECIPE_VERSION, timing=timing,
-                **({"recorded": recorded} if record else {}))
+                **({"recorded": recorded} if record else {}),
+                **({"weights": weights.name} if weights is not None and digest is not None else {}))
     checkpoint = fit_kwargs.get("checkpoint")
     if digest is not None and checkpoint is not None and ch.checkpoints is not None:
         Path(checkpoint).unlink(missing_ok=True)  # the run is stored: its checkpoint is spent
