@@ -49,13 +49,11 @@ dryrun: setup data
 	COURSE_PROFILE=dryrun COURSE_RESULTS_DIR=$(CURDIR)/_build/dryrun-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
 	$(BIN)/python -m tools.book estimates _build/dryrun-results
 
-# The GPU edition (README "The GPU edition"): `make wheelhouse` here fills .whl/ and data/
-# (plus .whl/estimates.json from a dry run's results, when there are any) and checks the
-# 64 MiB carry limit; `make gpu-edition` (or `bash tools/gpu_edition.sh`) runs on the GPU.
+# The GPU edition (README "The GPU edition"): `make wheelhouse` here copies data/ and checks
+# the 64 MiB carry limit; `make gpu-edition` (or `bash tools/gpu_edition.sh`) on the GPU
+# fills results/full/ within its budget.
 wheelhouse: setup
 	PYTHON=$(BIN)/python bash tools/wheelhouse.sh
-	if [ -d _build/dryrun-results ]; then $(BIN)/python -m tools.gpu_edition estimates _build/dryrun-results; fi
-	$(BIN)/python -m tools.gpu_edition carry .whl data
 
 gpu-edition:
 	bash tools/gpu_edition.sh

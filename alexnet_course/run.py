@@ -112,7 +112,8 @@ def status_report(ch: Chapter, runs: list[tuple[str, str | None]]) -> str:
             else:
                 unknown += 1
     done = sum(why is None for _, why in runs)
-    estimate = (f"about {left / 60:.0f} min of CPU time left" if left else "no time estimate yet")
+    estimate = ("nothing left to train" if done == len(runs) else
+                f"about {left / 60:.0f} min of CPU time left" if left else "no time estimate yet")
     if unknown:
         estimate += f" ({unknown} runs without a stored run to estimate from)"
     lines.append(f"{ch.name} ({ch.profile.name}): {done} of {len(runs)} runs stored; {estimate}")

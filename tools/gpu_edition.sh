@@ -1,40 +1,77 @@
 #!/usr/bin/env bash
-# The GPU edition in one command, on a machine with one CUDA GPU and no internet:
-# install the carried wheels (tools/wheelhouse.sh made them), use the image's own torch,
-# execute every chapter in the `full` profile and the GPU benchmarks inside a time budget,
-# and pack the executed notebooks, results JSON and benchmark JSON into ONE archive.
+# The GPU edition in one command: fill the `full` run store on a machine with one CUDA GPU
+# and no internet, inside a time budget, and bring the finished runs back.
 #
-#   device run: command "bash tools/gpu_edition.sh", carry [".whl", "data"], timeout_s 600
+#   device run: command "bash tools/gpu_edition.sh", carry ["data"], timeout_s 600
 #   here:       make wheelhouse   (fills .whl/ and data/, checks the 64 MiB carry limit)
+#   afterwards: copy $OUT/results/full/ into results/full/ and commit it; then execute the
+#               chapters from the store here: `python -m tools.book run --profile full --force`
 #
-# Environment: BUDGET_S (seconds from the start of this script to the archive; default 540
-# of the 600 a device command may run), BENCH_S (seconds kept for the benchmarks, 150),
-# OUT (where the archive goes; the device tool sets it, else _build/gpu-edition),
-# GPU_EDITION_PROFILE (full), GPU_EDITION_ONLY (chapter prefixes), GPU_EDITION_ARGS
-# (more arguments of `python -m tools.gpu_edition all`, e.g. --skip-bench),
-# GPU_EDITION_WHEELS (the wheel folder, .whl), GPU_EDITION_ALLOW_CPU=1 (run without CUDA:
-# the CPU test of this script does).
+# Each declared chapter's missing runs are trained by `python -m alexnet_course.run CH
+# --profile full`, one run at a time; every finished run is written atomically, so a fill
+# stopped at the budget keeps every run it finished (the one in progress is lost) and the
+# next call trains only what is still missing (carry results/full back with it).
+# Kept weights over the device's 16 MiB file limit do not come back: those runs retrain.
+#
+# Environment: BUDGET_S (seconds from the start of this script to the copy; default 540
+# of the 600 a device command may run), BENCH_S (seconds kept at the end for the GPU
+# benchmarks, 120; 0 skips them), OUT (where the runs go; the device tool sets it, else
+# _build/gpu-edition), GPU_EDITION_PROFILE (full), GPU_EDITION_ONLY (chapter numbers),
+# GPU_EDITION_ROOT (the store's checkout, default this one), GPU_EDITION_WHEELS (.whl),
+# GPU_EDITION_ALLOW_CPU=1 (run without CUDA: the CPU test of this script does).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 BUDGET_S=${BUDGET_S:-540}
+BENCH_S=${BENCH_S:-120}
+PROFILE=${GPU_EDITION_PROFILE:-full}
+ROOT=${GPU_EDITION_ROOT:-$PWD}
 OUT=${OUT:-$PWD/_build/gpu-edition}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+left() { echo $(( BUDGET_S - ($(date +%s) - start) - ${1:-0} )); }
+exec > >(tee "$OUT/gpu_edition.log") 2>&1
 
 WHEELS=${GPU_EDITION_WHEELS:-.whl}
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then  # the image's torch stays: only what it lacks
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/gpu-edition-site "$WHEELS"/*.whl || { echo "gpu-edition: wheel install failed"; exit 1; }
-  export PYTHONPATH=/tmp/gpu-edition-site:$PYTHONPATH
+  export PYTHONPATH=$PYTHONPATH:/tmp/gpu-edition-site
 fi
 [ -d data/fashion-mnist ] && export FASHION_MNIST_DIR=$PWD/data/fashion-mnist
-"$PY" -m tools.gpu_edition check ${GPU_EDITION_ALLOW_CPU:+--allow-cpu} || exit 1
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+# the newest torch APIs the package calls, checked before minutes are spent (GPU images
+# have shown torch 2.11; the lock has 2.14)
+ALLOW_CPU=${GPU_EDITION_ALLOW_CPU:-} "$PY" - <<'EOF' || exit 1
+import inspect, os, sys, torch
+need = {"torch.compiler.cudagraph_mark_step_begin": hasattr(torch.compiler, "cudagraph_mark_step_begin"),
+        "torch.amp.GradScaler": hasattr(torch.amp, "GradScaler"),
+        "torch.optim.SGD(fused=...)": "fused" in inspect.signature(torch.optim.SGD).parameters}
+missing = [name for name, ok in need.items() if not ok]
+if missing:
+    sys.exit(f"gpu-edition: torch {torch.__version__} lacks {', '.join(missing)}: use an image with torch >= 2.4")
+cuda = torch.cuda.is_available()
+print(f"gpu-edition: torch {torch.__version__}, {torch.cuda.get_device_name(0) if cuda else 'no CUDA'}")
+if not cuda and not os.environ["ALLOW_CPU"]:
+    sys.exit("gpu-edition: no CUDA GPU here; the full profile needs one (GPU_EDITION_ALLOW_CPU=1 runs anyway)")
+EOF
 
-left=$(( BUDGET_S - ($(date +%s) - start) ))
-# shellcheck disable=SC2086  # GPU_EDITION_ONLY and GPU_EDITION_ARGS are word lists
-"$PY" -m tools.gpu_edition all --budget "$left" --bench-s "${BENCH_S:-150}" --out "$OUT" \
-  --profile "${GPU_EDITION_PROFILE:-full}" ${GPU_EDITION_ONLY:+--only $GPU_EDITION_ONLY} \
-  ${GPU_EDITION_ARGS:-} 2>&1 | tee "$OUT/gpu_edition.log"
+chapters=${GPU_EDITION_ONLY:-$("$PY" -c 'from alexnet_course.chapters import CHAPTERS; print(*(c[:2] for c in CHAPTERS))')}
+status=0
+for ch in $chapters; do
+  budget=$(left "$BENCH_S")
+  if [ "$budget" -lt "${MIN_START_S:-30}" ]; then echo "gpu-edition: $ch not started: ${budget}s left"; status=1; continue; fi
+  echo "gpu-edition: chapter $ch, at most ${budget}s"
+  timeout --signal=TERM --kill-after=10 "$budget" \
+    "$PY" -m alexnet_course.run "$ch" --profile "$PROFILE" --root "$ROOT" || status=1
+done
+if [ "$BENCH_S" -gt 0 ] && [ "$(left 15)" -gt 30 ]; then  # benchmarks/NOTES.md: the GPU targets
+  timeout --signal=TERM "$(left 15)" "$PY" -m benchmarks.bench_training --device cuda --models alexnet \
+    --out "$OUT/training_cuda_alexnet.json" || echo "gpu-edition: benchmark stopped or failed (rows written so far kept)"
+fi
+[ -d "$ROOT/results/$PROFILE" ] && mkdir -p "$OUT/results" && cp -r "$ROOT/results/$PROFILE" "$OUT/results/"
+for ch in $chapters; do  # what is stored now, and what is still missing
+  "$PY" -m alexnet_course.run "$ch" --profile "$PROFILE" --root "$ROOT" --status | tail -1
+done
+echo "gpu-edition: $(find "$OUT/results" -name '*.json' 2>/dev/null | wc -l) stored runs in $OUT/results; $(( $(date +%s) - start ))s"
+exit $status
