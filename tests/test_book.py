@@ -160,8 +160,8 @@ def test_run_executes_changed_chapters_and_skips_unchanged(
     assert set(recorded["chapters"]) == {"01_first", "02_second"}
     record = recorded["chapters"]["01_first"]
     assert record["profile"] == "quick" and record["device"] == CPU
-    assert {"source_sha256", "profile", "device", "date", "wall_s"} == set(record)
-    # (no package hash; only the results page records its input, results_sha256)
+    # no package hash: a chapter's inputs are its notebook and its stored runs
+    assert {"source_sha256", "profile", "device", "date", "wall_s", "results_sha256"} == set(record)
 
     calls.clear()
     assert driver.command_run(project, "quick", None, False, 60) == 0

@@ -183,3 +183,20 @@ def test_results_page_reruns_when_results_change(tmp_path: Path,
     write(store / "01_a" / "run.json", '{"row": {"model": "alexnet"}}')
     assert main(args) == 0
     assert "running (results changed" in capsys.readouterr().out
+
+
+def test_a_chapter_reruns_when_its_own_stored_runs_change(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture,
+                                                          fake_device: None) -> None:
+    root = executable_project(tmp_path, code("print('from the store')", None))
+    store = root / "results" / "quick"
+    write(store / "01_first" / "run.json", '{"row": {"model": "lenet"}}')
+    args = ["--root", str(root), "run", "--profile", "quick"]
+    assert main(args) == 0
+    write(store / "02_other" / "run.json", '{"row": {"model": "vgg"}}')  # another chapter's
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "up to date, skipped" in capsys.readouterr().out
+    write(store / "01_first" / "run.json", '{"row": {"model": "alexnet"}}')  # a refill
+    assert main(args) == 0
+    assert "running (results changed" in capsys.readouterr().out

@@ -49,7 +49,8 @@ def publish(project: Path, name: str, profile: str) -> dict[str, Any]:
         write_nb(entry.output, json.loads(entry.source.read_text()))
     data = manifest.load_manifest(project)
     data["chapters"][name] = manifest.new_record(
-        manifest.notebook_hash(entry.source), profile, CPU, 1.0)
+        manifest.notebook_hash(entry.source), profile, CPU, 1.0,
+        manifest.store_hash(project / "results" / profile, name))
     manifest.save_manifest(data, project)
     return data["chapters"][name]
 

@@ -111,7 +111,8 @@ def _record_all(project: Path) -> None:
     for entry in parse_toc(project):
         if entry.source and entry.path:
             data["chapters"][entry.name] = manifest.new_record(
-                manifest.notebook_hash(entry.source), "quick", dict(CPU), 1.0)
+                manifest.notebook_hash(entry.source), "quick", dict(CPU), 1.0,
+                manifest.store_hash(project / "results" / "quick", entry.name))
     manifest.save_manifest(data, project)
 
 
@@ -151,50 +152,6 @@ def test_pin_refuses_a_branch(project: Path) -> None:
             colab.command_pin(project, ref)
     with pytest.raises(BookError, match="OWNER/NAME"):
         colab.command_set_url(project, "git@github.com:a/b")
-
-
-def test_records_of_the_old_hash_are_migrated(project: Path) -> None:
-    """Records written when the hash included the install cell stay up to date through
-    the change of definition and through `pin` rewriting the install cell."""
-    source = project / "notebooks" / "01_first.ipynb"
-    nb = json.loads(source.read_text())
-    nb["cells"][1]["source"] = manifest.LEGACY_INSTALL_CELL
-    write_nb(source, nb)
-    old_hash = manifest._cells_hash(nb["cells"])  # the definition records were written with
-    manifest.save_manifest({"version": 1, "chapters": {"01_first": manifest.new_record(
-        old_hash, "quick", dict(CPU), 1.0)}}, project)
-    colab.command_pin(project, "v3")
-    assert "@v3" in source.read_text()
-    record = manifest.load_manifest(project)["chapters"]["01_first"]
-    assert record["source_sha256"] == manifest.notebook_hash(source)
-    nb = json.loads(source.read_text())
-    nb["cells"][2]["source"] = "print('changed')"  # a real change is not migrated away
-    write_nb(source, nb)
-    record = manifest.load_manifest(project)["chapters"]["01_first"]
-    assert record["source_sha256"] != manifest.notebook_hash(source)
-
-
-def test_old_records_migrate_through_the_executed_copy_when_the_source_moved_on(
-        project: Path) -> None:
-    """A record of the old hash whose source was since pinned *and* edited is moved to
-    the hash of its executed copy (the cells it ran); the chapter stays stale against the
-    edited source."""
-    source = project / "notebooks" / "01_first.ipynb"
-    executed = project / "book" / "01_first.ipynb"
-    nb = json.loads(source.read_text())
-    nb["cells"][1]["source"] = manifest.LEGACY_INSTALL_CELL
-    executed.parent.mkdir(exist_ok=True)
-    write_nb(executed, nb)
-    old_hash = manifest._cells_hash(nb["cells"])
-    manifest.save_manifest({"version": 1, "chapters": {"01_first": manifest.new_record(
-        old_hash, "quick", dict(CPU), 1.0)}}, project)
-    colab.command_pin(project, "v3")
-    edited = json.loads(source.read_text())
-    edited["cells"][2]["source"] = "print('edited')"
-    write_nb(source, edited)
-    record = manifest.load_manifest(project)["chapters"]["01_first"]
-    assert record["source_sha256"] == manifest.notebook_hash(executed)
-    assert record["source_sha256"] != manifest.notebook_hash(source)
 
 
 def test_dependency_check_names_an_undeclared_import(project: Path) -> None:

@@ -23,7 +23,7 @@ from .colab import (GIT_URL, IMPORTS_PACKAGE, check_install_cell,  # noqa: F401 
                     install_cell_source, pinned_ref, ref_exists)
 from .deps import check_dependencies
 from .rendition import check_renditions
-from .manifest import RESULTS_PAGE, load_manifest, notebook_hash, results_hash, run_reason
+from .manifest import load_manifest, notebook_hash, run_reason, store_hash
 from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, relative,
                     repository_url, results_dir)
 
@@ -131,8 +131,7 @@ def stale_reason(root: Path, entry: TocEntry, manifest: dict[str, Any]) -> str |
     assert entry.source is not None
     record = manifest["chapters"].get(entry.name)
     profile = (record or {}).get("profile", "?")
-    results_sha = (results_hash(results_dir(root, profile))
-                   if entry.name == RESULTS_PAGE else None)
+    results_sha = store_hash(results_dir(root, profile), entry.name)  # the runs it reads
     return run_reason(record, notebook_hash(entry.source), profile, True, results_sha)
 
 

@@ -33,8 +33,7 @@ from typing import Any, Iterator, Sequence
 
 from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
 
-from .manifest import (RESULTS_PAGE, load_manifest, new_record, notebook_hash, results_hash,
-                       run_reason, save_manifest)
+from .manifest import load_manifest, new_record, notebook_hash, run_reason, save_manifest, store_hash
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
 
 # The package's profiles are the only list of them (a profile added there is known here).
@@ -340,9 +339,7 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
         source_sha = notebook_hash(entry.source)
         record = manifest["chapters"].get(entry.name)
         profile = chapter_profile(requested, record, fallback)
-        # the results page summarises results/: record (and compare) what it read
-        results_sha = (results_hash(results_dir(root, profile))
-                       if entry.name == RESULTS_PAGE else None)
+        results_sha = store_hash(results_dir(root, profile), entry.name)  # the runs it reads
         reason = "--force" if force else run_reason(
             record, source_sha, profile, entry.output.is_file(), results_sha)
         if reason is None:

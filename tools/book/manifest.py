@@ -6,12 +6,12 @@
      "device": {"kind": "cpu", "name": ..., "torch": ..., "cores": 2},
      "date": "2025-01-02T10:00:00+00:00", "wall_s": 81.2}
 
-and, for the results page only, ``results_sha256``: the results it summarised. Records
-written before the run store may also carry ``package_sha256`` and ``promoted``; they are
-ignored (kept as they are until the chapter runs again).
+and ``results_sha256``: the stored runs it read (its chapter's folder of the run store;
+for the results page, every chapter's). Records written before the run store may also
+carry ``package_sha256`` and ``promoted``; they are ignored.
 A chapter is executed again when its notebook (its cells' sources, the install cell
-aside: ``pin`` and ``set-url`` rewrite it and change no result), its profile or — for the
-results page — the results under ``results/`` changed. An edit of the package is not a
+aside: ``pin`` and ``set-url`` rewrite it and change no result), its profile or the runs
+it reads changed (a refill of the store). An edit of the package is not a
 reason: the numbers a chapter shows come from stored runs of ``alexnet_course``'s run store,
 validated by their spec hash and ``RECIPE_VERSION``.
 """
@@ -30,11 +30,6 @@ from .paths import REPO_ROOT, BookError, read_json, read_notebook
 MANIFEST_NAME = ".manifest.json"
 # The toc entry that summarises every chapter's results; it reruns when they change.
 RESULTS_PAGE = "results"
-# Every chapter's install cell before `pin` (records of that time hashed it with the rest).
-LEGACY_INSTALL_CELL = ("try:\n"
-                       "    import alexnet_course\n"
-                       "except ImportError:  # on Colab: install the course's package\n"
-                       "    %pip install -q git+https://github.com/alexnet-course/alexnet-course")
 
 
 # ----------------------------------------------------------------------------- hashes
@@ -53,38 +48,6 @@ def notebook_hash(path: Path) -> str:
     return _cells_hash([cell for i, cell in enumerate(nb["cells"]) if i != skip])
 
 
-def legacy_notebook_hashes(path: Path) -> set[str]:
-    """The hash records written before the install cell was left out would hold for this
-    notebook: with its install cell as it is, or as it was before ``pin`` existed."""
-    nb = read_notebook(path)
-    hashes = {_cells_hash(nb["cells"])}
-    index = install_cell_index(nb)
-    if index is not None:
-        cells = [dict(cell) for cell in nb["cells"]]
-        cells[index]["source"] = LEGACY_INSTALL_CELL
-        hashes.add(_cells_hash(cells))
-    return hashes
-
-
-def migrate_records(manifest: dict[str, Any], root: Path) -> list[str]:
-    """Move records of the old notebook hash (install cell included) to the current one
-    when the notebook is the one they were executed from; the chapters migrated."""
-    migrated = []
-    for name, record in manifest["chapters"].items():
-        # the source, or else the executed copy: a record written before the source's
-        # install cell was pinned *and* its code edited still names the cells it ran
-        for notebook in (root / "notebooks" / f"{name}.ipynb", root / "book" / f"{name}.ipynb"):
-            if not notebook.is_file():
-                continue
-            current = notebook_hash(notebook)
-            if (record.get("source_sha256") != current
-                    and record.get("source_sha256") in legacy_notebook_hashes(notebook)):
-                record["source_sha256"] = current
-                migrated.append(name)
-                break
-    return migrated
-
-
 def _source(cell: dict[str, Any]) -> str:
     source = cell.get("source") or ""
     return "".join(source) if isinstance(source, list) else str(source)
@@ -98,11 +61,17 @@ def _tree_hash(root: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def results_hash(results: Path, exclude: str = RESULTS_PAGE) -> str:
+def results_hash(results: Path, exclude: str | None = RESULTS_PAGE) -> str:
     """Hash of ``results/**/*.json``, without the results page's own ``results/<exclude>/``."""
     files = [path for path in results.rglob("*.json")
              if path.relative_to(results).parts[0] != exclude] if results.is_dir() else []
     return _tree_hash(results, files)
+
+
+def store_hash(results: Path, page: str) -> str:
+    """Hash of the stored runs a page reads from the profile's store ``results``: a
+    chapter its own ``<chapter>/`` folder, the results page every chapter's."""
+    return results_hash(results) if page == RESULTS_PAGE else results_hash(results / page, None)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -122,7 +91,6 @@ def load_manifest(root: Path = REPO_ROOT) -> dict[str, Any]:
     if not isinstance(chapters, dict) or not all(isinstance(r, dict) for r in chapters.values()):
         raise BookError(f"{path}: expected {{\"chapters\": {{name: record}}}}; delete it to "
                         "start afresh (every chapter then runs again)")
-    migrate_records(data, root)
     return data
 
 
