@@ -194,6 +194,7 @@ def test_a_chapter_reruns_when_its_own_stored_runs_change(tmp_path: Path,
     args = ["--root", str(root), "run", "--profile", "quick"]
     assert main(args) == 0
     write(store / "02_other" / "run.json", '{"row": {"model": "vgg"}}')  # another chapter's
+    write(store / "01_first" / "_chapter.json", '{"wall_seconds": 2}')  # what executing it writes
     capsys.readouterr()
     assert main(args) == 0
     assert "up to date, skipped" in capsys.readouterr().out

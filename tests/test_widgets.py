@@ -81,6 +81,7 @@ def test_results_explorer(tmp_path):
     path.write_text(json.dumps({"run": "run", "chapter": "01_x", "records": [rec], "meta": {},
                                 "row": {"best test acc": 0.6}}))
     explorer = widgets.results_explorer(tmp_path)
+    assert explorer.manual  # nothing drawn while the page executes (see results_explorer)
     explorer.update()
     assert isinstance(widgets.results_grid(tmp_path), Figure)
     assert isinstance(widgets.results_grid(tmp_path / "none"), Figure)

@@ -276,8 +276,8 @@ def results_grid(root: str | Path, metric: str = "test_acc", cols: int = 3) -> F
 
 
 def results_explorer(root: str | Path):
-    """Dropdowns for the chapter and metric, a multi-select of its runs: redraws their curves
-    from ``results/**/*.json`` (read once, when the explorer is built)."""
+    """Dropdowns for the chapter and metric, a multi-select of its runs and a "draw" button
+    that draws their curves from ``results/**/*.json`` (read once, when it is built)."""
     import ipywidgets as w
 
     chapters = _by_chapter(root)
@@ -298,7 +298,11 @@ def results_explorer(root: str | Path):
         chosen = {r: chapters.get(chapter, {})[r] for r in runs if r in chapters.get(chapter, {})}
         _show(draw_results(chosen, metric, x=x, title=chapter))
 
-    return w.interactive(update, chapter=chapter, runs=runs,
+    # manual: nothing is drawn until "draw" is pressed. Drawing on construction sends the
+    # figure through the Output widget while the cell executes, and nbclient (papermill)
+    # then sometimes never sees the cell end (nteract/papermill#723, jupyter/nbclient#312);
+    # the static `results_grid` shows the same curves on the published page.
+    return w.interactive(update, {"manual": True, "manual_name": "draw"}, chapter=chapter, runs=runs,
                          metric=w.Dropdown(options=["test_acc", "train_acc", "train_loss", "lr"],
                                            description="metric"),
                          x=w.Dropdown(options=["epoch", "time"], description="x axis"))

@@ -70,8 +70,13 @@ def results_hash(results: Path, exclude: str | None = RESULTS_PAGE) -> str:
 
 def store_hash(results: Path, page: str) -> str:
     """Hash of the stored runs a page reads from the profile's store ``results``: a
-    chapter its own ``<chapter>/`` folder, the results page every chapter's."""
-    return results_hash(results) if page == RESULTS_PAGE else results_hash(results / page, None)
+    chapter its own ``<chapter>/`` folder (without the ``_chapter.json`` that executing it
+    writes), the results page every chapter's."""
+    if page == RESULTS_PAGE:
+        return results_hash(results)
+    folder = results / page
+    runs = [p for p in folder.glob("*.json") if not p.name.startswith("_")] if folder.is_dir() else []
+    return _tree_hash(folder, runs)
 
 
 # --------------------------------------------------------------------------- manifest
