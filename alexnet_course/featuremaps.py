@@ -161,6 +161,9 @@ class LayerMapStats:
                  seed: int = 0) -> None:
         self.layer, self.dataset, self.side, self.count, self.seed = layer, dataset, side, count, seed
 
+    def __repr__(self) -> str:  # what a spec table shows of the recorder
+        return f"LayerMapStats({self.layer!r}, {self.count} test images at {self.side} px)"
+
     def collect(self, net: nn.Module) -> dict[str, float | int]:
         from .analysis import feature_maps
         from .data import load_dataset

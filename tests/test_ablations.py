@@ -32,6 +32,20 @@ def test_spec_swaps_only_what_the_constructor_lacks():
     assert paper.swaps() == {} and paper.factory() == "alexnet_paper"
 
 
+def test_a_spec_with_a_builder_names_its_model_in_the_spec():
+    # chapter 04's VGG-11 variants: a network from a conv_arch, which the registry has no name for
+    from alexnet_course.models.vgg import VGG, VGG_ARCHS
+
+    kw = {"conv_arch": ((2, 64),) + VGG_ARCHS["vgg11"][1:], "input_size": 36, "ratio": 16, "fc_width": 32}
+    spec = ablations.Spec("s2", "two 3×3 convs", "VGG", kw, builder=VGG, seeds=2)
+    assert spec.swaps() == {} and isinstance(spec.factory()(), VGG)
+    calls = list(ablations.run_calls(None, [spec], 1, {"epochs": 1}))
+    assert [run for run, _, _ in calls] == ["s2", "s2-s1"]
+    run, model, call = calls[0]
+    assert callable(model) and call["model_kwargs"] is None
+    assert call["spec_model"] == {"name": "VGG", "kwargs": kw} and call["extra"]["model"] == "VGG"
+
+
 def _result(variant, accs, secs=1.0, failed=False):
     recs = [{"epoch": i + 1, "test_acc": a, "seconds": secs, "train_seconds": secs,
              "examples": 100, "train_loss": 1.0, "train_acc": a} for i, a in enumerate(accs)]

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -83,7 +84,9 @@ class Spec:
     ``model_kwargs`` go through :func:`build`), and ``train`` holds keywords for
     ``train_run`` (``lr``, ``optimizer``, ``resize``, ``transform``, ``epochs`` ...) that
     override the ones common to the whole ablation. ``seeds`` overrides the ablation's
-    number of seeds for this variant (e.g. more repeats of the baseline).
+    number of seeds for this variant (e.g. more repeats of the baseline). ``builder``
+    builds a network the registry has no name for (``VGG`` from a ``conv_arch``) from
+    ``model_kwargs``; ``model`` then only names it in the run's spec and the tables.
     """
 
     name: str
@@ -92,17 +95,23 @@ class Spec:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     seeds: int | None = None
+    builder: Callable[..., nn.Module] | None = None
 
     def swaps(self) -> dict[str, Any]:
         """``activation``/``pool`` keywords that :func:`build` applies by swapping modules:
         those the model's own constructor does not take (``alexnet_paper`` has its own
         ``pool="overlap"`` and ``activation="tanh"``, which go to the constructor)."""
+        if self.builder is not None:  # a builder takes every keyword itself
+            return {}
         own = inspect.signature(model_info(self.model).builder).parameters
         return {k: v for k, v in self.model_kwargs.items()
                 if k in ("activation", "pool") and k not in own}
 
     def factory(self) -> str | Callable[[], nn.Module]:
-        """A registry name when plain keywords suffice, else a factory through :func:`build`."""
+        """A registry name when plain keywords suffice, else a factory: the spec's
+        ``builder`` with its keywords, or :func:`build` swapping modules."""
+        if self.builder is not None:
+            return partial(self.builder, **self.model_kwargs)
         if self.swaps():
             kw = dict(self.model_kwargs)
             return lambda: build(self.model, **kw)
