@@ -16,7 +16,10 @@ from typing import Any
 from ..course.ablations import Spec
 
 # chapter name -> the module (in this package) that declares its experiments
-CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet", "04_vgg": "vgg"}
+CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet",
+            "04_vgg": "vgg",
+            "05_nin_googlenet": "nin_googlenet",
+            "06_inception_successors": "inception_successors"}
 
 
 @dataclass

@@ -119,13 +119,14 @@ class Spec:
 
 
 def spec_table(specs: Sequence[Spec]) -> pd.DataFrame:
-    """The variants of an experiment as a table: what each changes, its model and keywords."""
+    """The variants of an experiment as a table: what each changes, its model and keywords
+    (bookkeeping left out: ``keep_net``, and ``extra``, which only labels the results)."""
     return pd.DataFrame(
         [{"variant": s.name, "change": s.change, "model": s.model,
           "model keywords": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in s.model_kwargs.items()),
           "training": ", ".join(f"{k}={type(v).__name__ if callable(v) else v}"
-                                for k, v in s.train.items() if k != "keep_net")}
+                                for k, v in s.train.items() if k not in ("keep_net", "extra"))}
          for s in specs]).set_index("variant")
 
 
