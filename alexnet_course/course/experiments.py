@@ -64,6 +64,7 @@ class RunResult:
     net: nn.Module | None = None
     stored: bool = False  # read from the run store, not trained now
     recorded: dict[str, Any] = field(default_factory=dict)  # train_run's record=, collected
+    timing: dict[str, Any] | None = None  # store.Contention's measure: load, other processes' share
 
 
 # fit's keywords that change no number (a checkpoint path, callbacks, a log) stay out of a
@@ -215,7 +216,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     checkpoint = fit_kwargs.get("checkpoint")
     if digest is not None and checkpoint is not None and ch.checkpoints is not None:
         Path(checkpoint).unlink(missing_ok=True)  # the run is stored: its checkpoint is spent
-    return RunResult(run, history, row, failed, net if keep_net else None, recorded=recorded)
+    return RunResult(run, history, row, failed, net if keep_net else None, recorded=recorded,
+                     timing=timing)
 
 
 def fill_command(chapter: str, profile: str) -> str:
@@ -253,7 +255,8 @@ def _stored(record: dict[str, Any], model: str | Callable[[], nn.Module], kwargs
         if weights is not None:
             store.load_weights(weights, net)
     return RunResult(record["run"], History.from_dict(record), RunRow.from_dict(record["row"]),
-                     record.get("failed"), net, stored=True, recorded=record.get("recorded", {}))
+                     record.get("failed"), net, stored=True, recorded=record.get("recorded", {}),
+                     timing=record.get("timing"))
 
 
 def table(results: Iterable[RunResult], columns: list[str] | None = None) -> pd.DataFrame:
