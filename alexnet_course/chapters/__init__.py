@@ -16,7 +16,8 @@ from typing import Any
 from ..course.ablations import Spec
 
 # chapter name -> the module (in this package) that declares its experiments
-CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet"}
+CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet",
+            "07_when_training_goes_wrong": "training_goes_wrong"}
 
 
 @dataclass
