@@ -19,7 +19,8 @@ from ..course.ablations import Spec
 CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet",
             "04_vgg": "vgg",
             "05_nin_googlenet": "nin_googlenet",
-            "06_inception_successors": "inception_successors"}
+            "06_inception_successors": "inception_successors",
+            "07_when_training_goes_wrong": "training_goes_wrong"}
 
 
 @dataclass

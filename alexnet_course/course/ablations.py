@@ -120,20 +120,20 @@ class Spec:
 
 def spec_table(specs: Sequence[Spec]) -> pd.DataFrame:
     """The variants of an experiment as a table: what each changes, its model and keywords
-    (bookkeeping left out: ``keep_net``, and ``extra``, which only labels the results)."""
+    (training keywords only: not what a run keeps, records or adds to its row)."""
     return pd.DataFrame(
         [{"variant": s.name, "change": s.change, "model": s.model,
           "model keywords": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in s.model_kwargs.items()),
           "training": ", ".join(f"{k}={type(v).__name__ if callable(v) else v}"
-                                for k, v in s.train.items() if k not in ("keep_net", "extra"))}
+                                for k, v in s.train.items() if k not in ("keep_net", "record", "extra"))}
          for s in specs]).set_index("variant")
 
 
 def seeded_runs(ch: Any, specs: Sequence[Spec], seeds: int,
                 common: dict[str, Any]) -> Iterator[tuple[Spec, str, int, dict[str, Any], dict[str, Any]]]:
     """``(spec, run name, seed, extra columns, training keywords)`` for every spec and seed,
-    as :func:`run_specs` and ``actplots.watch_specs`` train them: run names ``<spec.name>``
+    as :func:`run_specs` trains them: run names ``<spec.name>``
     for seed 0 and ``<spec.name>-s<k>`` after, a spec's own ``seeds`` where set, and in a
     dry run the full run's seed count recorded (``full seeds``) but at most the profile's
     ``max_seeds`` run. ``keep_net="first seed"`` keeps the trained network of seed 0 only

@@ -3,12 +3,13 @@
 Chapter 7 ("When training goes wrong") trains the AlexNet/ResNet hybrid of the model zoo
 in settings that collapse and in settings that repair the collapse, while
 :class:`alexnet_course.analysis.ActivationStats` records every watched layer's output.
-This module wires the two together (:func:`train_watched`, and :func:`watch_specs` for
-an ablation's variants with seeds), reduces the records to one table row per run
+A run records them through :class:`WatchActivations` (a run-store recorder: a chapter's
+``Spec`` carries it in ``train={"record": ...}``) and :func:`watched` pairs each run with
+its statistics; the rest reduces the records to one table row per run
 (:func:`runs_table`), says whether a run rose and fell back (:func:`rise_and_fall`),
-tabulates the squeeze-and-excitation blocks (:func:`se_table`) and draws them: per-layer curves of a statistic
-over training (:func:`plot_stat_curves`, :func:`plot_runs_grid`) and a histogram-over-time
-heatmap of one layer (:func:`plot_hist_heatmap`).
+tabulates the squeeze-and-excitation blocks (:func:`se_table`) and draws them: per-layer
+curves of a statistic over training (:func:`plot_stat_curves`, :func:`plot_runs_grid`) and
+a histogram-over-time heatmap of one layer (:func:`plot_hist_heatmap`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ..analysis import ActivationStats
-from . import ablations
-from .chapter import Chapter
-from .experiments import RunResult, train_run
+from .experiments import RunResult
 
 #: Columns of a run's ``extra`` (what the run changed) that the table of runs repeats.
 CONFIG_COLUMNS = ("init", "norm", "residual", "SE")
@@ -56,8 +55,9 @@ class WatchedRun:
 
 
 class WatchActivations:
-    """A run-store recorder (``train_run(record={"activations": WatchActivations()})``): an
-    :class:`ActivationStats` on the network while it trains, stored as JSON with the run."""
+    """A run-store recorder (``Spec(..., train={"record": {"activations": WatchActivations()}})``,
+    which reaches ``train_run(record=...)``): an :class:`ActivationStats` on the network while
+    it trains, stored as JSON with the run. Its plain attributes are part of the run's spec."""
 
     def __init__(self, layers: Iterable[str] | None = None, every: int = 1, bins: int | None = 40,
                  hist_range: tuple[float, float] = (0.0, 4.0)) -> None:
@@ -73,44 +73,12 @@ class WatchActivations:
         return self._stats.to_dict()
 
 
-def train_watched(ch: Chapter, run: str, *, model: str = "alex_resnet_se",
-                  model_kwargs: dict[str, Any] | None = None, every: int = 1,
-                  bins: int | None = 40, hist_range: tuple[float, float] = (0.0, 4.0),
-                  layers: Iterable[str] | None = None, dataset: str = "fashion_mnist",
-                  label: str | None = None, **train_kwargs: Any) -> WatchedRun:
-    """:func:`experiments.train_run` with an :class:`ActivationStats` on the model.
-
-    The model ``model`` is built from the registry with ``model_kwargs`` (and the
-    dataset's ``in_channels``); the statistics of ``layers`` (default: every activation
-    module, SE gates included) are recorded every ``every`` training steps and stored with
-    the run (:class:`WatchActivations`). Everything else (``epochs``, ``lr``,
-    ``warmup_steps``, ``stall_min_steps``, ``extra``, ``keep_net`` ...) goes to ``train_run``.
-    """
-    watch = WatchActivations(layers, every=every, bins=bins, hist_range=hist_range)
-    result = train_run(ch, run, model, model_kwargs=model_kwargs, dataset=dataset,
-                       record={"activations": watch}, **train_kwargs)
-    return WatchedRun(result, ActivationStats.from_dict(result.recorded["activations"]),
-                      label or run)
-
-
-def watch_specs(ch: Chapter, specs: Sequence[Any], *, seeds: int, every: int = 1,
-                bins: int | None = 40, hist_range: tuple[float, float] = (0.0, 4.0),
-                **common: Any) -> list[WatchedRun]:
-    """:func:`ablations.run_specs` with activation statistics: every ``ablations.Spec`` for
-    ``seeds`` seeds (its own ``seeds`` where set), each run through :func:`train_watched`.
-
-    Run names, the ``variant``/``change``/``seed`` columns and the dry run's seed cap are
-    ``run_specs``'s, so ``ablations.verdicts`` and ``ablations.compare`` take
-    ``[w.result for w in watched]``; a run's label is its spec's ``change``.
-    """
-    for spec in specs:
-        if spec.swaps():
-            raise ValueError(f"spec {spec.name!r} swaps modules ({spec.swaps()}); watch_specs builds "
-                             f"registry models only: pass the model's own keywords")
-    return [train_watched(ch, run, model=spec.model, model_kwargs=dict(spec.model_kwargs),
-                          every=every, bins=bins, hist_range=hist_range, label=spec.change,
-                          seed=seed, extra=extra, **kw)
-            for spec, run, seed, extra, kw in ablations.seeded_runs(ch, specs, seeds, common)]
+def watched(results: Iterable[RunResult]) -> list[WatchedRun]:
+    """The runs of an experiment whose specs record ``{"activations": WatchActivations(...)}``
+    (as ``chapters.train`` returns them, trained or read from the store), each with its
+    statistics and its spec's ``change`` as label: what this module's tables and figures take."""
+    return [WatchedRun(r, ActivationStats.from_dict(r.recorded["activations"]),
+                       r.row.extra.get("change", r.run)) for r in results]
 
 
 def windowed_train_acc(history: Any, window: int = 50) -> tuple[np.ndarray, np.ndarray]:
