@@ -42,8 +42,7 @@ def test_a_stored_run_is_read_until_its_spec_changes(tmp_path: Path) -> None:
 
 def test_the_published_edition_never_trains(tmp_path: Path) -> None:
     ch = chapter(tmp_path, require_stored=True)
-    # chapter "c" declares no experiments: the error says to execute it with training on
-    with pytest.raises(store.MissingRun, match=r"COURSE_STORE=train .* --only c --profile quick"):
+    with pytest.raises(store.MissingRun, match=r"python -m alexnet_course.run c --profile quick"):
         train_run(ch, "r", "alexnet_28", **KW)
     assert not (tmp_path / "store" / "c" / "r.json").exists()
 

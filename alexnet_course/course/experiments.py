@@ -221,13 +221,9 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
 
 
 def fill_command(chapter: str, profile: str) -> str:
-    """How to train a chapter's missing runs into the store."""
-    from ..chapters import CHAPTERS
-
-    if chapter in CHAPTERS:  # its experiments are declared: the background runner
-        return f"Train the missing runs with `python -m alexnet_course.run {chapter} --profile {profile}`"
-    return (f"Train them by executing the chapter: `COURSE_STORE=train python -m tools.book run "
-            f"--only {chapter} --profile {profile} --force`")
+    """How to train a chapter's missing runs into the store (every chapter that trains
+    declares its experiments in ``alexnet_course.chapters``)."""
+    return f"Train the missing runs with `python -m alexnet_course.run {chapter} --profile {profile}`"
 
 
 def _adopt(path: Path, record: dict[str, Any], spec: dict[str, Any], digest: str
