@@ -17,7 +17,8 @@ from typing import Any
 from ..course.ablations import Spec
 
 # chapter name -> the module (in this package) that declares its experiments
-CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet", "02_alexnet_paper": "alexnet_paper"}
+CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet", "02_alexnet_paper": "alexnet_paper",
+            "03_resolution_and_pooling": "resolution_and_pooling"}
 
 
 @dataclass
