@@ -14,14 +14,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .chapters import chapter_module, train
+from .chapters import chapter_module, train, train_all
 from .course import store
 from .course.chapter import Chapter
-from .course.ablations import run_calls
+from .course.ablations import run_calls, seeded_runs
 from .course.experiments import PlannedRun, train_run
 from .course.profiles import PROFILES
 from .devices import default_device
@@ -71,18 +72,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{module.NAME} ({args.profile}): {len(runs) - len(missing)} of {len(runs)} runs stored; "
           f"training {len(missing)}", flush=True)
     ch = make_chapter(module.NAME, args.profile, root, device=args.device)
-    for exp in experiments.values():
-        train(ch, exp, args.variant)  # stored runs are read, missing ones trained and stored
+    train_all(ch, experiments, args.variant)  # stored runs are read, missing ones trained and stored
     print(f"{module.NAME} ({args.profile}): all {len(runs)} runs stored under {ch.results_dir}")
     return 0
 
 
 def list_runs(ch: Chapter, experiments: dict, variants: list[str] | None) -> list[tuple[str, str | None]]:
     """``(run, why it is missing or None)`` for every run, without training any (``ch``
-    plans only: its ``train_run`` raises :class:`PlannedRun`)."""
+    plans only: its ``train_run`` raises :class:`PlannedRun`). An experiment declared
+    ``after`` another is planned from that one's stored runs, read without training; while
+    some of them are missing, its runs wait for them."""
     rows = []
     for exp in experiments.values():
         specs = [s for s in exp.specs if not variants or s.name in variants]
+        if exp.after is not None and specs:
+            before = list_runs(ch, {exp.after: experiments[exp.after]}, None)
+            if any(why is not None for _, why in before):
+                rows += [(run, f"waits for the runs of {exp.after!r}")
+                         for _, run, _, _, _ in seeded_runs(ch, specs, exp.seeds, exp.common)]
+                continue
+            reader = replace(ch, plan_only=False, require_stored=True)  # reads, never trains
+            exp = exp.given(train(reader, experiments[exp.after]))
         for run, model, kw in run_calls(ch, specs, exp.seeds, exp.common):
             try:
                 train_run(ch, run, model, **kw)

@@ -183,3 +183,37 @@ def test_adopting_a_run_stored_before_the_store_checks_its_meta(tmp_path: Path) 
     adopted = train_run(adopting, "r", "alexnet_28", **KW)
     assert adopted.stored and json.loads(path.read_text())["carried_from"]
     assert train_run(chapter(tmp_path), "r", "alexnet_28", **KW).stored  # now an ordinary stored run
+
+
+def test_an_experiment_declared_after_another_takes_its_keywords_from_its_runs(
+        tmp_path: Path) -> None:
+    """Chapter 02's pattern: the ablation trains at the rate its sweep picked. The runner
+    lists the dependent runs as waiting until the sweep is stored, then plans them from the
+    stored sweep; ``train_all`` trains the sweep first, even when only a dependent variant
+    is asked for."""
+    from alexnet_course.chapters import Experiment, train, train_all
+    from alexnet_course.course.ablations import Spec
+
+    kw = dict(epochs=1, optimizer="adam", train_size=128, test_size=64, progress=False, log=None)
+    model = {"width": 1 / 16}
+    sweep = Experiment([Spec(f"sweep_{lr:g}", f"lr {lr:g}", "alexnet_28", model, {"lr": lr})
+                        for lr in (1e-3, 2e-3)], 1, kw)
+    picked = []
+
+    def decide(runs: list) -> dict:
+        picked.append([r.run for r in runs])
+        return {"lr": 2e-3}
+
+    later = Experiment([Spec("later", "at the sweep's rate", "alexnet_28", model)], 1, kw,
+                       after="sweep", decide=decide)
+    exps = {"sweep": sweep, "later": later}
+    with pytest.raises(ValueError, match="decided by the runs of 'sweep'"):
+        train(chapter(tmp_path), later)
+    plan = chapter(tmp_path, plan_only=True)
+    assert ("later", "waits for the runs of 'sweep'") in store_cli.list_runs(plan, exps, None)
+    train_all(chapter(tmp_path), exps, ["later"])  # the whole sweep first: it decides the rate
+    assert picked == [["sweep_0.001", "sweep_0.002"]]
+    rows = dict(store_cli.list_runs(plan, exps, None))
+    assert set(rows) == {"sweep_0.001", "sweep_0.002", "later"} and not any(rows.values())
+    stored = json.loads((tmp_path / "store" / "c" / "later.json").read_text())
+    assert stored["spec"]["recipe"]["lr"] == 2e-3

@@ -8,7 +8,8 @@ Chapters not listed here still declare their experiments in their notebooks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from types import ModuleType
 from typing import Any
@@ -17,6 +18,8 @@ from ..course.ablations import Spec
 
 # chapter name -> the module (in this package) that declares its experiments
 CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet",
+            "02_alexnet_paper": "alexnet_paper",
+            "03_resolution_and_pooling": "resolution_and_pooling",
             "04_vgg": "vgg",
             "05_nin_googlenet": "nin_googlenet",
             "06_inception_successors": "inception_successors",
@@ -28,13 +31,27 @@ class Experiment:
     """One experiment of a chapter: its variants (``specs``), trained for ``seeds`` seeds
     each with the keywords ``common`` (TrainSettings fields, data sizes), and the
     comparisons it answers (``against``: variant → the variant it is compared with).
-    ``notes`` holds values the page quotes (a width factor, an input side)."""
+    ``notes`` holds values the page quotes (a width factor, an input side).
+
+    Some keywords can only be decided by another experiment's runs (chapter 02 trains its
+    ablation at the learning rate its sweep picked): ``after`` names that experiment and
+    ``decide(its runs)`` returns the keywords; :meth:`given` adds them. The variants, and
+    so the run names, are declared up front all the same."""
 
     specs: list[Spec]
     seeds: int
     common: dict[str, Any]
     against: dict[str, str] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+    after: str | None = None
+    decide: Callable[[list[Any]], dict[str, Any]] | None = None
+
+    def given(self, runs: list[Any]) -> Experiment:
+        """This experiment with the keywords that ``runs`` (all the runs of ``after``)
+        decide added to ``common``: ready to train."""
+        if self.decide is None:
+            return self
+        return replace(self, common={**self.common, **self.decide(runs)}, after=None, decide=None)
 
 
 def chapter_module(chapter: str) -> ModuleType:
@@ -51,6 +68,29 @@ def train(ch: Any, experiment: Experiment, variants: list[str] | None = None) ->
     from the chapter's run store, or trained when missing (see ``train_run``)."""
     from ..course.ablations import run_specs
 
+    if experiment.decide is not None:
+        raise ValueError(f"this experiment's keywords are decided by the runs of "
+                         f"{experiment.after!r}: train experiment.given(those runs)")
     specs = experiment.specs if variants is None else [
         s for s in experiment.specs if s.name in variants]
     return run_specs(ch, specs, seeds=experiment.seeds, **experiment.common)
+
+
+def train_all(ch: Any, experiments: dict[str, Experiment],
+              variants: list[str] | None = None) -> dict[str, list[Any]]:
+    """Every experiment's runs (of ``variants`` only, if given), in declaration order; an
+    experiment declared ``after`` another is given all of that one's runs first (trained
+    when missing, whatever ``variants`` says: they decide its keywords)."""
+    runs: dict[str, list[Any]] = {}
+    whole: dict[str, list[Any]] = {}  # experiments trained with all their variants
+    for name, exp in experiments.items():
+        if variants is not None and not any(s.name in variants for s in exp.specs):
+            continue
+        if exp.after is not None:
+            if exp.after not in whole:
+                whole[exp.after] = train(ch, experiments[exp.after])
+            exp = exp.given(whole[exp.after])
+        runs[name] = train(ch, exp, variants)
+        if variants is None:
+            whole[name] = runs[name]
+    return runs

@@ -118,6 +118,14 @@ class Spec:
         return self.model
 
 
+def _short(v: Any) -> Any:
+    """A training keyword as the spec table shows it: a transform or predict function by its
+    class name (its repr would show a memory address), inside a dict too."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_short(x)}" for k, x in v.items()) + "}"
+    return type(v).__name__ if callable(v) else v
+
+
 def spec_table(specs: Sequence[Spec]) -> pd.DataFrame:
     """The variants of an experiment as a table: what each changes, its model and keywords
     (training keywords only: not what a run keeps, records or adds to its row)."""
@@ -125,8 +133,8 @@ def spec_table(specs: Sequence[Spec]) -> pd.DataFrame:
         [{"variant": s.name, "change": s.change, "model": s.model,
           "model keywords": ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                                       for k, v in s.model_kwargs.items()),
-          "training": ", ".join(f"{k}={type(v).__name__ if callable(v) else v}"
-                                for k, v in s.train.items() if k not in ("keep_net", "record", "extra"))}
+          "training": ", ".join(f"{k}={_short(v)}" for k, v in s.train.items()
+                                if k not in ("keep_net", "record", "extra"))}
          for s in specs]).set_index("variant")
 
 
