@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 
 from tools.book import browser, build, checks, driver, links, manifest, paths, sphinx_ext
-from tools.book import vendor
 from tools.book.cli import main
+from tools.book.links import serve_site
 from tools.book.paths import REPO_ROOT, BookError
 from tools.book.rendition import command_colab
-from tools.book.serve import serve_site
 
 from book_helpers import CPU, REF, URL, code, install_cell, markdown, notebook, write, write_nb
 
@@ -102,15 +101,19 @@ def test_notebook_hash_ignores_outputs_and_counts(project: Path) -> None:
     assert manifest.notebook_hash(source) != manifest.notebook_hash(executed)
 
 
+def results_hash(results: Path) -> str:
+    return manifest.store_hash(results, manifest.RESULTS_PAGE)
+
+
 def test_results_hash_ignores_the_results_pages_own_output(tmp_path: Path) -> None:
     write(tmp_path / "01_a" / "run.json", '{"a": 1}')
-    before = manifest.results_hash(tmp_path)
+    before = results_hash(tmp_path)
     write(tmp_path / "results" / "_chapter.json", '{"wall_seconds": 3}')
     write(tmp_path / "01_a" / "notes.txt", "not a result")
-    assert manifest.results_hash(tmp_path) == before
+    assert results_hash(tmp_path) == before
     write(tmp_path / "01_a" / "run.json", '{"a": 2}')
-    assert manifest.results_hash(tmp_path) != before
-    assert manifest.results_hash(tmp_path / "missing") == manifest.results_hash(tmp_path / "x")
+    assert results_hash(tmp_path) != before
+    assert results_hash(tmp_path / "missing") == results_hash(tmp_path / "x")
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -378,7 +381,7 @@ def test_page_log_collects_errors_not_logs() -> None:
 
 
 def test_vendor_spec_pins_versions_and_integrity() -> None:
-    spec = vendor.vendor_spec(REPO_ROOT)
+    spec = build.vendor_spec(REPO_ROOT)
     names = {p["name"] for p in spec["packages"]}
     assert names == {"requirejs", "@jupyter-widgets/html-manager", "mathjax"}
     for package in spec["packages"]:

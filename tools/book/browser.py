@@ -1,17 +1,9 @@
-"""``browser-test``: every page of ``_build/html`` in headless Chromium, through Playwright.
-
-First LinkChecker crawls the site for broken links and anchors (:mod:`.links`); then each
-page is opened in Debian's Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``; Playwright
-downloads no browser) and fails on
-
-* console errors and uncaught exceptions;
-* requests that failed or answered 4xx/5xx (scripts, styles, fonts, images ...);
-* images that did not load;
-* widgets that did not render (a widget view in the HTML but no widget in the page);
-* math that MathJax did not typeset;
-* a page that did not finish loading within a minute.
-
-The first ``--screenshots`` chapter pages are saved to ``_build/screenshots/``.
+"""``browser-test``: the link check (links.py), then every page of ``_build/html`` in
+headless Chromium through Playwright (Debian's ``/usr/bin/chromium`` or ``$CHROMIUM``;
+Playwright downloads no browser). A page fails on console errors and uncaught exceptions,
+requests that failed or answered 4xx/5xx, images that did not load, widgets that did not
+render, math that MathJax did not typeset, or not loading within a minute. The first
+``--screenshots`` chapters are saved to ``_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -24,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .build import command_build
-from .links import check_links, html_pages
+from .links import built_site, check_links, html_pages, serve_site
 from .paths import BookError, parse_toc
-from .serve import serve_site
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--no-default-browser-check", "--disable-background-networking",
@@ -76,7 +67,7 @@ def find_chromium() -> str:
 
 @dataclass
 class PageLog:
-    """What a page reported while it loaded: console errors and failed requests."""
+    """The console errors and failed requests of a page while it loads."""
 
     errors: list[str] = field(default_factory=list)
 
@@ -168,12 +159,11 @@ def browse(site: Path, base_url: str, shoot: list[Path], shots_dir: Path) -> lis
 
 def command_browser_test(root: Path, screenshots: int = 2) -> int:
     """``browser-test``: links, then every page in Chromium; 0 when nothing is wrong."""
-    site = root / "_build" / "html"
-    if not (site / "index.html").is_file():
+    if not (root / "_build" / "html" / "index.html").is_file():
         print("browser-test: no _build/html yet, building it first", flush=True)
-        rc = command_build(root)
-        if rc:
+        if rc := command_build(root):
             return rc
+    site = built_site(root)
     start = time.monotonic()
     chapters = [site / f"{entry.docname}.html" for entry in parse_toc(root)
                 if entry.path is not None and entry.path.suffix == ".ipynb"]
@@ -186,8 +176,7 @@ def command_browser_test(root: Path, screenshots: int = 2) -> int:
         problems += browse(site, base_url, shoot, shots_dir)
     for problem in problems:
         print(f"error: {problem}")
-    pages = len(html_pages(site))
-    elapsed = time.monotonic() - start
+    pages, elapsed = len(html_pages(site)), time.monotonic() - start
     if shoot:
         print(f"browser-test: screenshots in {shots_dir}: "
               + ", ".join(page.stem + ".png" for page in shoot))
@@ -196,16 +185,3 @@ def command_browser_test(root: Path, screenshots: int = 2) -> int:
         return 1
     print(f"browser-test: {pages} pages ok in {elapsed:.1f} s")
     return 0
-
-
-def command_links(root: Path) -> int:
-    """``links``: LinkChecker over the built site only; 0 when no link is broken."""
-    site = root / "_build" / "html"
-    if not (site / "index.html").is_file():
-        raise BookError(f"{site} has no index.html; run `python -m tools.book build` first")
-    with serve_site(site) as base_url:
-        problems = check_links(site, base_url)
-    for problem in problems:
-        print(f"error: {problem}")
-    print(f"links: {len(problems)} broken link(s) in {len(html_pages(site))} pages")
-    return 1 if problems else 0

@@ -1,23 +1,16 @@
-"""What the GPU edition will cost, from a dry run: memory and time of every ``full`` run.
+"""``estimates``: what the GPU edition will cost, from a dry run of every ``full`` run.
 
-``COURSE_PROFILE=dryrun`` executes each chapter with the full profile's models and run
-lists but a few tiny batches per run (see ``alexnet_course/course/dryrun.py``); each run's
-results JSON then holds the real run's batch size, epochs, training and evaluation images,
-its forward FLOPs per image and an estimate of its GPU memory. This module reads them and
-prints, per run and per chapter, the memory at the real batch size and the time on one
-H100/H200; it fails when a run would not fit in :data:`MEMORY_LIMIT_GIB`.
+``COURSE_PROFILE=dryrun`` executes each chapter with the full profile's models and run lists
+but a few tiny batches per run (``alexnet_course/course/dryrun.py``); each run's JSON then
+holds the real run's batch size, epochs, images, forward FLOPs per image and GPU memory.
+This prints, per run and per chapter, the memory at the real batch size and the time on one
+H100/H200, and fails when a run would not fit in :data:`MEMORY_LIMIT_GIB`.
 
-The time model, per step: the larger of the launch cost of an eager step and its FLOPs at
-:data:`UTILISATION` of the bf16 peak (the CPU issues a step's kernels while the GPU runs the
-previous one, so a small network waits on the CPU); plus :data:`RUN_SETUP_S` per run and
-:data:`CHAPTER_SETUP_S` per chapter. The launch cost is :data:`TRAIN_STEP_S`
-(:data:`EVAL_STEP_S`) at least, or :data:`TRAIN_PER_MODULE_S` (:data:`EVAL_PER_MODULE_S`)
-per leaf module of the network where the dry run's record names a registry model that can
-be rebuilt on the meta device (a deep Inception network launches far more kernels than an
-AlexNet). A network is launch-bound below
-``TRAIN_STEP_S * PEAK * UTILISATION / 3 / batch`` FLOPs per image (≈ 0.8 GFLOPs at batch
-128, 0.2 at 512): every 28-px network of the book is, so there only fewer steps (larger
-batches, fewer epochs or runs) save time, not faster kernels.
+The time model (README, "How long it takes"): per step the larger of its eager launch cost
+(a floor, or a cost per leaf module where the record names a registry model that can be
+rebuilt on the meta device) and its FLOPs at :data:`UTILISATION` of the bf16 peak, plus
+:data:`RUN_SETUP_S` a run and :data:`CHAPTER_SETUP_S` a chapter. Every 28-px network of the
+book is launch-bound: only fewer steps save time there.
 """
 
 from __future__ import annotations
@@ -69,35 +62,31 @@ def run_seconds(gflops: float, batch: int, epochs: int, train: int, evaluated: i
 
 @functools.lru_cache(maxsize=None)
 def _leaf_modules(name: str, kwargs: str) -> int:
-    """Leaf modules of registry model ``name`` built with the JSON ``kwargs`` on the meta
-    device; 0 when it cannot be rebuilt (a factory's class name, a swapped module)."""
     from alexnet_course.models import get_model
 
     try:
         with torch.device("meta"):
             net = get_model(name, **json.loads(kwargs))
-    except Exception:  # noqa: BLE001 - any failure: unknown, the floor applies
+    except Exception:  # noqa: BLE001 - a factory's class name, a swapped module: unknown
         return 0
     return sum(1 for m in net.modules() if not list(m.children()))
 
 
 def leaf_modules(record: dict) -> int:
-    """Leaf modules of the network of a dry-run results JSON (0: unknown)."""
+    """Leaf modules of the network of a dry-run results JSON, rebuilt on the meta device
+    (0: unknown, the floors apply)."""
     meta = record.get("meta") or {}
     kwargs = meta.get("model_kwargs")
     if not isinstance(meta.get("model_name"), str) or not isinstance(kwargs, dict):
         return 0
-    shape = meta.get("image_shape") or [1]
-    kwargs = {"in_channels": shape[0], **kwargs}
+    kwargs = {"in_channels": (meta.get("image_shape") or [1])[0], **kwargs}
     return _leaf_modules(meta["model_name"], json.dumps(kwargs, sort_keys=True))
 
 
 def estimate_rows(results: Path) -> pd.DataFrame:
     """One row per dry-run run found under ``results`` (``<chapter>/<run>.json``)."""
     rows = []
-    for path in sorted(results.glob("*/*.json")):
-        if path.name.startswith("_"):
-            continue
+    for path in sorted(results.glob("*/[!_]*.json")):
         record = json.loads(path.read_text())
         row = record.get("row") or {}
         if "full batch" not in row:
@@ -116,12 +105,10 @@ def estimate_rows(results: Path) -> pd.DataFrame:
 
 
 def _seed_weight(row: dict) -> float:
-    """How many real runs this dry-run run stands for: a dry run trains at most
-    ``max_seeds`` seeds of a variant that the full profile trains ``full seeds`` times."""
+    """The real runs a dry-run run stands for: a dry run trains at most ``max_seeds`` of the
+    ``full seeds`` seeds of a variant."""
     full = row.get("full seeds")
-    if not full:
-        return 1.0
-    return full / min(full, PROFILES["dryrun"].max_seeds)
+    return full / min(full, PROFILES["dryrun"].max_seeds) if full else 1.0
 
 
 def per_chapter(frame: pd.DataFrame) -> pd.DataFrame:
