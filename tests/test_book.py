@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from tools.book import browser, build, checks, driver, links, manifest, paths, sphinx_ext
+from tools.book import browser, build, checks, driver, manifest, paths, sphinx_ext
 from tools.book.cli import main
-from tools.book.links import serve_site
 from tools.book.paths import REPO_ROOT, BookError
 from tools.book.rendition import command_colab
 
@@ -351,8 +350,8 @@ def test_linkchecker_finds_broken_links_and_anchors(tmp_path: Path) -> None:
           '<a href="missing.html">m</a><script src="../_static/x.js"></script>')
     write(site / "_static" / "logo.png", "png")
     write(tmp_path / "outside.html", "<p>not part of the site</p>")
-    with serve_site(site) as base_url:
-        problems = links.check_links(site, base_url)
+    with browser.serve_site(site) as base_url:
+        problems = browser.check_links(site, base_url)
     assert len(problems) == 4, problems
     assert any(p.startswith("book/a.html: ../index.html#nope: no element with id 'nope'")
                for p in problems)
@@ -399,8 +398,8 @@ def test_cli_runs_from_the_repository_root() -> None:
     out = subprocess.run([sys.executable, "-m", "tools.book", "--help"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for command in ("run", "build", "check", "browser-test", "install-cell", "vendor", "colab",
-                    "pin", "set-url"):
+    for command in ("run", "build", "check", "browser-test", "links", "install-cell", "colab",
+                    "pin", "set-url", "estimates"):
         assert command in out.stdout
 
 

@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
-# Prepare what the GPU machine lacks for `tools/gpu_edition.sh`: the Fashion-MNIST files in
-# data/fashion-mnist/ (ignored by git; carried with the run), and check that the working
-# tree plus the carried folders stay under the device's 64 MiB carry limit.
-#
-#   bash tools/wheelhouse.sh        # or: make wheelhouse
-#
-# The GPU image (Python 3.12) has torch, torchvision, numpy, pandas, scipy, matplotlib and
-# tqdm: everything the run store's fill (`python -m alexnet_course.run`) imports, so no
-# wheel is carried. Should a later version need one, put it in .whl/ (carry it too): the
-# edition installs .whl/*.whl beside the image's torch (`pip download --only-binary=:all:
-# --python-version 3.12 --platform manylinux2014_x86_64 --no-deps -d .whl NAME`).
+# `make wheelhouse`: what the GPU machine lacks for `tools/gpu_edition.sh`, the Fashion-MNIST
+# files in data/fashion-mnist/ (ignored by git, carried with the run); and a check that the
+# working tree plus the carried folders fit the device's 64 MiB carry limit. The GPU image
+# has everything the fill imports; should it lack a package, put its wheel in .whl/ (carried
+# too): `pip download --only-binary=:all: --python-version 3.12 --platform
+# manylinux2014_x86_64 --no-deps -d .whl NAME`.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"

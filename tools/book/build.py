@@ -1,13 +1,7 @@
-"""``build``: the executed pages of book/ rendered to ``_build/html`` by Jupyter Book.
-
-The build never executes a notebook (``execute_notebooks: "off"``), counts warnings as
-errors (``-W --keep-going``) and refuses to start when a toc document is missing.
-
-The book serves its JavaScript itself (no CDN): ``vendor/vendor.json`` lists pinned npm
-packages with their registry integrity (sha512) and the files to copy; :func:`ensure_vendor`
-fetches them once with ``npm pack`` into ``vendor/node_modules/book-static``, which
-``_config.yml`` lists in ``html_static_path``; a stamp (vendor.json's hash) skips the fetch
-on later builds.
+"""``build``: book/ rendered to ``_build/html`` by Jupyter Book, which executes no notebook
+and counts warnings as errors. The book serves its JavaScript itself (no CDN): the pinned
+npm packages of ``vendor/vendor.json`` are fetched once (``npm pack``, checked against their
+sha512 integrity) into ``vendor/node_modules/book-static`` (``html_static_path``).
 """
 
 from __future__ import annotations
@@ -15,7 +9,6 @@ from __future__ import annotations
 import base64
 import fnmatch
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -42,19 +35,16 @@ def vendor_spec(root: Path = REPO_ROOT) -> dict[str, Any]:
 
 
 def npm_pack(name: str, version: str, integrity: str, dest: Path) -> Path:
-    """Download ``name@version`` as a tarball into ``dest`` and check its integrity."""
+    """Download ``name@version`` as a tarball into the empty ``dest``; check its integrity."""
     npm = shutil.which("npm")
     if npm is None:
         raise BookError("npm is needed once to fetch the book's JavaScript "
                         f"({name}@{version}); install Node.js/npm (Debian: apt-get install npm)")
     out = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", str(dest),
-                          "--json", "--ignore-scripts"], capture_output=True, text=True,
-                         timeout=600)
+                          "--ignore-scripts"], capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise BookError(f"npm pack {name}@{version} failed:\n{out.stderr[-2000:]}")
-    tarball = dest / json.loads(out.stdout)[0]["filename"].replace("/", "-").lstrip("@")
-    if not tarball.is_file():  # npm's naming of scoped packages changed between versions
-        tarball = max(dest.glob("*.tgz"), key=lambda p: p.stat().st_mtime)
+    tarball = next(dest.glob("*.tgz"))
     algorithm, _, expected = integrity.partition("-")
     actual = base64.b64encode(hashlib.new(algorithm, tarball.read_bytes()).digest()).decode()
     if actual != expected:
@@ -89,21 +79,14 @@ def ensure_vendor(root: Path = REPO_ROOT) -> Path:
     spec = vendor_spec(root)
     shutil.rmtree(static, ignore_errors=True)
     static.mkdir(parents=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for package in spec["packages"]:
-            print(f"vendor: fetching {package['name']}@{package['version']} with npm",
-                  flush=True)
+    for package in spec["packages"]:
+        print(f"vendor: fetching {package['name']}@{package['version']} with npm", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
             tarball = npm_pack(package["name"], package["version"], package["integrity"],
                                Path(tmp))
             copy_files(tarball, package["copy"], static, package["name"])
     stamp.write_text(digest + "\n")
     return static
-
-
-def command_vendor(root: Path) -> int:
-    """``vendor``: only stage the JavaScript (``build`` does it too)."""
-    print(f"vendor: staged in {ensure_vendor(root)}")
-    return 0
 
 
 def mirror_widget_fonts(html: Path) -> int:
@@ -125,7 +108,6 @@ def mirror_widget_fonts(html: Path) -> int:
 
 
 def command_build(root: Path) -> int:
-    """``build``: vendor the JavaScript, then ``jupyter-book build``; 0 on success."""
     problems = missing_documents(parse_toc(root))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

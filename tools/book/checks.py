@@ -1,31 +1,41 @@
-"""``check``: what must hold before the book is built.
+"""``check``: what must hold before the book is built. Every document of ``_toc.yml``
+exists; every executed notebook is fully executed, without errors, with its widget state;
+every notebook (source, executed, Colab rendition) has the install cell for
+``repository.url`` at ``repository.pin`` before any import of the package (colab.py); every
+executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
+a file and ``:pyobject:`` that exist (a moved module breaks no page silently); every results
+JSON can be read (the results page would drop it); with ``--strict``, no chapter is stale.
 
-* every document of ``_toc.yml`` exists in book/;
-* every executed notebook is fully executed, free of errors and keeps its widget state;
-* every notebook (source, executed, Colab rendition) installs the package before importing
-  it, with the install cell for ``repository.url`` at ``repository.pin`` (colab.py);
-* the install cell brings every package the chapters import (deps.py);
-* every executed chapter has an up-to-date Colab rendition in colab/ (rendition.py);
-* every ``literalinclude`` names a file that exists and, with ``:pyobject:``, a function or
-  class that is in it (a moved module breaks no page silently);
-* every results JSON under ``results/`` can be read (the results page would drop it);
-* with ``--strict``, no executed chapter is stale.
+And the install cell brings everything the chapters import: each third-party module of the
+chapters' code cells and of ``alexnet_course`` must come from a distribution that
+``pyproject.toml`` declares (dependencies or the ``[course]`` extra), itself in
+``requirements.txt`` or required by one that is. An import guarded by ``except
+ImportError`` is optional (e.g. myst-nb's glue, absent on Colab).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-from .colab import check_install_cell, install_cell_source, pinned_ref, ref_exists  # noqa: F401
-from .deps import check_dependencies
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from sphinx.pycode import ModuleAnalyzer
+
+from .colab import (DISTRIBUTION, EXTRA, check_install_cell, install_cell_source,  # noqa: F401
+                    pinned_ref, ref_exists)
 from .manifest import load_manifest, notebook_hash, run_reason, store_hash
 from .paths import (BookError, TocEntry, cell_source, parse_toc, read_json, read_notebook,
                     relative, repository_url, results_dir)
 from .rendition import check_renditions
 
+PACKAGE = "alexnet_course"
+OPTIONAL_IMPORT = ("ImportError", "ModuleNotFoundError")
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 INCLUDE = re.compile(r"```\{literalinclude\}\s*(\S+)\s*\n((?::\w+:.*\n)*)")
@@ -33,10 +43,13 @@ INCLUDE = re.compile(r"```\{literalinclude\}\s*(\S+)\s*\n((?::\w+:.*\n)*)")
 
 def missing_documents(entries: Sequence[TocEntry]) -> list[str]:
     """One message per toc entry with no file in book/ to render."""
-    return [f"{entry.docname}: listed in _toc.yml but missing (" + (
-        f"run `python -m tools.book run --only {entry.name}`" if entry.source else
-        f"neither {entry.docname}.ipynb/.md nor notebooks/{entry.name}.ipynb exists; write "
-        "it or remove it from _toc.yml") + ")" for entry in entries if entry.path is None]
+    problems = []
+    for entry in [entry for entry in entries if entry.path is None]:
+        hint = (f"run `python -m tools.book run --only {entry.name}`" if entry.source else
+                f"neither {entry.docname}.ipynb/.md nor notebooks/{entry.name}.ipynb exists; "
+                "write it or remove it from _toc.yml")
+        problems.append(f"{entry.docname}: listed in _toc.yml but missing ({hint})")
+    return problems
 
 
 def check_notebook(nb: dict[str, Any]) -> list[str]:
@@ -64,18 +77,6 @@ def check_notebook(nb: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _defines(path: Path, dotted: str) -> bool:
-    """Whether the module at ``path`` defines ``dotted`` (``"Class"``, ``"Class.method"``)."""
-    body: list[ast.stmt] = ast.parse(path.read_text(encoding="utf-8")).body
-    for name in dotted.split("."):
-        found = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                   ast.ClassDef)) and n.name == name]
-        if not found:
-            return False
-        body = getattr(found[0], "body", [])
-    return True
-
-
 def check_includes(nb: dict[str, Any], folder: Path) -> list[str]:
     """Problems of the notebook's ``literalinclude`` directives, paths relative to ``folder``."""
     problems = []
@@ -87,7 +88,8 @@ def check_includes(nb: dict[str, Any], folder: Path) -> list[str]:
             option = re.search(r":pyobject:\s*(\S+)", match.group(2))
             if not target.is_file():
                 problems.append(f"cell {index} includes {match.group(1)}, which does not exist")
-            elif option and target.suffix == ".py" and not _defines(target, option.group(1)):
+            elif option and target.suffix == ".py" and option.group(1) not in ModuleAnalyzer \
+                    .for_file(str(target), "").find_tags():  # how Sphinx finds a :pyobject:
                 problems.append(f"cell {index} includes {option.group(1)} from "
                                 f"{match.group(1)}, which does not define it")
     return problems
@@ -105,6 +107,104 @@ def check_results(results: Path, root: Path) -> list[str]:
         if not isinstance(data, dict):
             problems.append(f"{relative(path, root)}: expected a JSON object, found "
                             f"{type(data).__name__}")
+    return problems
+
+
+def _name(requirement: str) -> str:
+    """The canonical distribution name of a requirement (``scikit_image>=0.2`` -> ...)."""
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return ""
+
+
+def imported_modules(source: str) -> set[str]:
+    """Top-level modules that ``source`` imports unconditionally (absolute imports only)."""
+    tree = ast.parse(source)
+    optional = {id(node) for handler_try in ast.walk(tree) if isinstance(handler_try, ast.Try)
+                and any(isinstance(h.type, ast.Name) and h.type.id in OPTIONAL_IMPORT
+                        for h in handler_try.handlers)
+                for node in ast.walk(handler_try)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def chapter_imports(root: Path) -> dict[str, str]:
+    """Third-party module -> one file that imports it, over the chapters and the package."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell  # %pip and friends become Python
+    sources: list[tuple[str, str]] = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        try:
+            cells = read_notebook(path)["cells"]
+        except BookError:  # reported by check with the notebook's other problems
+            continue
+        sources += [(relative(path, root), transform(cell_source(c))) for c in cells
+                    if isinstance(c, dict) and c.get("cell_type") == "code"]
+    sources += [(relative(path, root), path.read_text(encoding="utf-8"))
+                for path in sorted((root / PACKAGE).rglob("*.py"))]
+    modules: dict[str, str] = {}
+    for where, source in sources:
+        for module in imported_modules(source) - set(sys.stdlib_module_names) - {PACKAGE}:
+            modules.setdefault(module, where)
+    return modules
+
+
+def declared(root: Path) -> tuple[set[str], set[str]]:
+    """``pyproject.toml``'s dependencies and its ``[course]`` extra (canonical names)."""
+    path = root / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project") or {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise BookError(f"{path}: cannot be read ({error})") from None
+    extras = project.get("optional-dependencies") or {}
+    if EXTRA not in extras:
+        raise BookError(f"{path} has no [project.optional-dependencies] {EXTRA} = [...], "
+                        "which the install cell installs")
+    return {_name(r) for r in project.get("dependencies") or []}, {_name(r) for r in extras[EXTRA]}
+
+
+def requirement_names(root: Path) -> set[str]:
+    """The distributions ``requirements.txt`` names, and those they require (installed)."""
+    path = root / "requirements.txt"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    names = {_name(line) for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith(("#", "-"))} - {""}
+    for name in list(names):
+        try:
+            names.update(_name(r) for r in metadata.requires(name) or [] if "extra ==" not in r)
+        except metadata.PackageNotFoundError:
+            pass
+    return names
+
+
+def check_dependencies(root: Path) -> list[str]:
+    """One message per imported module the install cell would not bring, or the
+    checkout's requirements.txt would not."""
+    try:
+        dependencies, extra = declared(root)
+    except BookError as error:
+        return [str(error)]
+    providers = metadata.packages_distributions()
+    problems = []
+    for module, where in sorted(chapter_imports(root).items()):
+        dist = canonicalize_name((providers.get(module) or [module])[0])
+        if dist not in dependencies | extra:
+            problems.append(f"{where} imports {module} (distribution {dist}), which neither "
+                            f"the dependencies nor the [{EXTRA}] extra of pyproject.toml "
+                            f"declare: Colab's `pip install {DISTRIBUTION}[{EXTRA}]` would "
+                            "not install it")
+    for dist in sorted((dependencies | extra) - requirement_names(root)):
+        problems.append(f"pyproject.toml declares {dist}, which requirements.txt neither "
+                        "names nor brings: a checkout's set-up would lack it")
     return problems
 
 

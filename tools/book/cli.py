@@ -19,12 +19,11 @@ COMMANDS = {
     "build": ("build", "command_build", lambda root, a: (root,)),
     "check": ("checks", "command_check", lambda root, a: (root, a.strict)),
     "browser-test": ("browser", "command_browser_test", lambda root, a: (root, a.screenshots)),
-    "links": ("links", "command_links", lambda root, a: (root,)),
+    "links": ("browser", "command_links", lambda root, a: (root,)),
     "install-cell": ("colab", "command_install_cell", lambda root, a: (root,)),
     "colab": ("rendition", "command_colab", lambda root, a: (root,)),
     "pin": ("colab", "command_pin", lambda root, a: (root, a.ref)),
     "set-url": ("colab", "command_set_url", lambda root, a: (root, a.url)),
-    "vendor": ("build", "command_vendor", lambda root, a: (root,)),
 }
 
 
@@ -37,41 +36,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="execute the chapter notebooks into book/")
     run.add_argument("--profile", default=PUBLISHED, choices=(PUBLISHED, "auto", *PROFILES),
-                     help="run profile. Default published: keep every up-to-date chapter "
-                     "whatever its profile, re-execute a stale one in the profile of its "
-                     "manifest record, one never run in auto. An explicit profile "
-                     "re-executes every chapter not recorded in it (auto: full on CUDA, "
-                     "quick on CPU)")
-    run.add_argument("--only", nargs="+", metavar="CHAPTER",
-                     help="chapters to consider (name or prefix, e.g. 04 or 04_vgg)")
-    run.add_argument("--force", action="store_true",
-                     help="execute even when notebook, profile and stored runs are unchanged")
-    run.add_argument("--timeout", type=float, default=None, metavar="S",
-                     help="seconds one notebook may run before it is stopped (default: "
-                     + ", ".join(f"{k} {v}" for k, v in DEFAULT_TIMEOUT_S.items()) + ")")
-    commands.add_parser("estimates", help="GPU memory and time of every full-profile run, "
-                        "from a dry run").add_argument(
-        "results", nargs="?", type=Path, help="the dry run's results (default _build/dryrun-results)")
+                     help="published (default): re-execute a stale chapter in the profile it "
+                     "was published in (one never run: auto); another: re-execute every "
+                     "chapter not recorded in it (auto: full on CUDA, quick on CPU)")
+    run.add_argument("--only", nargs="+", metavar="CHAPTER", help="name or prefix, e.g. 04")
+    run.add_argument("--force", action="store_true", help="execute even an up-to-date chapter")
+    run.add_argument("--timeout", type=float, metavar="S", help="seconds a notebook may run "
+                     f"(default: {', '.join(f'{k} {v}' for k, v in DEFAULT_TIMEOUT_S.items())})")
+    commands.add_parser("estimates", help="GPU memory and time of the full profile, from a dry "
+                        "run").add_argument("results", nargs="?", type=Path,
+                                            help="default _build/dryrun-results")
     commands.add_parser("build", help="render the HTML book (warnings are errors)")
-    commands.add_parser("check", help="verify the executed notebooks of the toc").add_argument(
-        "--strict", action="store_true", help="also fail on chapters whose executed copy is stale")
-    commands.add_parser("browser-test", help="check the links, then open every page in "
-                        "headless Chromium").add_argument(
-        "--screenshots", type=int, default=2, metavar="N",
-        help="chapters to screenshot into _build/screenshots (default 2)")
+    commands.add_parser("check", help="verify what the build needs").add_argument(
+        "--strict", action="store_true", help="also fail on stale chapters")
+    commands.add_parser("browser-test", help="the links, then every page in headless "
+                        "Chromium").add_argument("--screenshots", type=int, default=2,
+                                                 metavar="N", help="chapters (default 2)")
     commands.add_parser("links", help="check the links of the built HTML (LinkChecker)")
     commands.add_parser("install-cell", help="print the Colab install cell for a notebook")
-    commands.add_parser("colab", help="write colab/<chapter>.ipynb: the executed chapters "
-                        "with glue values, included code and MyST rendered as plain Markdown")
-    commands.add_parser("pin", help="write the tag or commit the install cells install into "
-                        "_config.yml and every install cell").add_argument(
-        "ref", nargs="?", metavar="REF",
-        help="a tag or commit (default: the tag on HEAD, else HEAD's commit)")
-    commands.add_parser("set-url", help="move the repository: rewrite its URL in every file "
-                        "that names it").add_argument(
-        "url", metavar="URL", help="e.g. https://github.com/OWNER/NAME")
-    commands.add_parser("vendor", help="fetch the pinned JavaScript into "
-                        "vendor/node_modules/book-static")
+    commands.add_parser("colab", help="render the executed chapters into colab/")
+    commands.add_parser("pin", help="set the tag or commit every install cell installs"
+                        ).add_argument("ref", nargs="?", metavar="REF",
+                                       help="default: the tag on HEAD, else HEAD's commit")
+    commands.add_parser("set-url", help="move the repository: rewrite its URL everywhere"
+                        ).add_argument("url", metavar="URL", help="https://github.com/OWNER/NAME")
     return parser
 
 

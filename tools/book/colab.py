@@ -1,11 +1,8 @@
 """The Colab side of the book: the install cell, the reference it pins, the repository URL.
 
-On Colab, where ``alexnet_course`` is not importable, every chapter's first code cell installs
-the package with its ``[course]`` extra from ``repository.url`` at ``repository.pin`` of
-``_config.yml``. A notebook cannot read a file before the package is installed, so both are
-written literally into each install cell: ``pin`` and ``set-url`` rewrite every copy
-(sources, executed pages, renditions) and ``check`` verifies that they agree with
-``_config.yml``. The manifest's notebook hash leaves the install cell out.
+On Colab each chapter's first code cell installs the package with its ``[course]`` extra from
+``repository.url`` at ``repository.pin`` of ``_config.yml``, written literally (nothing can
+be read before the install): ``pin`` and ``set-url`` rewrite every copy, ``check`` compares.
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ DISTRIBUTION = "alexnet-course"
 EXTRA = "course"
 NOTEBOOK_FOLDERS = ("notebooks", "book", "colab")  # whose notebooks carry an install cell
 URL_FILES = ("_config.yml", "README.md", "pyproject.toml")  # the other files naming the URL
-REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 GITHUB_URL = re.compile(r"https://[\w.-]+/[\w.-]+/[\w.-]+")
 GIT_URL = re.compile(r"git\+(\S+?)(?:\.git)?(?:@[\w./-]+)?(?=[\s\"'#]|$)")
 IMPORTS_PACKAGE = re.compile(r"^\s*(?:import|from)\s+alexnet_course\b", re.M)
@@ -68,9 +64,6 @@ def check_install_cell(nb: dict[str, Any], url: str, ref: str | None) -> list[st
     return problems
 
 
-# ----------------------------------------------------------------------------- the pin
-
-
 def pinned_ref(root: Path = REPO_ROOT) -> str | None:
     """``repository.pin`` of ``_config.yml``: the tag or commit the install cells install."""
     ref = (load_config(root).get("repository") or {}).get("pin")
@@ -78,7 +71,6 @@ def pinned_ref(root: Path = REPO_ROOT) -> str | None:
 
 
 def command_install_cell(root: Path) -> int:
-    """``install-cell``: print the install cell for a new notebook."""
     ref = pinned_ref(root)
     if not ref:
         raise BookError(f"{root / '_config.yml'} has no repository.pin; run "
@@ -107,15 +99,10 @@ def set_repository_key(text: str, key: str, value: str) -> str:
     block = re.search(r"^repository:[ \t]*\n((?:[ \t]+.*\n|[ \t]*#.*\n|[ \t]*\n)*)", text, re.M)
     if block is None:
         raise BookError("_config.yml has no `repository:` block")
-    body = block.group(1)
-    line = re.search(rf"^([ \t]+){key}:.*$", body, re.M)
-    if line:
-        body = body[:line.start()] + f"{line.group(1)}{key}: {value}" + body[line.end():]
-    else:
-        indent = re.match(r"[ \t]*", body).group(0) or "  "  # type: ignore[union-attr]
-        kept = body.rstrip("\n")
-        body = f"{kept}\n{indent}{key}: {value}\n" + body[len(kept) + 1:]
-    return text[:block.start(1)] + body + text[block.end(1):]
+    line = re.compile(rf"^([ \t]+){key}:.*$", re.M).search(text, block.start(1), block.end(1))
+    if line is None:  # a new first key of the block
+        return f"{text[:block.start(1)]}  {key}: {value}\n{text[block.start(1):]}"
+    return f"{text[:line.start()]}{line.group(1)}{key}: {value}{text[line.end():]}"
 
 
 def notebook_paths(root: Path) -> list[Path]:
@@ -130,7 +117,7 @@ def command_pin(root: Path, ref: str | None) -> int:
     if not ref:
         raise BookError(f"{root} is not a git checkout with a commit; give the reference: "
                         "`python -m tools.book pin REF`")
-    if not REF.fullmatch(ref) or ".." in ref or ref.endswith((".lock", "/", ".")):
+    if _git(root, "check-ref-format", "--normalize", "--allow-onelevel", ref) != ref:
         raise BookError(f"{ref!r} is not a git tag or commit name")
     branch = str((load_config(root).get("repository") or {}).get("branch") or "main")
     if ref in (branch, "HEAD", "master", "main"):
@@ -157,7 +144,6 @@ def command_pin(root: Path, ref: str | None) -> int:
 
 
 def command_set_url(root: Path, url: str) -> int:
-    """``set-url URL``: rewrite the repository URL in every file that names it."""
     new, old = url.strip().rstrip("/").removesuffix(".git"), repository_url(root)
     if not GITHUB_URL.fullmatch(new):
         raise BookError(f"{new!r} is not a repository URL like https://github.com/OWNER/NAME "

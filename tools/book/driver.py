@@ -1,14 +1,10 @@
-"""``run``: execute the chapter notebooks with papermill, one at a time.
-
-Each ``notebooks/NN_name.ipynb`` of ``_toc.yml`` is executed (cwd ``notebooks/``,
-``COURSE_PROFILE`` and ``COURSE_RESULTS_DIR`` in its environment) into
-``_build/running/NN_name.ipynb``. Only a run that succeeds replaces the published page
-``book/NN_name.ipynb`` and its manifest record; a failed, timed-out or interrupted run leaves
-both as they were and keeps the cells that finished in ``_build/failed/``.
-
-With ``--profile published`` (the default) an up-to-date chapter is kept whatever profile it
-was executed in, a stale one re-executed in the profile of its record, one never run in
-``auto``; with an explicit profile every chapter not recorded in it is re-executed in it.
+"""``run``: execute the chapter notebooks with papermill, one at a time, into
+``_build/running/``. Only a run that succeeds replaces its page in book/ and its manifest
+record; a failed, timed-out or interrupted run leaves both as they were and keeps the cells
+that finished in ``_build/failed/``. With ``--profile published`` (the default) an
+up-to-date chapter is kept whatever its profile, a stale one re-executed in the profile of
+its record, one never run in ``auto``; an explicit profile re-executes every chapter not
+recorded in it.
 """
 
 from __future__ import annotations
@@ -19,9 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
 
@@ -31,7 +26,7 @@ from .paths import BookError, TocEntry, parse_toc, relative, results_dir
 PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)  # the package's list is the only one
 PUBLISHED = "published"
 # Seconds one notebook may run unless --timeout says otherwise: the published profiles read
-# their runs from the store (seconds); smoke and quick train hers.
+# their runs from the store (seconds); smoke and quick train theirs.
 DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600,
                      "dryrun": 1800}
 # Seconds papermill gets to shut its kernel down after SIGINT before it is killed.
@@ -40,16 +35,10 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class Interrupted(Exception):
-    """The driver received SIGTERM, SIGHUP or SIGINT (Ctrl-C)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    """SIGTERM, SIGHUP or SIGINT (Ctrl-C) reached the driver; ``args[0]``: the signal."""
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """How one papermill run ended."""
+class Outcome(NamedTuple):
 
     ok: bool
     wall_s: float
@@ -172,11 +161,9 @@ def _report_failure(root: Path, entry: TocEntry, prefix: str, outcome: Outcome) 
 
 def command_run(root: Path, profile: str, only: Sequence[str] | None, force: bool,
                 timeout: float | None = None) -> int:
-    """``run``: execute the stale (or all, with ``force``) chapters of the toc."""
     from alexnet_course.course.profiles import resolve_profile
 
-    entries = parse_toc(root)
-    selected = select_chapters(entries, only)
+    selected = select_chapters(parse_toc(root), only)
     try:
         fallback = resolve_profile("auto").name
         profile = profile if profile == PUBLISHED else resolve_profile(profile).name
@@ -194,7 +181,7 @@ def command_run(root: Path, profile: str, only: Sequence[str] | None, force: boo
     try:
         failures = _run_chapters(root, selected, profile, fallback, timeout, force)
     except Interrupted as error:
-        signum = error.signum
+        signum = error.args[0]
         print(f"book run: stopped by {signal.Signals(signum).name}; papermill and its kernel "
               "were stopped, the published pages are unchanged (the cells that finished are "
               "in _build/failed/)", file=sys.stderr, flush=True)
@@ -203,13 +190,9 @@ def command_run(root: Path, profile: str, only: Sequence[str] | None, force: boo
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(f"book run: {time.monotonic() - start:.1f} s in all", flush=True)
-    unrunnable = [e for e in entries if e.path is None and e.source is None]
-    for entry in unrunnable:
-        print(f"book run: {entry.docname} is listed in _toc.yml but has neither a source "
-              f"notebooks/{entry.name}.ipynb nor a page in book/", file=sys.stderr)
     if failures:
         print(f"book run: failed: {', '.join(failures)}", file=sys.stderr)
-    return 1 if failures or unrunnable else 0
+    return 1 if failures else 0
 
 
 def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fallback: str,

@@ -1,16 +1,11 @@
 """``estimates``: what the GPU edition will cost, from a dry run of every ``full`` run.
 
 ``COURSE_PROFILE=dryrun`` executes each chapter with the full profile's models and run lists
-but a few tiny batches per run (``alexnet_course/course/dryrun.py``); each run's JSON then
-holds the real run's batch size, epochs, images, forward FLOPs per image and GPU memory.
-This prints, per run and per chapter, the memory at the real batch size and the time on one
-H100/H200, and fails when a run would not fit in :data:`MEMORY_LIMIT_GIB`.
-
-The time model (README, "How long it takes"): per step the larger of its eager launch cost
-(a floor, or a cost per leaf module where the record names a registry model that can be
-rebuilt on the meta device) and its FLOPs at :data:`UTILISATION` of the bf16 peak, plus
-:data:`RUN_SETUP_S` a run and :data:`CHAPTER_SETUP_S` a chapter. Every 28-px network of the
-book is launch-bound: only fewer steps save time there.
+but a few tiny batches per run (``alexnet_course/course/dryrun.py``); each run's JSON holds
+the real run's batch size, epochs, images, FLOPs per image and GPU memory. The time model
+(README, "How long it takes"): per step the larger of its eager launch cost (a floor, or a
+cost per leaf module of a registry model) and its FLOPs at :data:`UTILISATION` of the bf16
+peak, plus :data:`RUN_SETUP_S` a run and :data:`CHAPTER_SETUP_S` a chapter.
 """
 
 from __future__ import annotations
@@ -94,21 +89,17 @@ def estimate_rows(results: Path) -> pd.DataFrame:
         batch, epochs = int(row["full batch"]), int(row["full epochs"])
         train, evaluated = int(row["full train examples"]), int(row["full eval examples"])
         modules = leaf_modules(record)
+        # a dry run trains at most max_seeds of the full profile's seeds of a variant
+        full_seeds = row.get("full seeds")
+        stands_for = full_seeds / min(full_seeds, PROFILES["dryrun"].max_seeds) if full_seeds else 1.0
         seconds = run_seconds(float(row["GFLOPs"]), batch, epochs, train, evaluated, modules)
         rows.append({"chapter": path.parent.name, "run": row["run"], "model": row["model"],
                      "input": row["input"], "batch": batch, "epochs": epochs,
                      "train images": train, "steps": epochs * math.ceil(train / batch),
                      "GFLOPs/image": float(row["GFLOPs"]), "modules": modules or None,
                      "memory GiB": row["full memory MiB"] / 1024 + OVERHEAD_GIB,
-                     "minutes": seconds / 60, "runs like it": _seed_weight(row)})
+                     "minutes": seconds / 60, "runs like it": stands_for})
     return pd.DataFrame(rows)
-
-
-def _seed_weight(row: dict) -> float:
-    """The real runs a dry-run run stands for: a dry run trains at most ``max_seeds`` of the
-    ``full seeds`` seeds of a variant."""
-    full = row.get("full seeds")
-    return full / min(full, PROFILES["dryrun"].max_seeds) if full else 1.0
 
 
 def per_chapter(frame: pd.DataFrame) -> pd.DataFrame:
@@ -131,13 +122,9 @@ def command_estimates(results: Path) -> int:
               f"COURSE_PROFILE=dryrun COURSE_RESULTS_DIR={results} first)")
         return 1
     pd.set_option("display.width", 200)
-    print(f"GPU estimates of the full profile ({len(frame)} dry-run runs). Time on one "
-          f"H100/H200: per step the larger of {TRAIN_STEP_S * 1e3:g} ms (training) or "
-          f"{EVAL_STEP_S * 1e3:g} ms (evaluation) of eager launches, or "
-          f"{TRAIN_PER_MODULE_S * 1e6:g} µs ({EVAL_PER_MODULE_S * 1e6:g} µs) a leaf module, and "
-          f"the FLOPs at {UTILISATION:.0%} of {PEAK_TFLOPS:.0f} dense bf16 TFLOP/s, + {RUN_SETUP_S:g} s a run"
-          f" and {CHAPTER_SETUP_S:g} s a chapter; memory in float32 at the real batch size + "
-          f"{OVERHEAD_GIB:.0f} GiB:")
+    print(f"GPU estimates of the full profile ({len(frame)} dry-run runs): minutes on one "
+          "H100/H200 (the time model of tools/book/estimates.py), memory in float32 at the "
+          f"real batch size + {OVERHEAD_GIB:.0f} GiB:")
     print(frame.sort_values("memory GiB", ascending=False).round(
         {"GFLOPs/image": 3, "memory GiB": 2, "minutes": 2}).to_string(index=False))
     chapters = per_chapter(frame)

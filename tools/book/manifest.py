@@ -1,11 +1,8 @@
-"""``book/.manifest.json``: what ``run`` recorded of each executed chapter, and when a
-record is stale.
-
-A record holds ``source_sha256``, ``profile``, ``device``, ``date``, ``wall_s`` and
-``results_sha256``. A chapter is executed again when its notebook (the cells' sources, the
-install cell aside: ``pin`` and ``set-url`` rewrite it and change no result), its profile
-or the stored runs it reads change. An edit of the package is no reason: the numbers a
-chapter shows come from stored runs, validated by their spec hash and ``RECIPE_VERSION``.
+"""``book/.manifest.json``: what ``run`` recorded of each executed chapter, and when a record
+is stale: when the chapter's notebook (the install cell aside: ``pin`` and ``set-url``
+change no result), its profile or the stored runs it reads change. An edit of the package is
+no reason: a chapter's numbers come from stored runs, validated by their spec hash and
+``RECIPE_VERSION``.
 """
 
 from __future__ import annotations
@@ -53,7 +50,6 @@ def store_hash(results: Path, page: str) -> str:
 
 
 def load_manifest(root: Path = REPO_ROOT) -> dict[str, Any]:
-    """The manifest (an empty one when there is none)."""
     path = root / MANIFEST
     if not path.is_file():
         return {"version": 1, "chapters": {}}
@@ -77,7 +73,6 @@ def save_manifest(manifest: dict[str, Any], root: Path = REPO_ROOT) -> None:
 
 def new_record(source_sha: str, profile: str, device: dict[str, Any], wall_s: float,
                results_sha: str) -> dict[str, Any]:
-    """The record of a run that just succeeded."""
     return {"source_sha256": source_sha, "profile": profile, "device": device,
             "wall_s": round(wall_s, 1), "results_sha256": results_sha,
             "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}

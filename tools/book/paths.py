@@ -16,7 +16,7 @@ NOTEBOOK_SUFFIXES = (".ipynb", ".md", ".rst")
 
 
 class BookError(Exception):
-    """A problem the command line reports in one line, with status 2."""
+    """A problem the command line reports in one line (status 2)."""
 
 
 def relative(path: Path, root: Path) -> str:
@@ -34,9 +34,6 @@ def executable(name: str) -> str:
     if not found:
         raise BookError(f"{name} is not installed (pip install -r requirements.txt)")
     return found
-
-
-# ------------------------------------------------------------------- files, notebooks
 
 
 def read_json(path: Path) -> Any:
@@ -71,17 +68,13 @@ def cell_source(cell: dict[str, Any]) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def source_lines(text: str) -> list[str]:
-    """``text`` as a cell's ``source`` list."""
+def source_lines(text: str) -> list[str]:  # a cell's source as a list of lines
     return text.splitlines(keepends=True)
 
 
 def dump_notebook(nb: dict[str, Any]) -> str:
     """The course's notebook format (one-space indent, sorted keys, UTF-8, final newline)."""
     return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
-
-
-# ----------------------------------------------------------------- _config.yml, _toc.yml
 
 
 def load_config(root: Path = REPO_ROOT) -> dict[str, Any]:
@@ -113,8 +106,7 @@ class TocEntry:
     root: Path
 
     @property
-    def name(self) -> str:
-        """The file name without suffix, e.g. ``04_vgg``."""
+    def name(self) -> str:  # e.g. 04_vgg
         path = Path(self.docname)
         return path.stem if path.suffix in NOTEBOOK_SUFFIXES else path.name
 

@@ -1,13 +1,10 @@
-"""``colab``: the notebooks the book's Colab buttons open, rendered from the executed pages.
+"""``colab``: the notebooks the Colab buttons open, rendered from the executed pages.
 
-Colab renders plain Markdown, not MyST. ``colab/<name>.ipynb`` is ``book/<name>.ipynb`` with
-every markdown cell rendered: glue roles and directives become the values the page glued
-(formatted as myst-nb formats them, a figure as an inline image); ``literalinclude`` the
-included code (Sphinx's reader) as a fenced block; admonitions block quotes with their
-title; ``{cite}`` author and year from ``references.bib``; other roles their text. Glue
-outputs (invisible in the book) and widget views (dead without their kernel) are dropped.
-A rendition is a function of its page, the included files and ``references.bib``, so
-``check`` renders it again and fails when the committed file differs.
+Colab renders plain Markdown, not MyST: in ``colab/<name>.ipynb`` glue roles and directives
+become the values the page glued (formatted as myst-nb formats them), ``literalinclude`` the
+code (Sphinx's reader), admonitions block quotes, ``{cite}`` author and year; glue outputs
+and widget views are dropped. A rendition is a function of its page, the included files and
+``references.bib``, so ``check`` renders it again and fails when the committed file differs.
 """
 
 from __future__ import annotations
@@ -47,15 +44,11 @@ class RenditionError(BookError):
 
 @dataclass
 class Context:
-    """What rendering one notebook's Markdown needs."""
 
     values: dict[str, dict[str, Any]]  # glued name -> MIME bundle
     folder: Path  # the notebook's folder: literalinclude paths are relative to it
     root: Path
     cites: dict[str, str]
-
-
-# ------------------------------------------------------------------------------- glue
 
 
 def glue_values(nb: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -128,9 +121,6 @@ def citations(root: Path) -> dict[str, str]:
     return labels
 
 
-# ------------------------------------------------------------------- MyST -> Markdown
-
-
 def literal_include(arg: str, options: dict[str, str], ctx: Context) -> str:
     """The included code as a fenced block, read as Sphinx reads it."""
     from sphinx.directives.code import LiteralIncludeReader
@@ -154,7 +144,6 @@ def literal_include(arg: str, options: dict[str, str], ctx: Context) -> str:
 
 
 def directive(name: str, arg: str, body: str, ctx: Context) -> str:
-    """One MyST directive as plain Markdown."""
     options: dict[str, str] = {}
     rest = source_lines(body)
     while rest and (match := OPTION.match(rest[0].rstrip("\n"))):
@@ -179,7 +168,6 @@ def directive(name: str, arg: str, body: str, ctx: Context) -> str:
 
 
 def role(name: str, body: str, ctx: Context) -> str:
-    """One non-glue MyST role as plain Markdown."""
     if name.startswith("cite"):
         keys = [key.strip() for key in body.split(",") if key.strip()]
         return "(" + "; ".join(ctx.cites.get(key, key) for key in keys) + ")"
@@ -203,9 +191,6 @@ def render_markdown(text: str, ctx: Context) -> str:
                          for line in rendered.split("\n"))
 
     return TARGET.sub("", FENCE.sub(one, text))
-
-
-# -------------------------------------------------------------------------- notebooks
 
 
 def _output(output: dict[str, Any]) -> dict[str, Any] | None:
