@@ -8,8 +8,8 @@
 # Environment: BUDGET_S (seconds to the copy, 540), BENCH_S (of them, kept for the GPU
 # benchmark, 120; 0: none), OUT (default _build/gpu-edition), GPU_EDITION_PROFILE (full),
 # GPU_EDITION_ONLY (chapter numbers), GPU_EDITION_ROOT (the store's checkout, this one),
-# GPU_EDITION_WHEELS (.whl), GPU_EDITION_ALLOW_CPU=1 (no CUDA: the script's CPU test),
-# MIN_START_S (the least budget a chapter is started with, 30).
+# GPU_EDITION_ALLOW_CPU=1 (no CUDA: the script's CPU test), MIN_START_S (the least budget a
+# chapter is started with, 30). The image's Python has all the fill imports.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -24,12 +24,6 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 left() { echo $(( BUDGET_S - ($(date +%s) - start) - ${1:-0} )); }
 exec > >(tee "$OUT/gpu_edition.log") 2>&1
 
-WHEELS=${GPU_EDITION_WHEELS:-.whl}
-if ls "$WHEELS"/*.whl >/dev/null 2>&1; then  # the image's torch stays: only what it lacks
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/gpu-edition-site "$WHEELS"/*.whl || { echo "gpu-edition: wheel install failed"; exit 1; }
-  export PYTHONPATH=$PYTHONPATH:/tmp/gpu-edition-site
-fi
 [ -d data/fashion-mnist ] && export FASHION_MNIST_DIR=$PWD/data/fashion-mnist
 # the newest torch APIs the package calls, checked before minutes are spent (GPU images
 # have shown torch 2.11; the lock has 2.14)
