@@ -314,13 +314,11 @@ def test_command_check(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert "someone/fork" in capsys.readouterr().out
 
 
-def test_check_strict_fails_on_stale_chapters(project: Path,
-                                              capsys: pytest.CaptureFixture) -> None:
+def test_check_warns_of_stale_chapters(project: Path, capsys: pytest.CaptureFixture) -> None:
     write_nb(project / "book" / "02_second.ipynb", notebook(install_cell(), code("x = 2", 1)))
     command_colab(project, echo=lambda _: None)
     assert checks.command_check(project) == 0  # never run by the driver: a warning only
-    assert "stale" in capsys.readouterr().out
-    assert checks.command_check(project, strict=True) == 1
+    assert "warning: book/02_second: executed copy is stale" in capsys.readouterr().out
 
 
 def test_check_names_corrupt_results_json(project: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,1 +1,0 @@
-"""Tooling of the repository, never installed (pyproject includes ``alexnet_course*`` only)."""

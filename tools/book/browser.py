@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from playwright.sync_api import Error as PlaywrightError, sync_playwright
+
 from .build import command_build
 from .paths import BookError, executable, parse_toc
 
@@ -72,7 +74,6 @@ async () => {
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
-
     def end_headers(self) -> None:
         # LinkChecker waits 0.1-0.6 s between requests to a host unless the host answers
         # with this header (then its maxrequestspersecond applies): a local server may.
@@ -97,14 +98,12 @@ class QuietServer(ThreadingHTTPServer):
 def serve_site(site: Path) -> Iterator[str]:
     """Serve ``site`` in a background thread; yields the base URL (ends with ``/``)."""
     server = QuietServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
-        server.shutdown()
+        server.shutdown()  # returns once serve_forever has
         server.server_close()
-        thread.join(timeout=10)
 
 
 def html_pages(site: Path) -> list[Path]:
@@ -233,9 +232,6 @@ def page_problems(rel: str, probe: dict[str, Any], log: PageLog) -> list[str]:
 
 
 def browse(site: Path, base_url: str, shoot: list[Path], shots_dir: Path) -> list[str]:
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
-
     problems: list[str] = []
     with sync_playwright() as playwright:  # its end closes the browser
         browser = playwright.chromium.launch(executable_path=find_chromium(),

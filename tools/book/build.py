@@ -34,43 +34,42 @@ def vendor_spec(root: Path = REPO_ROOT) -> dict[str, Any]:
     return spec
 
 
-def npm_pack(name: str, version: str, integrity: str, dest: Path) -> Path:
-    """Download ``name@version`` as a tarball into the empty ``dest``; check its integrity."""
+def stage_package(package: dict[str, Any], static: Path) -> None:
+    """Fetch one package of vendor.json with ``npm pack``, check its integrity, and copy the
+    files each of its rules selects (``from`` prefix, ``include`` globs) to ``static/to``."""
+    name = f"{package['name']}@{package['version']}"
     npm = shutil.which("npm")
     if npm is None:
-        raise BookError("npm is needed once to fetch the book's JavaScript "
-                        f"({name}@{version}); install Node.js/npm (Debian: apt-get install npm)")
-    out = subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", str(dest),
-                          "--ignore-scripts"], capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise BookError(f"npm pack {name}@{version} failed:\n{out.stderr[-2000:]}")
-    tarball = next(dest.glob("*.tgz"))
-    algorithm, _, expected = integrity.partition("-")
-    actual = base64.b64encode(hashlib.new(algorithm, tarball.read_bytes()).digest()).decode()
-    if actual != expected:
-        raise BookError(f"{name}@{version}: integrity mismatch ({algorithm} {actual})")
-    return tarball
-
-
-def copy_files(tarball: Path, rules: list[dict[str, Any]], static: Path, name: str) -> None:
-    """Copy the files each rule selects (``from`` prefix, ``include`` globs) to ``to``."""
-    with tarfile.open(tarball) as archive:
-        members = [member for member in archive.getmembers() if member.isfile()]
-        for rule in rules:
-            prefix = "package/" + rule.get("from", "")
-            chosen = [m for m in members if m.name.startswith(prefix) and any(
-                fnmatch.fnmatch(m.name[len(prefix):], pattern) for pattern in rule["include"])]
-            if not chosen:
-                raise BookError(f"{name}: nothing matched {rule}")
-            for member in chosen:
-                target = static / rule["to"] / member.name[len(prefix):]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.extractfile(member) as src:  # type: ignore[union-attr]
-                    target.write_bytes(src.read())
+        raise BookError(f"npm is needed once to fetch the book's JavaScript ({name}); install "
+                        "Node.js/npm (Debian: apt-get install npm)")
+    print(f"vendor: fetching {name} with npm", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([npm, "pack", name, "--pack-destination", tmp, "--ignore-scripts"],
+                             capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            raise BookError(f"npm pack {name} failed:\n{out.stderr[-2000:]}")
+        tarball = next(Path(tmp).glob("*.tgz"))
+        algorithm, _, expected = package["integrity"].partition("-")
+        actual = base64.b64encode(hashlib.new(algorithm, tarball.read_bytes()).digest()).decode()
+        if actual != expected:
+            raise BookError(f"{name}: integrity mismatch ({algorithm} {actual})")
+        with tarfile.open(tarball) as archive:
+            members = [member for member in archive.getmembers() if member.isfile()]
+            for rule in package["copy"]:
+                prefix = "package/" + rule.get("from", "")
+                chosen = [m for m in members if m.name.startswith(prefix) and any(
+                    fnmatch.fnmatch(m.name[len(prefix):], glob) for glob in rule["include"])]
+                if not chosen:
+                    raise BookError(f"{name}: nothing matched {rule}")
+                for member in chosen:
+                    target = static / rule["to"] / member.name[len(prefix):]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.extractfile(member) as src:  # type: ignore[union-attr]
+                        target.write_bytes(src.read())
 
 
 def ensure_vendor(root: Path = REPO_ROOT) -> Path:
-    """Stage the pinned JavaScript of vendor/vendor.json (once); return the folder."""
+    """Stage the pinned JavaScript of vendor/vendor.json once (a stamp holds its hash)."""
     static = root / STATIC_DIR
     stamp = static / "vendor-stamp.txt"
     digest = hashlib.sha256((root / SPEC).read_bytes()).hexdigest()
@@ -80,11 +79,7 @@ def ensure_vendor(root: Path = REPO_ROOT) -> Path:
     shutil.rmtree(static, ignore_errors=True)
     static.mkdir(parents=True)
     for package in spec["packages"]:
-        print(f"vendor: fetching {package['name']}@{package['version']} with npm", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            tarball = npm_pack(package["name"], package["version"], package["integrity"],
-                               Path(tmp))
-            copy_files(tarball, package["copy"], static, package["name"])
+        stage_package(package, static)
     stamp.write_text(digest + "\n")
     return static
 

@@ -4,7 +4,7 @@ every notebook (source, executed, Colab rendition) has the install cell for
 ``repository.url`` at ``repository.pin`` before any import of the package (colab.py); every
 executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
 a file and ``:pyobject:`` that exist (a moved module breaks no page silently); every results
-JSON can be read (the results page would drop it); with ``--strict``, no chapter is stale.
+JSON can be read (the results page would drop it). A stale chapter is a warning.
 
 And the install cell brings everything the chapters import: each third-party module of the
 chapters' code cells and of ``alexnet_course`` must come from a distribution that
@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
+from IPython.core.inputtransformer2 import TransformerManager
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from sphinx.pycode import ModuleAnalyzer
@@ -110,8 +111,7 @@ def check_results(results: Path, root: Path) -> list[str]:
     return problems
 
 
-def _name(requirement: str) -> str:
-    """The canonical distribution name of a requirement (``scikit_image>=0.2`` -> ...)."""
+def _name(requirement: str) -> str:  # its canonical distribution name: "PyYAML>=6" -> "pyyaml"
     try:
         return canonicalize_name(Requirement(requirement).name)
     except InvalidRequirement:
@@ -138,8 +138,6 @@ def imported_modules(source: str) -> set[str]:
 
 def chapter_imports(root: Path) -> dict[str, str]:
     """Third-party module -> one file that imports it, over the chapters and the package."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
     transform = TransformerManager().transform_cell  # %pip and friends become Python
     sources: list[tuple[str, str]] = []
     for path in sorted((root / "notebooks").glob("*.ipynb")):
@@ -156,20 +154,6 @@ def chapter_imports(root: Path) -> dict[str, str]:
         for module in imported_modules(source) - set(sys.stdlib_module_names) - {PACKAGE}:
             modules.setdefault(module, where)
     return modules
-
-
-def declared(root: Path) -> tuple[set[str], set[str]]:
-    """``pyproject.toml``'s dependencies and its ``[course]`` extra (canonical names)."""
-    path = root / "pyproject.toml"
-    try:
-        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project") or {}
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise BookError(f"{path}: cannot be read ({error})") from None
-    extras = project.get("optional-dependencies") or {}
-    if EXTRA not in extras:
-        raise BookError(f"{path} has no [project.optional-dependencies] {EXTRA} = [...], "
-                        "which the install cell installs")
-    return {_name(r) for r in project.get("dependencies") or []}, {_name(r) for r in extras[EXTRA]}
 
 
 def requirement_names(root: Path) -> set[str]:
@@ -189,20 +173,26 @@ def requirement_names(root: Path) -> set[str]:
 def check_dependencies(root: Path) -> list[str]:
     """One message per imported module the install cell would not bring, or the
     checkout's requirements.txt would not."""
+    path = root / "pyproject.toml"
     try:
-        dependencies, extra = declared(root)
-    except BookError as error:
-        return [str(error)]
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project") or {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return [f"{path}: cannot be read ({error})"]
+    extras = project.get("optional-dependencies") or {}
+    if EXTRA not in extras:
+        return [f"{path} has no [project.optional-dependencies] {EXTRA} = [...], which the "
+                "install cell installs"]
+    declared = {_name(r) for r in [*(project.get("dependencies") or []), *extras[EXTRA]]}
     providers = metadata.packages_distributions()
     problems = []
     for module, where in sorted(chapter_imports(root).items()):
         dist = canonicalize_name((providers.get(module) or [module])[0])
-        if dist not in dependencies | extra:
+        if dist not in declared:
             problems.append(f"{where} imports {module} (distribution {dist}), which neither "
                             f"the dependencies nor the [{EXTRA}] extra of pyproject.toml "
                             f"declare: Colab's `pip install {DISTRIBUTION}[{EXTRA}]` would "
                             "not install it")
-    for dist in sorted((dependencies | extra) - requirement_names(root)):
+    for dist in sorted(declared - requirement_names(root)):
         problems.append(f"pyproject.toml declares {dist}, which requirements.txt neither "
                         "names nor brings: a checkout's set-up would lack it")
     return problems
@@ -228,8 +218,8 @@ def _notebook_problems(path: Path, label: str, executed: bool, url: str, root: P
     return [f"{label}: {problem}" for problem in problems]
 
 
-def command_check(root: Path, strict: bool = False) -> int:
-    """``check``: print every problem; 1 if there is any (stale chapters only with strict)."""
+def command_check(root: Path) -> int:
+    """``check``: print every problem and warning; 1 if there is a problem."""
     entries = parse_toc(root)
     url, ref = repository_url(root), pinned_ref(root)
     manifest = load_manifest(root)
@@ -254,13 +244,12 @@ def command_check(root: Path, strict: bool = False) -> int:
     problems += check_results(root / "results", root)
     for warning in warnings:
         print(f"warning: {warning}")
-    problems += warnings if strict else []
     for problem in problems:
         print(f"error: {problem}")
     if problems:
         print(f"book check: {len(problems)} problem(s) in {len(entries)} documents")
         return 1
-    count = sum(1 for entry in entries if entry.path is not None)
-    print(f"book check: {count} documents ok ({len(executed) + len(sources)} notebooks and "
-          f"their Colab renditions; install cells install {url}@{ref})")
+    print(f"book check: {sum(entry.path is not None for entry in entries)} documents ok "
+          f"({len(executed) + len(sources)} notebooks and their Colab renditions; install "
+          f"cells install {url}@{ref})")
     return 0

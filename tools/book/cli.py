@@ -8,17 +8,17 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .driver import DEFAULT_TIMEOUT_S, PROFILES, PUBLISHED
 from .paths import REPO_ROOT, BookError
 
 # command -> the module and function that run it (imported only then), and its arguments
 COMMANDS = {
-    "run": ("driver", "command_run", lambda root, a: (root, a.profile, a.only, a.force,
-                                                      a.timeout)),
+    "run": ("driver", "command_run", lambda root, a: (root, a.profile, a.only, a.force, a.timeout)),
     "estimates": ("estimates", "command_estimates",
                   lambda root, a: (a.results or root / "_build" / "dryrun-results",)),
     "build": ("build", "command_build", lambda root, a: (root,)),
-    "check": ("checks", "command_check", lambda root, a: (root, a.strict)),
-    "browser-test": ("browser", "command_browser_test", lambda root, a: (root, a.screenshots)),
+    "check": ("checks", "command_check", lambda root, a: (root,)),
+    "browser-test": ("browser", "command_browser_test", lambda root, a: (root,)),
     "links": ("browser", "command_links", lambda root, a: (root,)),
     "install-cell": ("colab", "command_install_cell", lambda root, a: (root,)),
     "colab": ("rendition", "command_colab", lambda root, a: (root,)),
@@ -28,8 +28,6 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .driver import DEFAULT_TIMEOUT_S, PROFILES, PUBLISHED
-
     parser = argparse.ArgumentParser(prog="python -m tools.book", description="Driver of "
                                      "the executable book: execute, check, build and test it.")
     parser.add_argument("--root", type=Path, default=REPO_ROOT, help=argparse.SUPPRESS)
@@ -47,11 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "run").add_argument("results", nargs="?", type=Path,
                                             help="default _build/dryrun-results")
     commands.add_parser("build", help="render the HTML book (warnings are errors)")
-    commands.add_parser("check", help="verify what the build needs").add_argument(
-        "--strict", action="store_true", help="also fail on stale chapters")
-    commands.add_parser("browser-test", help="the links, then every page in headless "
-                        "Chromium").add_argument("--screenshots", type=int, default=2,
-                                                 metavar="N", help="chapters (default 2)")
+    commands.add_parser("check", help="verify what the build needs (stale chapters: warnings)")
+    commands.add_parser("browser-test", help="the links, then every page in headless Chromium")
     commands.add_parser("links", help="check the links of the built HTML (LinkChecker)")
     commands.add_parser("install-cell", help="print the Colab install cell for a notebook")
     commands.add_parser("colab", help="render the executed chapters into colab/")

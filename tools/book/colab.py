@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .paths import (REPO_ROOT, BookError, cell_source, dump_notebook, load_config, relative,
-                    repository_url, source_lines)
+                    repository_url)
 
 DISTRIBUTION = "alexnet-course"
 EXTRA = "course"
@@ -133,7 +133,7 @@ def command_pin(root: Path, ref: str | None) -> int:
         nb = json.loads(path.read_text(encoding="utf-8"))
         index = install_cell_index(nb)
         if index is not None and cell_source(nb["cells"][index]) != wanted:
-            nb["cells"][index]["source"] = source_lines(wanted)
+            nb["cells"][index]["source"] = wanted.splitlines(keepends=True)
             path.write_text(dump_notebook(nb), encoding="utf-8")
             changed += 1
     print(f"pin: install cells install {url}@{ref} ({changed} notebook(s) rewritten)")

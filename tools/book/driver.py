@@ -18,10 +18,13 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
-from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
+from alexnet_course import devices
+from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES, resolve_profile
 
-from .manifest import load_manifest, new_record, notebook_hash, run_reason, save_manifest, store_hash
+from .manifest import (load_manifest, new_record, notebook_hash, run_reason, save_manifest,
+                       store_hash)
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
+from .rendition import write_rendition
 
 PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)  # the package's list is the only one
 PUBLISHED = "published"
@@ -39,6 +42,7 @@ class Interrupted(Exception):
 
 
 class Outcome(NamedTuple):
+    """How one papermill run ended."""
 
     ok: bool
     wall_s: float
@@ -75,9 +79,8 @@ def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> 
             names = ", ".join(e.name for e in executable) or "none"
             raise BookError(f"--only {wanted}: {'ambiguous' if matches else 'no such'} chapter "
                             f"(chapters with a source notebook: {names})")
-        if matches[0] not in chosen:
-            chosen.append(matches[0])
-    return chosen
+        chosen += matches
+    return list(dict.fromkeys(chosen))  # each once, in the order asked
 
 
 def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
@@ -161,21 +164,17 @@ def _report_failure(root: Path, entry: TocEntry, prefix: str, outcome: Outcome) 
 
 def command_run(root: Path, profile: str, only: Sequence[str] | None, force: bool,
                 timeout: float | None = None) -> int:
-    from alexnet_course.course.profiles import resolve_profile
-
+    """``run``: execute the stale chapters (every one with ``force``); 1 if one failed."""
     selected = select_chapters(parse_toc(root), only)
     try:
         fallback = resolve_profile("auto").name
         profile = profile if profile == PUBLISHED else resolve_profile(profile).name
     except ValueError as error:
         raise BookError(str(error)) from None
-    described = (f"profile {profile}" if profile != PUBLISHED else
-                 f"profile published (each chapter's recorded profile; {fallback} for a "
-                 "chapter never run)")
-    limit = (f"at most {timeout:.0f} s each" if timeout is not None else
-             "at most " + ", ".join(f"{v} s ({k})" for k, v in DEFAULT_TIMEOUT_S.items()))
-    print(f"book run: {described}, {len(selected)} notebook(s) with a source in "
-          f"notebooks/, {limit}", flush=True)
+    recorded = (f" (each chapter's recorded one; {fallback} if never run)"
+                if profile == PUBLISHED else "")
+    print(f"book run: profile {profile}{recorded}, {len(selected)} notebook(s) with a source in "
+          "notebooks/", flush=True)
     start = time.monotonic()
     previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     try:
@@ -198,8 +197,6 @@ def command_run(root: Path, profile: str, only: Sequence[str] | None, force: boo
 def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fallback: str,
                   timeout: float | None, force: bool) -> list[str]:
     """Run each stale chapter of ``selected``, record the successes; the failures."""
-    from .rendition import write_rendition
-
     manifest = load_manifest(root)
     device: dict[str, Any] | None = None
     failures: list[str] = []
@@ -215,10 +212,8 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
         if reason is None:
             print(f"{prefix}: up to date, skipped (profile {profile})", flush=True)
             continue
-        if device is None:
-            from alexnet_course.devices import describe_device
-
-            device = describe_device()
+        if device is None:  # once, and only when a chapter runs
+            device = devices.describe_device()
         print(f"{prefix}: running ({reason}; profile {profile}, {device['name']}) ...",
               flush=True)
         outcome = run_chapter(root, entry, profile, timeout if timeout is not None

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from alexnet_course.course.profiles import PROFILES
+from alexnet_course.models import get_model
 
 PEAK_TFLOPS = 989.0  # H100/H200 SXM, dense bf16 tensor-core peak (NVIDIA's data sheet)
 # Assumed. NVIDIA's ResNet-50 v1.5 in PyTorch with AMP trains 2,470 img/s on one A100 80GB
@@ -57,8 +58,6 @@ def run_seconds(gflops: float, batch: int, epochs: int, train: int, evaluated: i
 
 @functools.lru_cache(maxsize=None)
 def _leaf_modules(name: str, kwargs: str) -> int:
-    from alexnet_course.models import get_model
-
     try:
         with torch.device("meta"):
             net = get_model(name, **json.loads(kwargs))
@@ -89,9 +88,9 @@ def estimate_rows(results: Path) -> pd.DataFrame:
         batch, epochs = int(row["full batch"]), int(row["full epochs"])
         train, evaluated = int(row["full train examples"]), int(row["full eval examples"])
         modules = leaf_modules(record)
-        # a dry run trains at most max_seeds of the full profile's seeds of a variant
-        full_seeds = row.get("full seeds")
-        stands_for = full_seeds / min(full_seeds, PROFILES["dryrun"].max_seeds) if full_seeds else 1.0
+        # the real runs it stands for: a dry run trains at most max_seeds seeds of a variant
+        seeds = row.get("full seeds")
+        stands_for = seeds / min(seeds, PROFILES["dryrun"].max_seeds) if seeds else 1.0
         seconds = run_seconds(float(row["GFLOPs"]), batch, epochs, train, evaluated, modules)
         rows.append({"chapter": path.parent.name, "run": row["run"], "model": row["model"],
                      "input": row["input"], "batch": batch, "epochs": epochs,
@@ -100,18 +99,6 @@ def estimate_rows(results: Path) -> pd.DataFrame:
                      "memory GiB": row["full memory MiB"] / 1024 + OVERHEAD_GIB,
                      "minutes": seconds / 60, "runs like it": stands_for})
     return pd.DataFrame(rows)
-
-
-def per_chapter(frame: pd.DataFrame) -> pd.DataFrame:
-    """Runs, training steps, largest memory and minutes per chapter, every seed of the full
-    profile counted (``runs like it``), :data:`CHAPTER_SETUP_S` included."""
-    weighted = frame.assign(**{c: frame[c] * frame["runs like it"]
-                               for c in ("steps", "minutes")})
-    table = weighted.groupby("chapter").agg(runs=("runs like it", "sum"), steps=("steps", "sum"),
-                                            largest_GiB=("memory GiB", "max"),
-                                            minutes=("minutes", "sum"))
-    table["minutes"] += CHAPTER_SETUP_S / 60
-    return table.astype({"runs": int, "steps": int})
 
 
 def command_estimates(results: Path) -> int:
@@ -127,7 +114,12 @@ def command_estimates(results: Path) -> int:
           f"real batch size + {OVERHEAD_GIB:.0f} GiB:")
     print(frame.sort_values("memory GiB", ascending=False).round(
         {"GFLOPs/image": 3, "memory GiB": 2, "minutes": 2}).to_string(index=False))
-    chapters = per_chapter(frame)
+    # per chapter, every seed of the full profile counted (the "runs like it")
+    weighted = frame.assign(**{c: frame[c] * frame["runs like it"] for c in ("steps", "minutes")})
+    chapters = weighted.groupby("chapter").agg(
+        runs=("runs like it", "sum"), steps=("steps", "sum"), largest_GiB=("memory GiB", "max"),
+        minutes=("minutes", "sum")).astype({"runs": int, "steps": int})
+    chapters["minutes"] += CHAPTER_SETUP_S / 60
     print("\nper chapter (runs, steps and minutes count every seed of the full profile):")
     print(chapters.round(2).to_string())
     total = chapters["minutes"].sum()

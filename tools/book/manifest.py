@@ -63,8 +63,7 @@ def load_manifest(root: Path = REPO_ROOT) -> dict[str, Any]:
 
 def save_manifest(manifest: dict[str, Any], root: Path = REPO_ROOT) -> None:
     """Write the manifest atomically (a temporary file replaces it)."""
-    path = root / MANIFEST
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = root / MANIFEST  # in book/, where the page just published lies
     manifest["chapters"] = dict(sorted(manifest["chapters"].items()))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import yaml
+
 # the one definition of the repository root for all tooling (the book and the benchmarks)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_SUFFIXES = (".ipynb", ".md", ".rst")
@@ -53,8 +55,6 @@ def read_notebook(path: Path) -> dict[str, Any]:
 
 
 def read_yaml(path: Path) -> Any:
-    import yaml
-
     if not path.is_file():
         raise BookError(f"{path} is missing")
     try:
@@ -66,10 +66,6 @@ def read_yaml(path: Path) -> Any:
 def cell_source(cell: dict[str, Any]) -> str:
     source = cell.get("source") or ""
     return "".join(source) if isinstance(source, list) else str(source)
-
-
-def source_lines(text: str) -> list[str]:  # a cell's source as a list of lines
-    return text.splitlines(keepends=True)
 
 
 def dump_notebook(nb: dict[str, Any]) -> str:

@@ -17,8 +17,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable
 
+from myst_nb.core.variables import format_plain_text
+from pybtex.database import parse_file
+from sphinx.directives.code import LiteralIncludeReader
+
 from .paths import (REPO_ROOT, BookError, TocEntry, cell_source, dump_notebook, parse_toc,
-                    read_notebook, relative, source_lines)
+                    read_notebook, relative)
 
 FOLDER = "colab"
 GLUE_MIME_PREFIX = "application/papermill.record/"
@@ -38,13 +42,8 @@ INCLUDE_OPTIONS = ("pyobject", "lines", "start-at", "start-after", "end-at", "en
                    "prepend", "append", "encoding")
 
 
-class RenditionError(BookError):
-    """An executed page whose markup cannot be rendered (e.g. a glue key it never glued)."""
-
-
 @dataclass
 class Context:
-
     values: dict[str, dict[str, Any]]  # glued name -> MIME bundle
     folder: Path  # the notebook's folder: literalinclude paths are relative to it
     root: Path
@@ -67,14 +66,12 @@ def glue_values(nb: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _glued(key: str, values: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
     if key not in values:
-        raise RenditionError(f"{what} names {key!r}, which the executed notebook never glued")
+        raise BookError(f"{what} names {key!r}, which the executed notebook never glued")
     return values[key]
 
 
 def glue_inline(kind: str | None, body: str, values: dict[str, dict[str, Any]]) -> str:
     """The text a glue role stands for, as the book shows it."""
-    from myst_nb.core.variables import format_plain_text
-
     key, sep, fmt = body.rpartition(":")  # key:format, split as myst-nb splits it
     key, fmt = (key.strip(), fmt) if sep else (body.strip(), "s" if kind == "text" else "")
     data = _glued(key, values, f"{{glue{':' + kind if kind else ''}}}`{body}`")
@@ -83,7 +80,7 @@ def glue_inline(kind: str | None, body: str, values: dict[str, dict[str, Any]]) 
     if kind == "math" or (kind is None and "text/latex" in data):
         return "$" + str(data.get("text/latex", "")).strip().strip("$") + "$"
     if "text/plain" not in data:
-        raise RenditionError(f"glue {key!r} has no text/plain value for {{glue:{kind}}}")
+        raise BookError(f"glue {key!r} has no text/plain value for {{glue:{kind}}}")
     return format_plain_text(data["text/plain"], fmt)
 
 
@@ -101,16 +98,12 @@ def glue_block(key: str, caption: str, values: dict[str, dict[str, Any]]) -> str
                        ("text/plain", "```\n{}\n```")):
         if mime in data:
             return wrap.format(str(data[mime]).strip()) + below
-    raise RenditionError(f"glue {key!r} has no value Colab can show")
+    raise BookError(f"glue {key!r} has no value Colab can show")
 
 
 def citations(root: Path) -> dict[str, str]:
-    """Each key of ``references.bib`` -> "Author et al. 2012" (empty without pybtex)."""
+    """Each key of ``references.bib`` -> "Author et al. 2012"."""
     path = root / "references.bib"
-    try:
-        from pybtex.database import parse_file
-    except ImportError:
-        return {}
     labels = {}
     for key, entry in (parse_file(str(path)).entries.items() if path.is_file() else []):
         people = entry.persons.get("author") or entry.persons.get("editor") or []
@@ -123,11 +116,9 @@ def citations(root: Path) -> dict[str, str]:
 
 def literal_include(arg: str, options: dict[str, str], ctx: Context) -> str:
     """The included code as a fenced block, read as Sphinx reads it."""
-    from sphinx.directives.code import LiteralIncludeReader
-
     path = (ctx.folder / arg).resolve()
     if not path.is_file():
-        raise RenditionError(f"literalinclude {arg}: no such file")
+        raise BookError(f"literalinclude {arg}: no such file")
     reader_options: dict[str, Any] = {k: v for k, v in options.items() if k in INCLUDE_OPTIONS}
     if "dedent" in options:
         reader_options["dedent"] = int(options["dedent"] or 0) or None
@@ -135,7 +126,7 @@ def literal_include(arg: str, options: dict[str, str], ctx: Context) -> str:
         text, _ = LiteralIncludeReader(str(path), reader_options,
                                        SimpleNamespace(source_encoding="utf-8")).read()
     except Exception as error:  # Sphinx raises ValueError for a missing :pyobject:
-        raise RenditionError(f"literalinclude {arg}: {error}") from None
+        raise BookError(f"literalinclude {arg}: {error}") from None
     language = options.get("language") or LANGUAGES.get(path.suffix, "")
     what = f"`{relative(path, ctx.root)}`" + (
         f", `{options['pyobject']}`" if "pyobject" in options else "")
@@ -145,7 +136,7 @@ def literal_include(arg: str, options: dict[str, str], ctx: Context) -> str:
 
 def directive(name: str, arg: str, body: str, ctx: Context) -> str:
     options: dict[str, str] = {}
-    rest = source_lines(body)
+    rest = body.splitlines(keepends=True)
     while rest and (match := OPTION.match(rest[0].rstrip("\n"))):
         options[match.group("key")] = match.group("value").strip()
         rest.pop(0)
@@ -218,13 +209,14 @@ def banner(name: str, values: dict[str, dict[str, Any]]) -> str:
             "file.*")
 
 
-def render_notebook(nb: dict[str, Any], name: str, folder: Path, root: Path,
-                    cites: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Colab rendition of one executed notebook (``folder``: where it lies)."""
+def rendition_text(entry: TocEntry, root: Path, cites: dict[str, str] | None = None) -> str:
+    """The text of ``colab/<name>.ipynb``: the executed page ``entry`` rendered for Colab."""
+    assert entry.path is not None
+    nb, name = read_notebook(entry.path), entry.name
     values = glue_values(nb)
-    ctx = Context(values, folder, root, citations(root) if cites is None else cites)
+    ctx = Context(values, entry.path.parent, root, citations(root) if cites is None else cites)
     cells = [{"cell_type": "markdown", "id": "colab-edition", "metadata": {},
-              "source": source_lines(banner(name, values))}]
+              "source": banner(name, values).splitlines(keepends=True)}]
     for index, cell in enumerate(nb.get("cells", [])):
         out = {key: copy.deepcopy(value) for key, value in cell.items()
                if key not in ("metadata", "outputs")}
@@ -232,9 +224,9 @@ def render_notebook(nb: dict[str, Any], name: str, folder: Path, root: Path,
                            if k in ("tags", "collapsed", "jupyter")}
         if cell.get("cell_type") == "markdown":
             try:
-                out["source"] = source_lines(render_markdown(cell_source(cell), ctx))
-            except RenditionError as error:
-                raise RenditionError(f"{name}, cell {index}: {error}") from None
+                out["source"] = render_markdown(cell_source(cell), ctx).splitlines(keepends=True)
+            except BookError as error:
+                raise BookError(f"{name}, cell {index}: {error}") from None
         elif cell.get("cell_type") == "code":
             out["outputs"] = [o for o in map(_output, cell.get("outputs", [])) if o is not None]
         cells.append(out)
@@ -243,16 +235,11 @@ def render_notebook(nb: dict[str, Any], name: str, folder: Path, root: Path,
     # Colab: open on a GPU runtime when one is available
     metadata.update({"accelerator": "GPU", "colab": {"name": f"{name}.ipynb",
                                                      "provenance": [], "gpuType": "T4"}})
-    return {"cells": cells, "metadata": metadata, "nbformat": nb.get("nbformat", 4),
-            "nbformat_minor": max(int(nb.get("nbformat_minor", 5)), 5)}
-
-
-def rendition_text(entry: TocEntry, root: Path, cites: dict[str, str] | None = None) -> str:
-    assert entry.path is not None
-    nb = read_notebook(entry.path)
-    text = dump_notebook(render_notebook(nb, entry.name, entry.path.parent, root, cites))
+    text = dump_notebook({"cells": cells, "metadata": metadata,
+                          "nbformat": nb.get("nbformat", 4),
+                          "nbformat_minor": max(int(nb.get("nbformat_minor", 5)), 5)})
     if "{glue" in text:
-        raise RenditionError(f"{entry.name}: glue markup left after rendering")
+        raise BookError(f"{name}: glue markup left after rendering")
     return text
 
 

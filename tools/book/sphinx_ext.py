@@ -10,15 +10,8 @@ from typing import Any, Sequence
 
 from .colab import pinned_ref
 from .manifest import load_manifest
-from .paths import BookError, TocEntry, load_config, parse_toc
+from .paths import TocEntry, load_config, parse_toc
 from .rendition import FOLDER
-
-
-def _device_words(record: dict[str, Any]) -> str:
-    device = record.get("device") or {}
-    if device.get("kind") == "cpu":
-        return f"a {device['cores']}-core CPU" if device.get("cores") else "a CPU"
-    return device.get("name") or "an unknown device"
 
 
 def run_summary(manifest: dict[str, Any], entries: Sequence[TocEntry] | None = None) -> str:
@@ -38,7 +31,10 @@ def run_summary(manifest: dict[str, Any], entries: Sequence[TocEntry] | None = N
         else " No chapter has been run on a GPU yet.")
     groups: dict[tuple[str, str], list[str]] = {}
     for name, record in chapters.items():
-        groups.setdefault((str(record.get("profile")), _device_words(record)), []).append(name)
+        device = record.get("device") or {}
+        words = ((f"a {device['cores']}-core CPU" if device.get("cores") else "a CPU")
+                 if device.get("kind") == "cpu" else device.get("name") or "an unknown device")
+        groups.setdefault((str(record.get("profile")), words), []).append(name)
     if len(groups) == 1:
         (profile, device), names = next(iter(groups.items()))
         count = ("The executed chapter in this build was" if len(names) == 1
@@ -50,13 +46,9 @@ def run_summary(manifest: dict[str, Any], entries: Sequence[TocEntry] | None = N
 
 
 def add_run_summary(app: Any, config: Any) -> None:
-    root = Path(app.srcdir)
-    try:
-        entries: list[TocEntry] | None = parse_toc(root)
-    except BookError:
-        entries = None
+    root = Path(app.srcdir)  # a malformed _toc.yml stops Jupyter Book before this
     config.myst_substitutions = {**(getattr(config, "myst_substitutions", None) or {}),
-                                 "run_summary": run_summary(load_manifest(root), entries)}
+                                 "run_summary": run_summary(load_manifest(root), parse_toc(root))}
 
 
 def dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any],
