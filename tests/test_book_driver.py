@@ -71,6 +71,15 @@ def wait_gone(pids: list[int], seconds: float = 15) -> list[int]:
         time.sleep(0.2)
 
 
+def kill(pids: list[int]) -> None:
+    """SIGKILL to what a test started and is still running."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 PRINT_ENV = code("import os\nprint('dir=' + str(os.environ.get('COURSE_RESULTS_DIR')))\n"
                  "print('profile=' + str(os.environ.get('COURSE_PROFILE')))", None)
 
@@ -109,7 +118,8 @@ def test_timed_out_run_keeps_the_previous_page_and_stops_the_kernel(
     pid_file = tmp_path / "kernel.pid"
     root = executable_project(
         tmp_path / "book_project",
-        code(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        code(f"import os, subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
+             f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
              "print('started')", None),
         code("time.sleep(120)", None))
     page = published(root)
@@ -120,7 +130,11 @@ def test_timed_out_run_keeps_the_previous_page_and_stops_the_kernel(
     assert "timed out after 6 s" in capsys.readouterr().out
     assert page.read_bytes() == before
     assert "started" in outputs_text(root / "_build" / "failed" / "01_first.ipynb")
-    assert wait_gone([int(pid_file.read_text())], seconds=2) == []
+    pids = [int(pid) for pid in pid_file.read_text().split()]  # the kernel and its child
+    try:
+        assert wait_gone(pids, seconds=2) == []
+    finally:
+        kill(pids)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -128,8 +142,9 @@ def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: i
     pid_file = tmp_path / "pids.txt"
     root = executable_project(
         tmp_path / "book_project",
-        code(f"import os, time\nopen({str(pid_file)!r}, 'w').write("
-             "f'{os.getpid()} {os.getppid()}')\nprint('started')", None),
+        code(f"import os, subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
+             f"open({str(pid_file)!r}, 'w').write("
+             "f'{os.getpid()} {os.getppid()} {child.pid}')\nprint('started')", None),
         code("time.sleep(300)", None))
     page = published(root)
     before = page.read_bytes()
@@ -139,24 +154,20 @@ def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: i
     pids: list[int] = []
     try:
         deadline = time.monotonic() + 120
-        while not pid_file.is_file() or len(pid_file.read_text().split()) < 2:
+        while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
             time.sleep(0.2)
-        pids = [int(pid) for pid in pid_file.read_text().split()]  # kernel, papermill
+        pids = [int(pid) for pid in pid_file.read_text().split()]  # kernel, papermill, child
         time.sleep(1)  # the first cell's output is saved
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 128 + sig, out
         assert f"stopped by {signal.Signals(sig).name}" in out
-        assert wait_gone(pids, seconds=2) == [], "papermill or the kernel outlived the driver"
+        assert wait_gone(pids, seconds=2) == [], "papermill, the kernel or its child survived"
         assert page.read_bytes() == before
         assert (root / "_build" / "failed" / "01_first.ipynb").is_file()
     finally:
-        for pid in [proc.pid, *pids]:  # only what this test started
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill([proc.pid, *pids])
         proc.wait(timeout=10)
 
 
@@ -172,7 +183,7 @@ def test_results_page_reruns_when_results_change(tmp_path: Path,
     args = ["--root", str(root), "run", "--profile", "quick"]
     assert main(args) == 0
     record = manifest.load_manifest(root)["chapters"]["results"]
-    assert record["results_sha256"] == manifest.results_hash(store)
+    assert record["results_sha256"] == manifest.store_hash(store, "results")
     capsys.readouterr()
     write(store / "results" / "_chapter.json", '{"wall_seconds": 1}')
     assert main(args) == 0

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from book_helpers import CPU, REF, URL, code, install_cell, markdown, notebook, write, write_nb
-from tools.book import checks, colab, deps, manifest, rendition, sphinx_ext
+from tools.book import checks, colab, manifest, rendition, sphinx_ext
 from tools.book.paths import REPO_ROOT, BookError, parse_toc
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
@@ -155,21 +155,21 @@ def test_pin_refuses_a_branch(project: Path) -> None:
 
 
 def test_dependency_check_names_an_undeclared_import(project: Path) -> None:
-    assert deps.check_dependencies(project) == []
+    assert checks.check_dependencies(project) == []
     write_nb(project / "notebooks" / "03_more.ipynb", notebook(
         install_cell(None), code("import yaml\ntry:\n    import myst_nb\nexcept ImportError:\n"
                                  "    pass", None)))
-    problems = deps.check_dependencies(project)
+    problems = checks.check_dependencies(project)
     assert len(problems) == 1 and "imports yaml" in problems[0] and "[course]" in problems[0]
     write(project / "pyproject.toml", '[project]\nname = "t"\ndependencies = []\n\n'
           '[project.optional-dependencies]\ncourse = ["PyYAML"]\n')
-    assert "requirements.txt" in deps.check_dependencies(project)[0]
+    assert "requirements.txt" in checks.check_dependencies(project)[0]
     write(project / "requirements.txt", "pyyaml>=6\n")
-    assert deps.check_dependencies(project) == []
+    assert checks.check_dependencies(project) == []
 
 
 def test_this_repository_declares_what_its_chapters_import() -> None:
-    assert deps.check_dependencies(REPO_ROOT) == []
+    assert checks.check_dependencies(REPO_ROOT) == []
     assert colab.pinned_ref(REPO_ROOT)
 
 

@@ -18,7 +18,7 @@ def edition(tmp: Path, **env: str) -> subprocess.CompletedProcess:
     """The script on chapter 01's smoke runs, its store under ``tmp/root``, no benchmarks."""
     env = {**os.environ, "OUT": str(tmp / "out"), "PYTHON": sys.executable, "BENCH_S": "0",
            "GPU_EDITION_ALLOW_CPU": "1", "GPU_EDITION_PROFILE": "smoke", "GPU_EDITION_ONLY": "01",
-           "GPU_EDITION_ROOT": str(tmp / "root"), "GPU_EDITION_WHEELS": str(tmp / "none"), **env}
+           "GPU_EDITION_ROOT": str(tmp / "root"), **env}
     return subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True,
                           timeout=600)
 

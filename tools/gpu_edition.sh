@@ -1,24 +1,15 @@
 #!/usr/bin/env bash
-# The GPU edition in one command: fill the `full` run store on a machine with one CUDA GPU
-# and no internet, inside a time budget, and bring the finished runs back.
-#
+# The GPU edition in one command (README, "The GPU edition"): fill the `full` run store on a
+# machine with one CUDA GPU and no internet, inside a time budget, and bring the runs back.
 #   device run: command "bash tools/gpu_edition.sh", carry ["data"], timeout_s 600
-#   here:       make wheelhouse   (fills .whl/ and data/, checks the 64 MiB carry limit)
-#   afterwards: copy $OUT/results/full/ into results/full/ and commit it; then execute the
-#               chapters from the store here: `python -m tools.book run --profile full --force`
-#
-# Each declared chapter's missing runs are trained by `python -m alexnet_course.run CH
-# --profile full`, one run at a time; every finished run is written atomically, so a fill
-# stopped at the budget keeps every run it finished (the one in progress is lost) and the
-# next call trains only what is still missing (carry results/full back with it).
-# Kept weights over the device's 16 MiB file limit do not come back: those runs retrain.
-#
-# Environment: BUDGET_S (seconds from the start of this script to the copy; default 540
-# of the 600 a device command may run), BENCH_S (seconds kept at the end for the GPU
-# benchmarks, 120; 0 skips them), OUT (where the runs go; the device tool sets it, else
-# _build/gpu-edition), GPU_EDITION_PROFILE (full), GPU_EDITION_ONLY (chapter numbers),
-# GPU_EDITION_ROOT (the store's checkout, default this one), GPU_EDITION_WHEELS (.whl),
-# GPU_EDITION_ALLOW_CPU=1 (run without CUDA: the CPU test of this script does).
+#   here first: make wheelhouse; afterwards copy $OUT/results/full/ into results/full/
+# Every finished run is written atomically: a fill stopped at the budget keeps them all and
+# the next call (with results/full carried back) trains only what is still missing.
+# Environment: BUDGET_S (seconds to the copy, 540), BENCH_S (of them, kept for the GPU
+# benchmark, 120; 0: none), OUT (default _build/gpu-edition), GPU_EDITION_PROFILE (full),
+# GPU_EDITION_ONLY (chapter numbers), GPU_EDITION_ROOT (the store's checkout, this one),
+# GPU_EDITION_ALLOW_CPU=1 (no CUDA: the script's CPU test), MIN_START_S (the least budget a
+# chapter is started with, 30). The image's Python has all the fill imports.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -33,12 +24,6 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 left() { echo $(( BUDGET_S - ($(date +%s) - start) - ${1:-0} )); }
 exec > >(tee "$OUT/gpu_edition.log") 2>&1
 
-WHEELS=${GPU_EDITION_WHEELS:-.whl}
-if ls "$WHEELS"/*.whl >/dev/null 2>&1; then  # the image's torch stays: only what it lacks
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/gpu-edition-site "$WHEELS"/*.whl || { echo "gpu-edition: wheel install failed"; exit 1; }
-  export PYTHONPATH=$PYTHONPATH:/tmp/gpu-edition-site
-fi
 [ -d data/fashion-mnist ] && export FASHION_MNIST_DIR=$PWD/data/fashion-mnist
 # the newest torch APIs the package calls, checked before minutes are spent (GPU images
 # have shown torch 2.11; the lock has 2.14)

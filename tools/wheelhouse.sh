@@ -1,15 +1,8 @@
 #!/usr/bin/env bash
-# Prepare what the GPU machine lacks for `tools/gpu_edition.sh`: the Fashion-MNIST files in
-# data/fashion-mnist/ (ignored by git; carried with the run), and check that the working
-# tree plus the carried folders stay under the device's 64 MiB carry limit.
-#
-#   bash tools/wheelhouse.sh        # or: make wheelhouse
-#
-# The GPU image (Python 3.12) has torch, torchvision, numpy, pandas, scipy, matplotlib and
-# tqdm: everything the run store's fill (`python -m alexnet_course.run`) imports, so no
-# wheel is carried. Should a later version need one, put it in .whl/ (carry it too): the
-# edition installs .whl/*.whl beside the image's torch (`pip download --only-binary=:all:
-# --python-version 3.12 --platform manylinux2014_x86_64 --no-deps -d .whl NAME`).
+# `make wheelhouse`: what the GPU machine lacks for `tools/gpu_edition.sh`, the Fashion-MNIST
+# files in data/fashion-mnist/ (ignored by git, carried with the run); and a check that the
+# working tree plus the carried folder fit the device's 64 MiB carry limit (the GPU image
+# has every package the fill imports).
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -19,6 +12,6 @@ data_dir=$("$PY" -c 'from alexnet_course.datafiles import find_fashion_mnist; pr
 mkdir -p data/fashion-mnist && cp -u "$data_dir"/*-ubyte* data/fashion-mnist/
 limit=$((64 * 1024 * 1024))
 tree=$(git ls-files -z --cached --others --exclude-standard | du -cb --files0-from=- | tail -1 | cut -f1)
-carried=$(du -cb data $( [ -d .whl ] && echo .whl ) | tail -1 | cut -f1)
+carried=$(du -cb data | tail -1 | cut -f1)
 echo "wheelhouse: working tree $((tree / 1048576)) MiB + carried $((carried / 1048576)) MiB of the 64 MiB limit"
 [ $((tree + carried)) -le $limit ] || { echo "wheelhouse: over the carry limit" >&2; exit 1; }

@@ -1,7 +1,3 @@
-"""``python -m tools.book``: see :mod:`tools.book.cli`."""
-
-import sys
-
 from .cli import main
 
-sys.exit(main())
+raise SystemExit(main())

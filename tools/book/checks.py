@@ -1,54 +1,55 @@
-"""``check``: what must hold before the book is built.
+"""``check``: what must hold before the book is built. Every document of ``_toc.yml``
+exists; every executed notebook is fully executed, without errors, with its widget state;
+every notebook (source, executed, Colab rendition) has the install cell for
+``repository.url`` at ``repository.pin`` before any import of the package (colab.py); every
+executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
+a file and ``:pyobject:`` that exist (a moved module breaks no page silently); every results
+JSON can be read (the results page would drop it). A stale chapter is a warning.
 
-* every document of ``_toc.yml`` exists in book/;
-* every executed notebook is fully executed, free of errors and keeps its widget state;
-* every notebook (source, executed, Colab rendition) installs the package before importing
-  it, with the install cell for ``repository.url`` at ``repository.pin`` (tools/book/colab.py);
-* the install cell brings every package the chapters import (tools/book/deps.py);
-* every executed chapter has an up-to-date Colab rendition in colab/ (tools/book/rendition.py);
-* every ``literalinclude`` of a notebook (source and executed) names a file that exists and, with
-  ``:pyobject:``, a function or class that is in it (a moved module breaks no page silently);
-* every results JSON under ``results/`` can be read (the results page would drop it);
-* with ``--strict``, no executed chapter is stale.
+And the install cell brings everything the chapters import: each third-party module of the
+chapters' code cells and of ``alexnet_course`` must come from a distribution that
+``pyproject.toml`` declares (dependencies or the ``[course]`` extra), itself in
+``requirements.txt`` or required by one that is. An import guarded by ``except
+ImportError`` is optional (e.g. myst-nb's glue, absent on Colab).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-from .colab import (GIT_URL, IMPORTS_PACKAGE, check_install_cell,  # noqa: F401 (re-exported)
-                    install_cell_source, pinned_ref, ref_exists)
-from .deps import check_dependencies
-from .rendition import check_renditions
-from .manifest import load_manifest, notebook_hash, run_reason, store_hash
-from .paths import (BookError, TocEntry, parse_toc, read_json, read_notebook, relative,
-                    repository_url, results_dir)
+from IPython.core.inputtransformer2 import TransformerManager
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from sphinx.pycode import ModuleAnalyzer
 
+from .colab import (DISTRIBUTION, EXTRA, check_install_cell, install_cell_source,  # noqa: F401
+                    pinned_ref, ref_exists)
+from .manifest import load_manifest, notebook_hash, run_reason, store_hash
+from .paths import (BookError, TocEntry, cell_source, parse_toc, read_json, read_notebook,
+                    relative, repository_url, results_dir)
+from .rendition import check_renditions
+
+PACKAGE = "alexnet_course"
+OPTIONAL_IMPORT = ("ImportError", "ModuleNotFoundError")
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 INCLUDE = re.compile(r"```\{literalinclude\}\s*(\S+)\s*\n((?::\w+:.*\n)*)")
 
 
-def _cell_source(cell: dict[str, Any]) -> str:
-    source = cell.get("source") or ""
-    return "".join(source) if isinstance(source, list) else source
-
-
-# ------------------------------------------------------------------ single documents
-
-
 def missing_documents(entries: Sequence[TocEntry]) -> list[str]:
     """One message per toc entry with no file in book/ to render."""
     problems = []
-    for entry in entries:
-        if entry.path is None:
-            hint = (f"run `python -m tools.book run --only {entry.name}`" if entry.source else
-                    f"neither {entry.docname}.ipynb/.md nor notebooks/{entry.name}.ipynb "
-                    "exists; write it or remove it from _toc.yml")
-            problems.append(f"{entry.docname}: listed in _toc.yml but missing ({hint})")
+    for entry in [entry for entry in entries if entry.path is None]:
+        hint = (f"run `python -m tools.book run --only {entry.name}`" if entry.source else
+                f"neither {entry.docname}.ipynb/.md nor notebooks/{entry.name}.ipynb exists; "
+                "write it or remove it from _toc.yml")
+        problems.append(f"{entry.docname}: listed in _toc.yml but missing ({hint})")
     return problems
 
 
@@ -59,7 +60,7 @@ def check_notebook(nb: dict[str, Any]) -> list[str]:
     for index, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
-        if _cell_source(cell).strip() and cell.get("execution_count") is None:
+        if cell_source(cell).strip() and cell.get("execution_count") is None:
             problems.append(f"cell {index} was not executed")
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
@@ -68,26 +69,13 @@ def check_notebook(nb: dict[str, Any]) -> list[str]:
             view = (output.get("data") or {}).get(WIDGET_VIEW_MIME)
             if isinstance(view, dict) and view.get("model_id"):
                 views.add(view["model_id"])
-    if views:
-        state = ((nb.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE_MIME) or {}
-        missing = views - set(state.get("state") or {})
-        if missing:
-            problems.append(f"{len(missing)} widget output(s) without saved widget state "
-                            "(metadata.widgets); re-execute with papermill/nbclient "
-                            "(store_widget_state)")
+    state = ((nb.get("metadata") or {}).get("widgets") or {}).get(WIDGET_STATE_MIME) or {}
+    missing = views - set(state.get("state") or {})
+    if missing:
+        problems.append(f"{len(missing)} widget output(s) without saved widget state "
+                        "(metadata.widgets); re-execute with papermill/nbclient "
+                        "(store_widget_state)")
     return problems
-
-
-def _defines(path: Path, dotted: str) -> bool:
-    """Whether the module at ``path`` defines ``dotted`` (``"Class"``, ``"Class.method"``)."""
-    body: list[ast.stmt] = ast.parse(path.read_text(encoding="utf-8")).body
-    for name in dotted.split("."):
-        found = [n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                   ast.ClassDef)) and n.name == name]
-        if not found:
-            return False
-        body = getattr(found[0], "body", [])
-    return True
 
 
 def check_includes(nb: dict[str, Any], folder: Path) -> list[str]:
@@ -96,13 +84,13 @@ def check_includes(nb: dict[str, Any], folder: Path) -> list[str]:
     for index, cell in enumerate(nb.get("cells", [])):
         if cell.get("cell_type") != "markdown":
             continue
-        for match in INCLUDE.finditer(_cell_source(cell) + "\n"):
+        for match in INCLUDE.finditer(cell_source(cell) + "\n"):
             target = (folder / match.group(1)).resolve()
+            option = re.search(r":pyobject:\s*(\S+)", match.group(2))
             if not target.is_file():
                 problems.append(f"cell {index} includes {match.group(1)}, which does not exist")
-                continue
-            option = re.search(r":pyobject:\s*(\S+)", match.group(2))
-            if option and target.suffix == ".py" and not _defines(target, option.group(1)):
+            elif option and target.suffix == ".py" and option.group(1) not in ModuleAnalyzer \
+                    .for_file(str(target), "").find_tags():  # how Sphinx finds a :pyobject:
                 problems.append(f"cell {index} includes {option.group(1)} from "
                                 f"{match.group(1)}, which does not define it")
     return problems
@@ -111,7 +99,7 @@ def check_includes(nb: dict[str, Any], folder: Path) -> list[str]:
 def check_results(results: Path, root: Path) -> list[str]:
     """One message per results JSON that cannot be read or is not a JSON object."""
     problems = []
-    for path in sorted(results.rglob("*.json")) if results.is_dir() else []:
+    for path in sorted(results.rglob("*.json")):
         try:
             data = read_json(path)
         except BookError as error:
@@ -123,44 +111,124 @@ def check_results(results: Path, root: Path) -> list[str]:
     return problems
 
 
-# ------------------------------------------------------------------------ the command
+def _name(requirement: str) -> str:  # its canonical distribution name: "PyYAML>=6" -> "pyyaml"
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return ""
+
+
+def imported_modules(source: str) -> set[str]:
+    """Top-level modules that ``source`` imports unconditionally (absolute imports only)."""
+    tree = ast.parse(source)
+    optional = {id(node) for handler_try in ast.walk(tree) if isinstance(handler_try, ast.Try)
+                and any(isinstance(h.type, ast.Name) and h.type.id in OPTIONAL_IMPORT
+                        for h in handler_try.handlers)
+                for node in ast.walk(handler_try)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def chapter_imports(root: Path) -> dict[str, str]:
+    """Third-party module -> one file that imports it, over the chapters and the package."""
+    transform = TransformerManager().transform_cell  # %pip and friends become Python
+    sources: list[tuple[str, str]] = []
+    for path in sorted((root / "notebooks").glob("*.ipynb")):
+        try:
+            cells = read_notebook(path)["cells"]
+        except BookError:  # reported by check with the notebook's other problems
+            continue
+        sources += [(relative(path, root), transform(cell_source(c))) for c in cells
+                    if isinstance(c, dict) and c.get("cell_type") == "code"]
+    sources += [(relative(path, root), path.read_text(encoding="utf-8"))
+                for path in sorted((root / PACKAGE).rglob("*.py"))]
+    modules: dict[str, str] = {}
+    for where, source in sources:
+        for module in imported_modules(source) - set(sys.stdlib_module_names) - {PACKAGE}:
+            modules.setdefault(module, where)
+    return modules
+
+
+def requirement_names(root: Path) -> set[str]:
+    """The distributions ``requirements.txt`` names, and those they require (installed)."""
+    path = root / "requirements.txt"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    names = {_name(line) for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith(("#", "-"))} - {""}
+    for name in list(names):
+        try:
+            names.update(_name(r) for r in metadata.requires(name) or [] if "extra ==" not in r)
+        except metadata.PackageNotFoundError:
+            pass
+    return names
+
+
+def check_dependencies(root: Path) -> list[str]:
+    """One message per imported module the install cell would not bring, or the
+    checkout's requirements.txt would not."""
+    path = root / "pyproject.toml"
+    try:
+        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project") or {}
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return [f"{path}: cannot be read ({error})"]
+    extras = project.get("optional-dependencies") or {}
+    if EXTRA not in extras:
+        return [f"{path} has no [project.optional-dependencies] {EXTRA} = [...], which the "
+                "install cell installs"]
+    declared = {_name(r) for r in [*(project.get("dependencies") or []), *extras[EXTRA]]}
+    providers = metadata.packages_distributions()
+    problems = []
+    for module, where in sorted(chapter_imports(root).items()):
+        dist = canonicalize_name((providers.get(module) or [module])[0])
+        if dist not in declared:
+            problems.append(f"{where} imports {module} (distribution {dist}), which neither "
+                            f"the dependencies nor the [{EXTRA}] extra of pyproject.toml "
+                            f"declare: Colab's `pip install {DISTRIBUTION}[{EXTRA}]` would "
+                            "not install it")
+    for dist in sorted(declared - requirement_names(root)):
+        problems.append(f"pyproject.toml declares {dist}, which requirements.txt neither "
+                        "names nor brings: a checkout's set-up would lack it")
+    return problems
 
 
 def stale_reason(root: Path, entry: TocEntry, manifest: dict[str, Any]) -> str | None:
-    """Why the executed copy of ``entry`` is out of date, or None (checked for its profile)."""
+    """Why the executed copy of ``entry`` is out of date for its recorded profile, or None."""
     assert entry.source is not None
     record = manifest["chapters"].get(entry.name)
     profile = (record or {}).get("profile", "?")
-    results_sha = store_hash(results_dir(root, profile), entry.name)  # the runs it reads
-    return run_reason(record, notebook_hash(entry.source), profile, True, results_sha)
+    return run_reason(record, notebook_hash(entry.source), profile, True,
+                      store_hash(results_dir(root, profile), entry.name))
 
 
-def _notebook_problems(path: Path, label: str, executed: bool, url: str,
-                       root: Path, ref: str | None) -> list[str]:
+def _notebook_problems(path: Path, label: str, executed: bool, url: str, root: Path,
+                       ref: str | None) -> list[str]:
     try:
         nb = read_notebook(path)
     except BookError as error:
         return [str(error).replace(str(path), relative(path, root), 1)]
-    problems = (check_notebook(nb) if executed else []) + check_includes(nb, path.parent)
-    problems += check_install_cell(nb, url, ref)
+    problems = (check_notebook(nb) if executed else []) + check_install_cell(nb, url, ref)
+    problems += check_includes(nb, path.parent)
     return [f"{label}: {problem}" for problem in problems]
 
 
-def command_check(root: Path, strict: bool = False) -> int:
-    """``check``: print every problem; 1 if there is any (stale chapters only with strict)."""
+def command_check(root: Path) -> int:
+    """``check``: print every problem and warning; 1 if there is a problem."""
     entries = parse_toc(root)
-    url = repository_url(root)
-    ref = pinned_ref(root)
+    url, ref = repository_url(root), pinned_ref(root)
     manifest = load_manifest(root)
     problems = missing_documents(entries)
     warnings: list[str] = [] if ref is None or ref_exists(root, ref) else [
         f"repository.pin {ref} is not a tag or commit of this checkout: tag the commit that "
         f"carries the pin (`git tag {ref}`) and push the tag, or Colab's install fails"]
-    checked = 0
-    for entry in entries:
-        if entry.path is None or entry.path.suffix != ".ipynb":
-            continue
-        checked += 1
+    executed = [e for e in entries if e.path is not None and e.path.suffix == ".ipynb"]
+    for entry in executed:
         problems += _notebook_problems(entry.path, entry.docname, True, url, root, ref)
         try:
             reason = stale_reason(root, entry, manifest) if entry.source else None
@@ -169,25 +237,19 @@ def command_check(root: Path, strict: bool = False) -> int:
         if reason:
             warnings.append(f"{entry.docname}: executed copy is stale ({reason}); "
                             f"run `python -m tools.book run --only {entry.name}`")
-    for source in sorted((root / "notebooks").glob("*.ipynb")):
-        checked += 1
-        problems += _notebook_problems(source, relative(source, root), False, url, root, ref)
-    for rendition in sorted((root / "colab").glob("*.ipynb")):
-        problems += [f"{relative(rendition, root)}: {problem}" for problem in
-                     check_install_cell(read_notebook(rendition), url, ref)]
-    problems += check_renditions(root)
-    problems += check_dependencies(root)
+    sources = sorted((root / "notebooks").glob("*.ipynb"))
+    for path in sources + sorted((root / "colab").glob("*.ipynb")):
+        problems += _notebook_problems(path, relative(path, root), False, url, root, ref)
+    problems += check_renditions(root) + check_dependencies(root)
     problems += check_results(root / "results", root)
     for warning in warnings:
         print(f"warning: {warning}")
-    if strict:
-        problems += warnings
     for problem in problems:
         print(f"error: {problem}")
     if problems:
         print(f"book check: {len(problems)} problem(s) in {len(entries)} documents")
         return 1
-    count = sum(1 for entry in entries if entry.path is not None)
-    print(f"book check: {count} documents ok ({checked} notebooks and their Colab renditions; "
-          f"install cells install {url}@{ref})")
+    print(f"book check: {sum(entry.path is not None for entry in entries)} documents ok "
+          f"({len(executed) + len(sources)} notebooks and their Colab renditions; install "
+          f"cells install {url}@{ref})")
     return 0

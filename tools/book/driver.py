@@ -1,20 +1,10 @@
-"""``run``: execute the chapter notebooks with papermill, one at a time.
-
-Each ``notebooks/NN_name.ipynb`` listed in ``_toc.yml`` is executed (cwd ``notebooks/``,
-``COURSE_PROFILE`` and ``COURSE_RESULTS_DIR`` in its environment) into a temporary file
-``_build/running/NN_name.ipynb``. Only a run that succeeds replaces the published page
-``book/NN_name.ipynb`` and its manifest record; a failed, timed-out or interrupted run
-leaves both as they were and keeps the cells that finished in ``_build/failed/``.
-
-Which chapters run, and in which profile: with ``--profile published`` (the default) a
-chapter that is up to date is kept whatever profile it was executed in, a stale one is
-re-executed in the profile its manifest record names, one without a record in ``auto``;
-with an explicit profile every chapter whose record is not in it is re-executed in it.
-
-papermill runs in its own process group and the kernel in a session of its own (that is
-how jupyter_client starts kernels), so stopping a run stops the whole process tree:
-papermill, the kernel and anything the kernel started (e.g. DataLoader workers). The
-driver does so on a timeout, on Ctrl-C and on SIGTERM/SIGHUP.
+"""``run``: execute the chapter notebooks with papermill, one at a time, into
+``_build/running/``. Only a run that succeeds replaces its page in book/ and its manifest
+record; a failed, timed-out or interrupted run leaves both as they were and keeps the cells
+that finished in ``_build/failed/``. With ``--profile published`` (the default) an
+up-to-date chapter is kept whatever its profile, a stale one re-executed in the profile of
+its record, one never run in ``auto``; an explicit profile re-executes every chapter not
+recorded in it.
 """
 
 from __future__ import annotations
@@ -24,43 +14,34 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, NamedTuple, Sequence
 
-from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES
+from alexnet_course import devices
+from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES, resolve_profile
 
-from .manifest import load_manifest, new_record, notebook_hash, run_reason, save_manifest, store_hash
+from .manifest import (load_manifest, new_record, notebook_hash, run_reason, save_manifest,
+                       store_hash)
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
+from .rendition import write_rendition
 
-# The package's profiles are the only list of them (a profile added there is known here).
-PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)
-# `run --profile published` (the default): keep each chapter in the profile it was published
-# in; see chapter_profile.
+PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)  # the package's list is the only one
 PUBLISHED = "published"
-# Seconds one notebook may run before `run` stops it, unless --timeout says otherwise
-# (a standard chapter takes up to ~45 minutes on two cores).
+# Seconds one notebook may run unless --timeout says otherwise: the published profiles read
+# their runs from the store (seconds); smoke and quick train theirs.
 DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600,
                      "dryrun": 1800}
-# ... and for a profile the package gained without a timeout here
-FALLBACK_TIMEOUT_S = 3600
-# Seconds the process tree of a stopped run gets between SIGTERM and SIGKILL.
-STOP_GRACE_S = 5.0
+# Seconds papermill gets to shut its kernel down after SIGINT before it is killed.
+STOP_GRACE_S = 15.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class Interrupted(Exception):
-    """The driver received SIGTERM, SIGHUP or SIGINT (Ctrl-C)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    """SIGTERM, SIGHUP or SIGINT (Ctrl-C) reached the driver; ``args[0]``: the signal."""
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How one papermill run ended."""
 
     ok: bool
@@ -68,27 +49,16 @@ class Outcome:
     message: str = ""
 
 
-# --------------------------------------------------------------------------- choices
-
-
-def resolve_profile_name(profile: str) -> str:
-    """``auto`` → the package's choice (``$COURSE_PROFILE``, else full on CUDA, quick on CPU)."""
-    from alexnet_course.course.profiles import resolve_profile
-
-    try:
-        return resolve_profile(profile).name
-    except ValueError as error:
-        raise BookError(str(error)) from None
+def _interrupt(signum: int, frame: Any) -> None:
+    for sig in STOP_SIGNALS:  # a second signal must not interrupt the clean-up of the first
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 def chapter_profile(requested: str, record: dict[str, Any] | None, fallback: str) -> str:
-    """The profile a chapter is checked in and, when stale, executed in.
-
-    ``requested`` is a resolved profile name or :data:`PUBLISHED`; with the latter, the
-    profile of the chapter's manifest record (so a chapter published in ``standard`` is
-    never replaced by a ``quick`` run), or ``fallback`` (``auto``, resolved) for a chapter
-    without a record or whose recorded profile the package no longer has.
-    """
+    """The profile a chapter is checked and, when stale, executed in: ``requested``, or with
+    :data:`PUBLISHED` its record's (so a chapter published in ``standard`` is never replaced by
+    a ``quick`` run), else ``fallback`` (``auto``, resolved)."""
     if requested != PUBLISHED:
         return requested
     recorded = (record or {}).get("profile")
@@ -96,7 +66,7 @@ def chapter_profile(requested: str, record: dict[str, Any] | None, fallback: str
 
 
 def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> list[TocEntry]:
-    """The executable toc entries (those with a source notebook), or the ones ``only`` names."""
+    """The toc entries with a source notebook, or those ``only`` names (name or prefix)."""
     executable = [entry for entry in entries if entry.source is not None]
     if not only:
         return executable
@@ -109,94 +79,21 @@ def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> 
             names = ", ".join(e.name for e in executable) or "none"
             raise BookError(f"--only {wanted}: {'ambiguous' if matches else 'no such'} chapter "
                             f"(chapters with a source notebook: {names})")
-        if matches[0] not in chosen:
-            chosen.append(matches[0])
-    return chosen
-
-
-# ---------------------------------------------------------------- processes, signals
-
-
-@contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM, SIGHUP and SIGINT into :class:`Interrupted` (once) while inside."""
-    signals = [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed by the main thread
-        return
-    raised = False
-
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal raised
-        if not raised:  # a second signal must not interrupt the clean-up of the first
-            raised = True
-            raise Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def stop_process_tree(proc: subprocess.Popen, grace: float = STOP_GRACE_S) -> None:
-    """End ``proc`` (a process-group leader), its group and every descendant.
-
-    The kernel is not in papermill's group, so descendants are found through their parents:
-    SIGTERM to all, then SIGKILL to whatever is left after ``grace`` seconds.
-    """
-    import psutil
-
-    try:
-        tree = [psutil.Process(proc.pid)]
-        tree += tree[0].children(recursive=True)
-    except psutil.NoSuchProcess:
-        tree = []
-    _signal_group(proc.pid, signal.SIGTERM)
-    for process in tree:
-        _signal_process(process, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=grace)
-    _signal_group(proc.pid, signal.SIGKILL)
-    for process in alive:
-        _signal_process(process, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=grace)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal_process(process: Any, sig: int) -> None:
-    import psutil
-
-    try:
-        process.send_signal(sig)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        pass
-
-
-# ------------------------------------------------------------------------- papermill
+        chosen += matches
+    return list(dict.fromkeys(chosen))  # each once, in the order asked
 
 
 def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
                      log_path: Path, results: Path) -> Outcome:
-    """Run one notebook with papermill into ``output``; its whole tree is stopped on return.
+    """Run one notebook with papermill into ``output``, which it saves after every cell.
 
-    papermill saves ``output`` after every cell, so a crash, a timeout or an interrupt
-    leaves the cells that finished there. :class:`Interrupted` and KeyboardInterrupt
-    propagate after the processes have been stopped.
+    papermill runs in a session of its own, so a Ctrl-C reaches the driver only. To stop it
+    (timeout, signal) the driver sends it SIGINT: papermill then interrupts and shuts down its
+    kernel (nbclient), which ends its own subprocesses (ipykernel). Should papermill hang, it
+    is killed and the kernel, whose parent is gone, exits by itself (ipykernel's poller).
     """
-    # the published editions read their runs from the store and train none (a missing run
-    # fails the chapter, naming the command that trains it); smoke and quick train.
-    # $COURSE_STORE overrides (train: fill a chapter's store by executing it)
+    # standard and full read their runs from the store and train none (a missing run fails
+    # the chapter, naming the command that trains it); $COURSE_STORE overrides
     store = os.environ.get("COURSE_STORE") or ("require" if profile in ("standard", "full")
                                                else "train")
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
@@ -219,117 +116,87 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
         except subprocess.TimeoutExpired:
             return Outcome(False, time.monotonic() - start, f"timed out after {timeout:.0f} s")
         finally:
-            stop_process_tree(proc)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
     wall = time.monotonic() - start
     return Outcome(rc == 0, wall, "" if rc == 0 else f"papermill exited with status {rc}")
 
 
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-# ------------------------------------------------------------------------ one chapter
-
-
 def run_chapter(root: Path, entry: TocEntry, profile: str, timeout: float) -> Outcome:
-    """Execute ``entry`` into a temporary file; publish it to book/ only if the run succeeds.
-
-    Otherwise the published page stays as it was and the partial output goes to
-    ``_build/failed/<name>.ipynb``.
-    """
+    """Execute ``entry``; publish it to book/ only if the run succeeds, else keep its cells in
+    ``_build/failed/`` (which holds the last run's output only)."""
     assert entry.source is not None
-    running = root / "_build" / "running" / f"{entry.name}.ipynb"
-    failed = root / "_build" / "failed" / f"{entry.name}.ipynb"
-    log_path = root / "_build" / "logs" / f"{entry.name}.log"
+    running, failed = (root / "_build" / folder / f"{entry.name}.ipynb"
+                       for folder in ("running", "failed"))
     running.unlink(missing_ok=True)
-    failed.unlink(missing_ok=True)  # _build/failed/ holds the last run's output only
-    outcome: Outcome | None = None
+    failed.unlink(missing_ok=True)
+    ok = False
     try:
-        outcome = execute_notebook(entry.source, running, profile, timeout, log_path,
+        outcome = execute_notebook(entry.source, running, profile, timeout,
+                                   root / "_build" / "logs" / f"{entry.name}.log",
                                    results_dir(root, profile))
-    finally:
-        if outcome is not None and outcome.ok:
-            entry.output.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(running), str(entry.output))
-        elif running.is_file():
-            failed.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(running), str(failed))
-            if outcome is None:  # interrupted: command_run reports it
-                print(f"  the cells that finished are in {relative(failed, root)}",
-                      file=sys.stderr, flush=True)
-    assert outcome is not None  # only an exception leaves it None, and that propagates
-    return outcome
+        ok = outcome.ok
+        return outcome
+    finally:  # an interrupt too keeps the cells that finished
+        target = entry.output if ok else failed
+        if running.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(running, target)
 
 
 def _report_failure(root: Path, entry: TocEntry, prefix: str, outcome: Outcome) -> None:
     log_path = root / "_build" / "logs" / f"{entry.name}.log"
     failed = root / "_build" / "failed" / f"{entry.name}.ipynb"
-    kept = (f"  the previous page {relative(entry.output, root)} and its manifest record "
-            "are kept" if entry.output.is_file() else "  no page was published")
+    kept = (f"the previous page {relative(entry.output, root)} and its manifest record are "
+            "kept" if entry.output.is_file() else "no page was published")
     partial = (f"  the cells that finished are in {relative(failed, root)}\n"
                if failed.is_file() else "")
-    print(f"{prefix}: FAILED after {outcome.wall_s:.1f} s: {outcome.message}\n{kept}\n"
+    tail = log_path.read_text(errors="replace").splitlines()[-15:] if log_path.is_file() else []
+    print(f"{prefix}: FAILED after {outcome.wall_s:.1f} s: {outcome.message}\n  {kept}\n"
           f"{partial}  log: {relative(log_path, root)}\n"
-          + "\n".join("    " + line for line in _tail(log_path).splitlines()), flush=True)
-
-
-# ------------------------------------------------------------------------ the command
+          + "\n".join("    " + line for line in tail), flush=True)
 
 
 def command_run(root: Path, profile: str, only: Sequence[str] | None, force: bool,
                 timeout: float | None = None) -> int:
-    """``run``: execute the stale (or all, with ``force``) chapters of the toc."""
-    entries = parse_toc(root)
-    selected = select_chapters(entries, only)
-    fallback = resolve_profile_name("auto")
-    profile = profile if profile == PUBLISHED else resolve_profile_name(profile)
-    described = (f"profile {profile}" if profile != PUBLISHED else
-                 f"profile published (each chapter's recorded profile; {fallback} for a "
-                 "chapter never run)")
-    limit = (f"at most {timeout:.0f} s each" if timeout is not None else
-             "at most " + ", ".join(f"{v} s ({k})" for k, v in DEFAULT_TIMEOUT_S.items()))
-    print(f"book run: {described}, {len(selected)} notebook(s) with a source in "
-          f"notebooks/, {limit}", flush=True)
+    """``run``: execute the stale chapters (every one with ``force``); 1 if one failed."""
+    selected = select_chapters(parse_toc(root), only)
+    try:
+        fallback = resolve_profile("auto").name
+        profile = profile if profile == PUBLISHED else resolve_profile(profile).name
+    except ValueError as error:
+        raise BookError(str(error)) from None
+    recorded = (f" (each chapter's recorded one; {fallback} if never run)"
+                if profile == PUBLISHED else "")
+    print(f"book run: profile {profile}{recorded}, {len(selected)} notebook(s) with a source in "
+          "notebooks/", flush=True)
     start = time.monotonic()
-    with stop_on_signals():
-        try:
-            failures = _run_chapters(root, selected, profile, fallback, timeout, force)
-        except (Interrupted, KeyboardInterrupt) as error:
-            signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
-            print(f"book run: stopped by {signal.Signals(signum).name}; papermill and its "
-                  "kernel were stopped, the published pages are unchanged",
-                  file=sys.stderr, flush=True)
-            return 128 + signum
+    previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
+    try:
+        failures = _run_chapters(root, selected, profile, fallback, timeout, force)
+    except Interrupted as error:
+        signum = error.args[0]
+        print(f"book run: stopped by {signal.Signals(signum).name}; papermill and its kernel "
+              "were stopped, the published pages are unchanged (the cells that finished are "
+              "in _build/failed/)", file=sys.stderr, flush=True)
+        return 128 + signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"book run: {time.monotonic() - start:.1f} s in all", flush=True)
-    unrunnable = [e for e in entries if e.path is None and e.source is None]
-    for entry in unrunnable:
-        print(f"book run: {entry.docname} is listed in _toc.yml but has neither a source "
-              f"notebooks/{entry.name}.ipynb nor a page in book/", file=sys.stderr)
     if failures:
         print(f"book run: failed: {', '.join(failures)}", file=sys.stderr)
-    return 1 if failures or unrunnable else 0
-
-
-def _write_rendition(root: Path, entry: TocEntry, prefix: str) -> None:
-    """The Colab edition of a page just published (a problem is reported, not fatal:
-    `check` fails on the missing rendition until `python -m tools.book colab` writes it)."""
-    from .rendition import write_rendition
-
-    try:
-        write_rendition(root, entry)
-    except BookError as error:
-        print(f"{prefix}: warning: no Colab rendition ({error})", flush=True)
+    return 1 if failures else 0
 
 
 def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fallback: str,
                   timeout: float | None, force: bool) -> list[str]:
-    """Run each stale chapter of ``selected``; record the successes; return the failures.
-
-    ``requested`` is a profile or :data:`PUBLISHED` (see :func:`chapter_profile`).
-    """
+    """Run each stale chapter of ``selected``, record the successes; the failures."""
     manifest = load_manifest(root)
     device: dict[str, Any] | None = None
     failures: list[str] = []
@@ -339,21 +206,18 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
         source_sha = notebook_hash(entry.source)
         record = manifest["chapters"].get(entry.name)
         profile = chapter_profile(requested, record, fallback)
-        results_sha = store_hash(results_dir(root, profile), entry.name)  # the runs it reads
+        results_sha = store_hash(results_dir(root, profile), entry.name)
         reason = "--force" if force else run_reason(
             record, source_sha, profile, entry.output.is_file(), results_sha)
         if reason is None:
             print(f"{prefix}: up to date, skipped (profile {profile})", flush=True)
             continue
-        if device is None:
-            from alexnet_course.devices import describe_device
-
-            device = describe_device()
+        if device is None:  # once, and only when a chapter runs
+            device = devices.describe_device()
         print(f"{prefix}: running ({reason}; profile {profile}, {device['name']}) ...",
               flush=True)
-        limit = timeout if timeout is not None else DEFAULT_TIMEOUT_S.get(
-            profile, FALLBACK_TIMEOUT_S)
-        outcome = run_chapter(root, entry, profile, limit)
+        outcome = run_chapter(root, entry, profile, timeout if timeout is not None
+                              else DEFAULT_TIMEOUT_S.get(profile, 3600))
         if not outcome.ok:
             failures.append(entry.name)
             _report_failure(root, entry, prefix, outcome)
@@ -362,5 +226,8 @@ def _run_chapters(root: Path, selected: Sequence[TocEntry], requested: str, fall
             source_sha, profile, device, outcome.wall_s, results_sha)
         save_manifest(manifest, root)
         print(f"{prefix}: done in {outcome.wall_s:.1f} s", flush=True)
-        _write_rendition(root, entry, prefix)
+        try:  # until `colab` writes it, `check` fails on the missing rendition
+            write_rendition(root, entry)
+        except BookError as error:
+            print(f"{prefix}: warning: no Colab rendition ({error})", flush=True)
     return failures

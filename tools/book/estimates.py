@@ -1,23 +1,11 @@
-"""What the GPU edition will cost, from a dry run: memory and time of every ``full`` run.
+"""``estimates``: what the GPU edition will cost, from a dry run of every ``full`` run.
 
-``COURSE_PROFILE=dryrun`` executes each chapter with the full profile's models and run
-lists but a few tiny batches per run (see ``alexnet_course/course/dryrun.py``); each run's
-results JSON then holds the real run's batch size, epochs, training and evaluation images,
-its forward FLOPs per image and an estimate of its GPU memory. This module reads them and
-prints, per run and per chapter, the memory at the real batch size and the time on one
-H100/H200; it fails when a run would not fit in :data:`MEMORY_LIMIT_GIB`.
-
-The time model, per step: the larger of the launch cost of an eager step and its FLOPs at
-:data:`UTILISATION` of the bf16 peak (the CPU issues a step's kernels while the GPU runs the
-previous one, so a small network waits on the CPU); plus :data:`RUN_SETUP_S` per run and
-:data:`CHAPTER_SETUP_S` per chapter. The launch cost is :data:`TRAIN_STEP_S`
-(:data:`EVAL_STEP_S`) at least, or :data:`TRAIN_PER_MODULE_S` (:data:`EVAL_PER_MODULE_S`)
-per leaf module of the network where the dry run's record names a registry model that can
-be rebuilt on the meta device (a deep Inception network launches far more kernels than an
-AlexNet). A network is launch-bound below
-``TRAIN_STEP_S * PEAK * UTILISATION / 3 / batch`` FLOPs per image (≈ 0.8 GFLOPs at batch
-128, 0.2 at 512): every 28-px network of the book is, so there only fewer steps (larger
-batches, fewer epochs or runs) save time, not faster kernels.
+``COURSE_PROFILE=dryrun`` executes each chapter with the full profile's models and run lists
+but a few tiny batches per run (``alexnet_course/course/dryrun.py``); each run's JSON holds
+the real run's batch size, epochs, images, FLOPs per image and GPU memory. The time model
+(README, "How long it takes"): per step the larger of its eager launch cost (a floor, or a
+cost per leaf module of a registry model) and its FLOPs at :data:`UTILISATION` of the bf16
+peak, plus :data:`RUN_SETUP_S` a run and :data:`CHAPTER_SETUP_S` a chapter.
 """
 
 from __future__ import annotations
@@ -31,6 +19,7 @@ import pandas as pd
 import torch
 
 from alexnet_course.course.profiles import PROFILES
+from alexnet_course.models import get_model
 
 PEAK_TFLOPS = 989.0  # H100/H200 SXM, dense bf16 tensor-core peak (NVIDIA's data sheet)
 # Assumed. NVIDIA's ResNet-50 v1.5 in PyTorch with AMP trains 2,470 img/s on one A100 80GB
@@ -69,35 +58,29 @@ def run_seconds(gflops: float, batch: int, epochs: int, train: int, evaluated: i
 
 @functools.lru_cache(maxsize=None)
 def _leaf_modules(name: str, kwargs: str) -> int:
-    """Leaf modules of registry model ``name`` built with the JSON ``kwargs`` on the meta
-    device; 0 when it cannot be rebuilt (a factory's class name, a swapped module)."""
-    from alexnet_course.models import get_model
-
     try:
         with torch.device("meta"):
             net = get_model(name, **json.loads(kwargs))
-    except Exception:  # noqa: BLE001 - any failure: unknown, the floor applies
+    except Exception:  # noqa: BLE001 - a factory's class name, a swapped module: unknown
         return 0
     return sum(1 for m in net.modules() if not list(m.children()))
 
 
 def leaf_modules(record: dict) -> int:
-    """Leaf modules of the network of a dry-run results JSON (0: unknown)."""
+    """Leaf modules of the network of a dry-run results JSON, rebuilt on the meta device
+    (0: unknown, the floors apply)."""
     meta = record.get("meta") or {}
     kwargs = meta.get("model_kwargs")
     if not isinstance(meta.get("model_name"), str) or not isinstance(kwargs, dict):
         return 0
-    shape = meta.get("image_shape") or [1]
-    kwargs = {"in_channels": shape[0], **kwargs}
+    kwargs = {"in_channels": (meta.get("image_shape") or [1])[0], **kwargs}
     return _leaf_modules(meta["model_name"], json.dumps(kwargs, sort_keys=True))
 
 
 def estimate_rows(results: Path) -> pd.DataFrame:
     """One row per dry-run run found under ``results`` (``<chapter>/<run>.json``)."""
     rows = []
-    for path in sorted(results.glob("*/*.json")):
-        if path.name.startswith("_"):
-            continue
+    for path in sorted(results.glob("*/[!_]*.json")):
         record = json.loads(path.read_text())
         row = record.get("row") or {}
         if "full batch" not in row:
@@ -105,35 +88,17 @@ def estimate_rows(results: Path) -> pd.DataFrame:
         batch, epochs = int(row["full batch"]), int(row["full epochs"])
         train, evaluated = int(row["full train examples"]), int(row["full eval examples"])
         modules = leaf_modules(record)
+        # the real runs it stands for: a dry run trains at most max_seeds seeds of a variant
+        seeds = row.get("full seeds")
+        stands_for = seeds / min(seeds, PROFILES["dryrun"].max_seeds) if seeds else 1.0
         seconds = run_seconds(float(row["GFLOPs"]), batch, epochs, train, evaluated, modules)
         rows.append({"chapter": path.parent.name, "run": row["run"], "model": row["model"],
                      "input": row["input"], "batch": batch, "epochs": epochs,
                      "train images": train, "steps": epochs * math.ceil(train / batch),
                      "GFLOPs/image": float(row["GFLOPs"]), "modules": modules or None,
                      "memory GiB": row["full memory MiB"] / 1024 + OVERHEAD_GIB,
-                     "minutes": seconds / 60, "runs like it": _seed_weight(row)})
+                     "minutes": seconds / 60, "runs like it": stands_for})
     return pd.DataFrame(rows)
-
-
-def _seed_weight(row: dict) -> float:
-    """How many real runs this dry-run run stands for: a dry run trains at most
-    ``max_seeds`` seeds of a variant that the full profile trains ``full seeds`` times."""
-    full = row.get("full seeds")
-    if not full:
-        return 1.0
-    return full / min(full, PROFILES["dryrun"].max_seeds)
-
-
-def per_chapter(frame: pd.DataFrame) -> pd.DataFrame:
-    """Runs, training steps, largest memory and minutes per chapter, every seed of the full
-    profile counted (``runs like it``), :data:`CHAPTER_SETUP_S` included."""
-    weighted = frame.assign(**{c: frame[c] * frame["runs like it"]
-                               for c in ("steps", "minutes")})
-    table = weighted.groupby("chapter").agg(runs=("runs like it", "sum"), steps=("steps", "sum"),
-                                            largest_GiB=("memory GiB", "max"),
-                                            minutes=("minutes", "sum"))
-    table["minutes"] += CHAPTER_SETUP_S / 60
-    return table.astype({"runs": int, "steps": int})
 
 
 def command_estimates(results: Path) -> int:
@@ -144,16 +109,17 @@ def command_estimates(results: Path) -> int:
               f"COURSE_PROFILE=dryrun COURSE_RESULTS_DIR={results} first)")
         return 1
     pd.set_option("display.width", 200)
-    print(f"GPU estimates of the full profile ({len(frame)} dry-run runs). Time on one "
-          f"H100/H200: per step the larger of {TRAIN_STEP_S * 1e3:g} ms (training) or "
-          f"{EVAL_STEP_S * 1e3:g} ms (evaluation) of eager launches, or "
-          f"{TRAIN_PER_MODULE_S * 1e6:g} µs ({EVAL_PER_MODULE_S * 1e6:g} µs) a leaf module, and "
-          f"the FLOPs at {UTILISATION:.0%} of {PEAK_TFLOPS:.0f} dense bf16 TFLOP/s, + {RUN_SETUP_S:g} s a run"
-          f" and {CHAPTER_SETUP_S:g} s a chapter; memory in float32 at the real batch size + "
-          f"{OVERHEAD_GIB:.0f} GiB:")
+    print(f"GPU estimates of the full profile ({len(frame)} dry-run runs): minutes on one "
+          "H100/H200 (the time model of tools/book/estimates.py), memory in float32 at the "
+          f"real batch size + {OVERHEAD_GIB:.0f} GiB:")
     print(frame.sort_values("memory GiB", ascending=False).round(
         {"GFLOPs/image": 3, "memory GiB": 2, "minutes": 2}).to_string(index=False))
-    chapters = per_chapter(frame)
+    # per chapter, every seed of the full profile counted (the "runs like it")
+    weighted = frame.assign(**{c: frame[c] * frame["runs like it"] for c in ("steps", "minutes")})
+    chapters = weighted.groupby("chapter").agg(
+        runs=("runs like it", "sum"), steps=("steps", "sum"), largest_GiB=("memory GiB", "max"),
+        minutes=("minutes", "sum")).astype({"runs": int, "steps": int})
+    chapters["minutes"] += CHAPTER_SETUP_S / 60
     print("\nper chapter (runs, steps and minutes count every seed of the full profile):")
     print(chapters.round(2).to_string())
     total = chapters["minutes"].sum()

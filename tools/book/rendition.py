@@ -1,20 +1,10 @@
-"""``colab``: the notebooks the book's Colab buttons open, rendered from the executed pages.
+"""``colab``: the notebooks the Colab buttons open, rendered from the executed pages.
 
-Colab renders plain Markdown, not MyST. ``colab/<name>.ipynb`` is ``book/<name>.ipynb``
-with every markdown cell rendered:
-
-* glue roles (``{glue}``, ``{glue:text}`key:fmt```, ``{glue:md}``, ``{glue:math}``) become
-  the values the executed notebook glued (its ``application/papermill.record/*`` outputs,
-  formatted as myst-nb formats them); glue directives become the value, a figure as an
-  inline PNG;
-* ``literalinclude`` becomes the included code (Sphinx's reader: ``:pyobject:``,
-  ``:lines:``...) as a fenced code block; admonitions become block quotes with their title;
-  ``{cite}`` becomes author and year from ``references.bib``; other roles their text;
-
-and the glue outputs (invisible in the book, clutter in Colab) and the saved widget views
-(dead without their kernel) dropped. A rendition is a function of its executed page, the
-included files and ``references.bib``, so ``check`` regenerates it in memory and fails
-when the committed file differs (stale) or still holds ``{glue``.
+Colab renders plain Markdown, not MyST: in ``colab/<name>.ipynb`` glue roles and directives
+become the values the page glued (formatted as myst-nb formats them), ``literalinclude`` the
+code (Sphinx's reader), admonitions block quotes, ``{cite}`` author and year; glue outputs
+and widget views are dropped. A rendition is a function of its page, the included files and
+``references.bib``, so ``check`` renders it again and fails when the committed file differs.
 """
 
 from __future__ import annotations
@@ -24,10 +14,15 @@ import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
-from .colab import cell_source, dump_notebook, lines
-from .paths import REPO_ROOT, BookError, TocEntry, parse_toc, read_notebook, relative
+from myst_nb.core.variables import format_plain_text
+from pybtex.database import parse_file
+from sphinx.directives.code import LiteralIncludeReader
+
+from .paths import (REPO_ROOT, BookError, TocEntry, cell_source, dump_notebook, parse_toc,
+                    read_notebook, relative)
 
 FOLDER = "colab"
 GLUE_MIME_PREFIX = "application/papermill.record/"
@@ -42,89 +37,75 @@ ADMONITIONS = ("admonition", "note", "tip", "hint", "important", "warning", "cau
                "attention", "danger", "error", "seealso", "dropdown")
 LANGUAGES = {".py": "python", ".toml": "toml", ".yml": "yaml", ".yaml": "yaml", ".json": "json",
              ".sh": "bash", ".md": "markdown"}
+# the options of literalinclude that Sphinx's reader takes (the others only style the block)
+INCLUDE_OPTIONS = ("pyobject", "lines", "start-at", "start-after", "end-at", "end-before",
+                   "prepend", "append", "encoding")
 
 
-class RenditionError(BookError):
-    """An executed page whose markup cannot be rendered (e.g. a glue key it never glued)."""
-
-
-# -------------------------------------------------------------------------- glue
+@dataclass
+class Context:
+    values: dict[str, dict[str, Any]]  # glued name -> MIME bundle
+    folder: Path  # the notebook's folder: literalinclude paths are relative to it
+    root: Path
+    cites: dict[str, str]
 
 
 def glue_values(nb: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each glued name → its MIME bundle (prefix stripped), from the executed outputs."""
+    """Each glued name -> its MIME bundle (prefix stripped), from the executed outputs."""
     values: dict[str, dict[str, Any]] = {}
     for cell in nb.get("cells", []):
         for output in cell.get("outputs", []):
             scrap = (output.get("metadata") or {}).get("scrapbook") or {}
-            if "name" not in scrap:
-                continue
-            prefix = scrap.get("mime_prefix", GLUE_MIME_PREFIX)
-            values[scrap["name"]] = {key[len(prefix):] if key.startswith(prefix) else key:
-                                     "".join(v) if isinstance(v, list) else v
-                                     for key, v in (output.get("data") or {}).items()}
+            if "name" in scrap:
+                prefix = scrap.get("mime_prefix", GLUE_MIME_PREFIX)
+                values[scrap["name"]] = {key.removeprefix(prefix):
+                                         "".join(v) if isinstance(v, list) else v
+                                         for key, v in (output.get("data") or {}).items()}
     return values
 
 
-def _split_format(body: str, default: str) -> tuple[str, str]:
-    """``key:format`` split as myst-nb splits it (at the last colon)."""
-    key, sep, fmt = body.rpartition(":")
-    return (key.strip(), fmt) if sep else (body.strip(), default)
+def _glued(key: str, values: dict[str, dict[str, Any]], what: str) -> dict[str, Any]:
+    if key not in values:
+        raise BookError(f"{what} names {key!r}, which the executed notebook never glued")
+    return values[key]
 
 
 def glue_inline(kind: str | None, body: str, values: dict[str, dict[str, Any]]) -> str:
     """The text a glue role stands for, as the book shows it."""
-    from myst_nb.core.variables import format_plain_text
-
-    key, fmt = _split_format(body, "s" if kind == "text" else "")
-    if key not in values:
-        raise RenditionError(f"{{glue{':' + kind if kind else ''}}}`{body}` names {key!r}, "
-                             "which the executed notebook never glued")
-    data = values[key]
+    key, sep, fmt = body.rpartition(":")  # key:format, split as myst-nb splits it
+    key, fmt = (key.strip(), fmt) if sep else (body.strip(), "s" if kind == "text" else "")
+    data = _glued(key, values, f"{{glue{':' + kind if kind else ''}}}`{body}`")
     if kind == "md" or (kind is None and "text/markdown" in data):
         return str(data.get("text/markdown", data.get("text/plain", ""))).strip()
     if kind == "math" or (kind is None and "text/latex" in data):
         return "$" + str(data.get("text/latex", "")).strip().strip("$") + "$"
     if "text/plain" not in data:
-        raise RenditionError(f"glue {key!r} has no text/plain value for {{glue:{kind}}}")
+        raise BookError(f"glue {key!r} has no text/plain value for {{glue:{kind}}}")
     return format_plain_text(data["text/plain"], fmt)
 
 
 def glue_block(key: str, caption: str, values: dict[str, dict[str, Any]]) -> str:
     """A glued value as a block: a figure (inline PNG/JPEG/SVG), HTML, Markdown or text."""
-    if key not in values:
-        raise RenditionError(f"glue directive names {key!r}, which the executed notebook "
-                             "never glued")
-    data = values[key]
+    data = _glued(key, values, "glue directive")
+    below = f"\n\n*{caption}*" if caption else ""
     for mime in ("image/png", "image/jpeg", "image/svg+xml"):
         if mime in data:
             payload = str(data[mime]).strip()
             if mime == "image/svg+xml":
                 payload = base64.b64encode(payload.encode()).decode()
-            figure = f"![{caption or key}](data:{mime};base64,{payload.replace(chr(10), '')})"
-            return figure + (f"\n\n*{caption}*" if caption else "")
+            return f"![{caption or key}](data:{mime};base64,{payload.replace(chr(10), '')})" + below
     for mime, wrap in (("text/html", "{}"), ("text/markdown", "{}"), ("text/latex", "$${}$$"),
                        ("text/plain", "```\n{}\n```")):
         if mime in data:
-            text = wrap.format(str(data[mime]).strip())
-            return text + (f"\n\n*{caption}*" if caption else "")
-    raise RenditionError(f"glue {key!r} has no value Colab can show")
-
-
-# ---------------------------------------------------------------- bibliography
+            return wrap.format(str(data[mime]).strip()) + below
+    raise BookError(f"glue {key!r} has no value Colab can show")
 
 
 def citations(root: Path) -> dict[str, str]:
-    """Each key of ``references.bib`` → "Author et al. 2012" (empty without pybtex)."""
+    """Each key of ``references.bib`` -> "Author et al. 2012"."""
     path = root / "references.bib"
-    if not path.is_file():
-        return {}
-    try:
-        from pybtex.database import parse_file
-    except ImportError:
-        return {}
     labels = {}
-    for key, entry in parse_file(str(path)).entries.items():
+    for key, entry in (parse_file(str(path)).entries.items() if path.is_file() else []):
         people = entry.persons.get("author") or entry.persons.get("editor") or []
         last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
         who = (last[0] if len(last) == 1 else " and ".join(last) if len(last) == 2
@@ -133,94 +114,51 @@ def citations(root: Path) -> dict[str, str]:
     return labels
 
 
-# ------------------------------------------------------------------- directives
-
-
-@dataclass
-class Context:
-    """What rendering one notebook's Markdown needs."""
-
-    values: dict[str, dict[str, Any]]
-    folder: Path  # the notebook's folder: literalinclude paths are relative to it
-    root: Path
-    cites: dict[str, str]
-
-
-def _options(body: str) -> tuple[dict[str, str], str]:
-    options: dict[str, str] = {}
-    rest = lines(body)
-    while rest and (match := OPTION.match(rest[0].rstrip("\n"))):
-        options[match.group("key")] = match.group("value").strip()
-        rest.pop(0)
-    return options, "".join(rest)
-
-
 def literal_include(arg: str, options: dict[str, str], ctx: Context) -> str:
     """The included code as a fenced block, read as Sphinx reads it."""
-    from types import SimpleNamespace
-
-    from sphinx.directives.code import LiteralIncludeReader
-
     path = (ctx.folder / arg).resolve()
     if not path.is_file():
-        raise RenditionError(f"literalinclude {arg}: no such file")
-    # what Sphinx's reader takes (the rest only styles the block)
-    sphinx_options: dict[str, Any] = {k: v for k, v in options.items() if k in (
-        "pyobject", "lines", "start-at", "start-after", "end-at", "end-before", "prepend",
-        "append", "encoding")}
+        raise BookError(f"literalinclude {arg}: no such file")
+    reader_options: dict[str, Any] = {k: v for k, v in options.items() if k in INCLUDE_OPTIONS}
     if "dedent" in options:
-        sphinx_options["dedent"] = int(options["dedent"] or 0) or None
+        reader_options["dedent"] = int(options["dedent"] or 0) or None
     try:
-        text, _ = LiteralIncludeReader(str(path), sphinx_options,
+        text, _ = LiteralIncludeReader(str(path), reader_options,
                                        SimpleNamespace(source_encoding="utf-8")).read()
     except Exception as error:  # Sphinx raises ValueError for a missing :pyobject:
-        raise RenditionError(f"literalinclude {arg}: {error}") from None
+        raise BookError(f"literalinclude {arg}: {error}") from None
     language = options.get("language") or LANGUAGES.get(path.suffix, "")
-    where = relative(path, ctx.root)
-    what = f"`{where}`" + (f", `{options['pyobject']}`" if "pyobject" in options else "")
+    what = f"`{relative(path, ctx.root)}`" + (
+        f", `{options['pyobject']}`" if "pyobject" in options else "")
     caption = options.get("caption") or f"From {what}:"
     return f"{caption}\n\n```{language}\n{text.rstrip()}\n```"
 
 
-def _quote(title: str, body: str) -> str:
-    text = (f"**{title}**\n\n" if title else "") + body.strip("\n")
-    return "\n".join("> " + line if line.strip() else ">" for line in text.split("\n"))
-
-
 def directive(name: str, arg: str, body: str, ctx: Context) -> str:
-    """One MyST directive as plain Markdown."""
-    options, content = _options(body)
+    options: dict[str, str] = {}
+    rest = body.splitlines(keepends=True)
+    while rest and (match := OPTION.match(rest[0].rstrip("\n"))):
+        options[match.group("key")] = match.group("value").strip()
+        rest.pop(0)
+    content, arg = "".join(rest), arg.strip()
     if name == "literalinclude":
-        return literal_include(arg.strip(), options, ctx)
+        return literal_include(arg, options, ctx)
     if name in ("glue", "glue:any", "glue:figure", "glue:math"):
-        return glue_block(arg.strip(), render_markdown(content, ctx).strip(), ctx.values)
+        return glue_block(arg, render_markdown(content, ctx).strip(), ctx.values)
     if name in ADMONITIONS:
-        title = arg.strip() if name in ("admonition", "dropdown") else (
-            name.capitalize() + (f": {arg.strip()}" if arg.strip() else ""))
-        return _quote(title, render_markdown(content, ctx))
+        title = arg if name in ("admonition", "dropdown") else (
+            name.capitalize() + (f": {arg}" if arg else ""))
+        text = (f"**{title}**\n\n" if title else "") + render_markdown(content, ctx).strip("\n")
+        return "\n".join("> " + line if line.strip() else ">" for line in text.split("\n"))
     if name == "math":
         return f"$$\n{content.strip()}\n$$"
     if name in ("code-block", "code", "sourcecode"):
-        return f"```{arg.strip()}\n{content.rstrip()}\n```"
-    # anything else: its title and content, readable if not styled
-    inner = render_markdown(content, ctx).strip("\n")
-    return (f"**{arg.strip()}**\n\n{inner}" if arg.strip() else inner)
-
-
-def _directives(text: str, ctx: Context) -> str:
-    def one(match: re.Match[str]) -> str:
-        rendered = directive(match.group("name"), match.group("arg"), match.group("body"), ctx)
-        return "\n".join(match.group("indent") + line if line else line
-                         for line in rendered.split("\n"))
-
-    return FENCE.sub(one, text)
-
-
-# ------------------------------------------------------------------------ roles
+        return f"```{arg}\n{content.rstrip()}\n```"
+    inner = render_markdown(content, ctx).strip("\n")  # any other: title and content
+    return f"**{arg}**\n\n{inner}" if arg else inner
 
 
 def role(name: str, body: str, ctx: Context) -> str:
-    """One non-glue MyST role as plain Markdown."""
     if name.startswith("cite"):
         keys = [key.strip() for key in body.split(",") if key.strip()]
         return "(" + "; ".join(ctx.cites.get(key, key) for key in keys) + ")"
@@ -230,20 +168,20 @@ def role(name: str, body: str, ctx: Context) -> str:
     return titled.group("title") if titled and titled.group("title") else body
 
 
-def _roles(text: str, ctx: Context) -> str:
-    text = GLUE_ROLE.sub(lambda m: glue_inline(
-        None if m.group("kind") in (None, "", "any") else m.group("kind"), m.group("body"),
-        ctx.values), text)
-    return ROLE.sub(lambda m: role(m.group("name"), m.group("body"), ctx), text)
-
-
 def render_markdown(text: str, ctx: Context) -> str:
     """A markdown cell's MyST as Markdown Colab renders: roles first (so a glued answer
     inside an admonition is quoted with it), then directives, then targets dropped."""
-    return TARGET.sub("", _directives(_roles(text, ctx), ctx))
+    text = GLUE_ROLE.sub(lambda m: glue_inline(
+        None if m.group("kind") in (None, "", "any") else m.group("kind"), m.group("body"),
+        ctx.values), text)
+    text = ROLE.sub(lambda m: role(m.group("name"), m.group("body"), ctx), text)
 
+    def one(match: re.Match[str]) -> str:
+        rendered = directive(match.group("name"), match.group("arg"), match.group("body"), ctx)
+        return "\n".join(match.group("indent") + line if line else line
+                         for line in rendered.split("\n"))
 
-# -------------------------------------------------------------------- notebooks
+    return TARGET.sub("", FENCE.sub(one, text))
 
 
 def _output(output: dict[str, Any]) -> dict[str, Any] | None:
@@ -271,12 +209,14 @@ def banner(name: str, values: dict[str, dict[str, Any]]) -> str:
             "file.*")
 
 
-def render_notebook(nb: dict[str, Any], name: str, folder: Path, root: Path,
-                    cites: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Colab rendition of one executed notebook (``folder``: where it lies)."""
+def rendition_text(entry: TocEntry, root: Path, cites: dict[str, str] | None = None) -> str:
+    """The text of ``colab/<name>.ipynb``: the executed page ``entry`` rendered for Colab."""
+    assert entry.path is not None
+    nb, name = read_notebook(entry.path), entry.name
     values = glue_values(nb)
-    ctx = Context(values, folder, root, citations(root) if cites is None else cites)
-    cells = []
+    ctx = Context(values, entry.path.parent, root, citations(root) if cites is None else cites)
+    cells = [{"cell_type": "markdown", "id": "colab-edition", "metadata": {},
+              "source": banner(name, values).splitlines(keepends=True)}]
     for index, cell in enumerate(nb.get("cells", [])):
         out = {key: copy.deepcopy(value) for key, value in cell.items()
                if key not in ("metadata", "outputs")}
@@ -284,29 +224,22 @@ def render_notebook(nb: dict[str, Any], name: str, folder: Path, root: Path,
                            if k in ("tags", "collapsed", "jupyter")}
         if cell.get("cell_type") == "markdown":
             try:
-                out["source"] = lines(render_markdown(cell_source(cell), ctx))
-            except RenditionError as error:
-                raise RenditionError(f"{name}, cell {index}: {error}") from None
+                out["source"] = render_markdown(cell_source(cell), ctx).splitlines(keepends=True)
+            except BookError as error:
+                raise BookError(f"{name}, cell {index}: {error}") from None
         elif cell.get("cell_type") == "code":
             out["outputs"] = [o for o in map(_output, cell.get("outputs", [])) if o is not None]
         cells.append(out)
-    cells.insert(0, {"cell_type": "markdown", "id": "colab-edition", "metadata": {},
-                     "source": lines(banner(name, values))})
     metadata = {k: v for k, v in (nb.get("metadata") or {}).items()
                 if k in ("kernelspec", "language_info")}
     # Colab: open on a GPU runtime when one is available
     metadata.update({"accelerator": "GPU", "colab": {"name": f"{name}.ipynb",
                                                      "provenance": [], "gpuType": "T4"}})
-    return {"cells": cells, "metadata": metadata, "nbformat": nb.get("nbformat", 4),
-            "nbformat_minor": max(int(nb.get("nbformat_minor", 5)), 5)}
-
-
-def rendition_text(entry: TocEntry, root: Path, cites: dict[str, str] | None = None) -> str:
-    assert entry.path is not None
-    nb = read_notebook(entry.path)
-    text = dump_notebook(render_notebook(nb, entry.name, entry.path.parent, root, cites))
+    text = dump_notebook({"cells": cells, "metadata": metadata,
+                          "nbformat": nb.get("nbformat", 4),
+                          "nbformat_minor": max(int(nb.get("nbformat_minor", 5)), 5)})
     if "{glue" in text:
-        raise RenditionError(f"{entry.name}: glue markup left after rendering")
+        raise BookError(f"{name}: glue markup left after rendering")
     return text
 
 
@@ -316,14 +249,10 @@ def rendered_entries(root: Path) -> list[TocEntry]:
             and entry.path is not None and entry.path.suffix == ".ipynb"]
 
 
-def rendition_path(root: Path, entry: TocEntry) -> Path:
-    return root / FOLDER / f"{entry.name}.ipynb"
-
-
 def write_rendition(root: Path, entry: TocEntry, cites: dict[str, str] | None = None) -> bool:
     """Write ``colab/<name>.ipynb`` for ``entry``; whether the file changed."""
     text = rendition_text(entry, root, cites)
-    path = rendition_path(root, entry)
+    path = root / FOLDER / f"{entry.name}.ipynb"
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     path.parent.mkdir(exist_ok=True)
@@ -331,25 +260,25 @@ def write_rendition(root: Path, entry: TocEntry, cites: dict[str, str] | None = 
     return True
 
 
+def _strays(root: Path, entries: list[TocEntry]) -> list[Path]:
+    names = {f"{entry.name}.ipynb" for entry in entries}
+    return [path for path in sorted((root / FOLDER).glob("*.ipynb")) if path.name not in names]
+
+
 def command_colab(root: Path = REPO_ROOT, echo: Callable[[str], None] = print) -> int:
     """Write ``colab/<name>.ipynb`` for every executed chapter; remove renditions of none."""
-    entries = rendered_entries(root)
-    cites = citations(root)
-    folder = root / FOLDER
-    folder.mkdir(exist_ok=True)
+    entries, cites = rendered_entries(root), citations(root)
     failed = 0
     for entry in entries:
         try:
             if write_rendition(root, entry, cites):
-                echo(f"colab: wrote {relative(rendition_path(root, entry), root)}")
+                echo(f"colab: wrote {FOLDER}/{entry.name}.ipynb")
         except BookError as error:
             echo(f"colab: error: {error}")
             failed += 1
-    names = {f"{entry.name}.ipynb" for entry in entries}
-    for path in sorted(folder.glob("*.ipynb")):
-        if path.name not in names:
-            path.unlink()
-            echo(f"colab: removed {relative(path, root)} (no executed chapter of that name)")
+    for path in _strays(root, entries):
+        path.unlink()
+        echo(f"colab: removed {relative(path, root)} (no executed chapter of that name)")
     echo(f"colab: {len(entries) - failed} rendition(s) up to date in {FOLDER}/")
     return 1 if failed else 0
 
@@ -357,25 +286,17 @@ def command_colab(root: Path = REPO_ROOT, echo: Callable[[str], None] = print) -
 def check_renditions(root: Path) -> list[str]:
     """One message per chapter whose rendition is missing or stale, and per stray one."""
     problems = []
-    entries = rendered_entries(root)
-    cites = citations(root)
+    entries, cites = rendered_entries(root), citations(root)
     for entry in entries:
-        path = rendition_path(root, entry)
-        where = relative(path, root)
-        if not path.is_file():
-            problems.append(f"{where} is missing: run `python -m tools.book colab`")
-            continue
+        where = f"{FOLDER}/{entry.name}.ipynb"
         try:
-            expected = rendition_text(entry, root, cites)
+            if not (root / where).is_file():
+                problems.append(f"{where} is missing: run `python -m tools.book colab`")
+            elif (root / where).read_text(encoding="utf-8") != rendition_text(entry, root, cites):
+                problems.append(f"{where} is stale (it differs from the rendition of "
+                                f"{relative(entry.path, root)}): run `python -m tools.book colab`")
         except BookError as error:
             problems.append(str(error))
-            continue
-        if path.read_text(encoding="utf-8") != expected:
-            problems.append(f"{where} is stale (it differs from the rendition of "
-                            f"{relative(entry.path, root)}): run `python -m tools.book colab`")
-    names = {f"{entry.name}.ipynb" for entry in entries}
-    for path in sorted((root / FOLDER).glob("*.ipynb")):
-        if path.name not in names:
-            problems.append(f"{relative(path, root)}: no executed chapter of that name; "
-                            "`python -m tools.book colab` removes it")
+    problems += [f"{relative(path, root)}: no executed chapter of that name; "
+                 "`python -m tools.book colab` removes it" for path in _strays(root, entries)]
     return problems
