@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tools.book import manifest
+from tools.book import driver, manifest
 from tools.book.cli import main
 from tools.book.paths import REPO_ROOT
 
@@ -212,3 +212,12 @@ def test_a_chapter_reruns_when_its_own_stored_runs_change(tmp_path: Path,
     write(store / "01_first" / "run.json", '{"row": {"model": "alexnet"}}')  # a refill
     assert main(args) == 0
     assert "running (results changed" in capsys.readouterr().out
+
+
+def test_pages_read_from_the_store_get_a_cell_timeout(tmp_path: Path) -> None:
+    # without one, nbclient can wait forever for a widget cell's reply (jupyter/nbclient#312)
+    src, out = tmp_path / "notebooks" / "a.ipynb", tmp_path / "out.ipynb"
+    published = driver.papermill_command(src, out, "require")
+    timeout = published[published.index("--execution-timeout") + 1]
+    assert float(timeout) == driver.STORE_CELL_TIMEOUT_S
+    assert "--execution-timeout" not in driver.papermill_command(src, out, "train")  # cells train
