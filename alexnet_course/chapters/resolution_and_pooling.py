@@ -3,7 +3,9 @@
 * ``sizes``: the no-pool AlexNet with max pooling at each input side of a sweep;
 * ``pooling``: max pooling replaced by learned 1×1 or 3×3 stride-2 convolutions, at
   ``pool_size`` (compared with that side's max-pooling runs of ``sizes``, not trained again);
-* ``width``: 384 channels in every convolution instead of AlexNet's widths, at ``pool_size``.
+* ``width``: 384 channels in every convolution instead of AlexNet's widths, at ``pool_size``;
+* ``timing``: a short probe of each of those configurations, the only source of the times the
+  page compares (:mod:`..course.timing`: the accuracy runs may share the machine).
 
 Every run trains with Adam on Fashion-MNIST (or CIFAR-10) upsampled to the run's side, with
 the CIFAR-10 notes' augmentation: upsample a little further, then crop at random.
@@ -16,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from .. import augment
+from ..course import timing
 from ..course.ablations import Spec
 from ..course.profiles import Profile
 from . import Experiment
@@ -83,11 +86,15 @@ def experiments(P: Profile, *, dataset: str = "fashion_mnist", data_root: str | 
                 {**net_kw, "input_size": pool_size, "pool": "max", "channels": (384,) * 5},
                 train=at(pool_size, channels="384 ×5"))
     notes = {**s, "base": base}
+    steps = P.pick(smoke=2, quick=4, standard=15, full=15)  # timed training batches per configuration
+    probes = timing.probe_specs([*size_specs, *pool_specs, wide])
     return {"sizes": Experiment(size_specs, s["n_seeds"], common,
                                 dict(zip(names[1:], names[:-1])), notes),  # each side against the next smaller
             "pooling": Experiment(pool_specs, s["n_seeds"], common,
                                   {sp.name: base for sp in pool_specs}, notes),
-            "width": Experiment([wide], s["n_seeds"], common, {wide.name: base}, notes)}
+            "width": Experiment([wide], s["n_seeds"], common, {wide.name: base}, notes),
+            "timing": Experiment(probes, 1, timing.probe_common(common, steps=steps, batch=s["batch_size"]),
+                                 notes={"steps": steps, "batch": s["batch_size"]})}
 
 
 def _crop(side: int, margin: float) -> augment.Compose:

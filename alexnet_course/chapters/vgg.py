@@ -62,7 +62,8 @@ def experiments(P: Profile, *, dataset: str = "fashion_mnist", seed: int = 0,
                   train_size=train_size, test_size=test_size)
     return {"stages": _stages(stage_side, net, common, n_seeds, dataset, seed),
             "resolution": _resolution(res_sides, stage_side, net, common, n_seeds),
-            "timing": _timing(P, dict(net, ratio=probe_ratio, fc_width=probe_fc_width), lr, dataset)}
+            "timing": _timing(P, dict(net, ratio=probe_ratio, fc_width=probe_fc_width), lr, dataset,
+                              net, res_sides)}
 
 
 def vgg11_kwargs(convs: int, kernel: int, side: int, *, in_channels: int, ratio: int,
@@ -96,13 +97,20 @@ def _resolution(sides: list[int], stage_side: int, net: dict, common: dict, n_se
                       notes={"sides": sides, "reused": {stage_side: "k3"} if stage_side in sides else {}})
 
 
-def _timing(P: Profile, net: dict, lr: float, dataset: str) -> Experiment:
+def _timing(P: Profile, net: dict, lr: float, dataset: str, res_net: dict,
+            res_sides: list[int]) -> Experiment:
     steps = P.pick(smoke=2, quick=4, standard=15, full=15)  # timed training batches per side
     batch = P.pick(smoke=16, quick=128, standard=128, full=128)
     specs = [Spec(f"timing_{side}px", f"VGG-11 / {net['ratio']}, FC {net['fc_width']} at {side}×{side}",
                   "vgg11", dict(net, input_size=side),
                   train={"resize": side, "extra": {"timing probe": True, "side": side}})
              for side in HOMEWORK_SIDES]
+    # the resolution comparison's own network, timed at its two sides (its accuracy runs may
+    # have shared the machine: their seconds are not compared)
+    specs += [Spec(f"timing_res_{side}px", f"VGG-11 / {res_net['ratio']}, FC {res_net['fc_width']} "
+                   f"at {side}×{side} (the resolution runs' network)", "vgg11", dict(res_net, input_size=side),
+                   train={"resize": side, "extra": {"timing probe": True, "side": side}})
+              for side in res_sides]
     # two passes, the second one timed (warm); no stall guard: a few batches need not learn
     common = dict(epochs=2, lr=lr, optimizer="adam", dataset=dataset, batch_size=batch,
                   train_size=steps * batch, test_size=steps * batch, guard=False)
