@@ -35,6 +35,8 @@ def test_a_ratio_of_probes_that_shared_the_machine_says_so() -> None:
     assert "c shared the machine" in timing.time_ratio(frame, "a", "c")[1]
     assert "d" in timing.time_ratio(frame, "d", "b")[1]  # adopted runs have no measure
     assert math.isnan(frame.loc["d", "load (1 min)"])
+    alone = timing.probe_frame([probe("a", 2.0, 3.0, False), probe("b", 1.0, 1.5, False)])
+    assert timing.time_ratio(alone, "a", "b")[1] == ""  # an all-bool column holds numpy bools
 
 
 def test_probe_specs_keep_the_network_and_drop_what_accuracy_runs_record() -> None:

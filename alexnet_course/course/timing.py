@@ -67,7 +67,12 @@ def time_ratio(probes: pd.DataFrame, a: str, b: str) -> tuple[float, str]:
     """``(s per epoch of a / of b, a note)``: the note is empty when both probes ran alone,
     else it says which shared the machine (the ratio is then not to be trusted)."""
     ratio = float(probes.loc[a, "s per epoch"] / probes.loc[b, "s per epoch"])
-    shared = [k for k in (a, b) if probes.loc[k, "timed alone"] is not True]
+    shared = [k for k in (a, b) if not _alone(probes.loc[k, "timed alone"])]
     note = ("" if not shared else
             f" (not timed alone: {', '.join(shared)} shared the machine or has no measure)")
     return ratio, note
+
+
+def _alone(flag: Any) -> bool:
+    """True for a probe measured as alone (a numpy bool in an all-measured column)."""
+    return flag is not None and not pd.isna(flag) and bool(flag)
