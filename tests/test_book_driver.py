@@ -214,10 +214,27 @@ def test_a_chapter_reruns_when_its_own_stored_runs_change(tmp_path: Path,
     assert "running (results changed" in capsys.readouterr().out
 
 
-def test_pages_read_from_the_store_get_a_cell_timeout(tmp_path: Path) -> None:
-    # without one, nbclient can wait forever for a widget cell's reply (jupyter/nbclient#312)
-    src, out = tmp_path / "notebooks" / "a.ipynb", tmp_path / "out.ipynb"
-    published = driver.papermill_command(src, out, "require")
-    timeout = published[published.index("--execution-timeout") + 1]
-    assert float(timeout) == driver.STORE_CELL_TIMEOUT_S
-    assert "--execution-timeout" not in driver.papermill_command(src, out, "train")  # cells train
+def test_a_reply_waited_for_without_timeout_is_polled_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    # nbclient's wait for a cell's reply (timeout None) can miss a queued reply under load
+    # (jupyter/nbclient#312); papermill_run polls instead, and a timed wait stays as it was
+    import asyncio
+    from queue import Empty
+
+    from tools.book import papermill_run
+
+    polls: list[float | None] = []
+
+    async def fake_get_msg(self: object, timeout: float | None = None) -> dict:
+        polls.append(timeout)
+        if len(polls) < 3:
+            raise Empty
+        return {"msg": len(polls)}
+
+    monkeypatch.setattr(papermill_run, "_get_msg", fake_get_msg)
+    assert asyncio.run(papermill_run.get_msg(object())) == {"msg": 3}
+    assert polls == [papermill_run.POLL_S] * 3
+    with pytest.raises(Empty):
+        polls[:] = []
+        asyncio.run(papermill_run.get_msg(object(), 0.5))
+    assert polls == [0.5]
+    assert driver.papermill_command(Path("a.ipynb"), Path("b.ipynb"))[1].endswith("papermill_run.py")

@@ -32,12 +32,6 @@ PUBLISHED = "published"
 # their runs from the store (seconds); smoke and quick train theirs.
 DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600,
                      "dryrun": 1800}
-# Seconds one cell may run in a chapter that reads its runs from the store (none trains).
-# Also a fix: without a cell timeout nbclient waits for a cell's reply with none, and under
-# CPU load a widget cell's reply is sometimes never seen (jupyter/nbclient#312); with one,
-# the wait ends by the timeout at the latest. Measured here, 12 widget cells under load:
-# 3 of 3 executions hung without a cell timeout, 0 of 3 with a 10-s one.
-STORE_CELL_TIMEOUT_S = 120
 # Seconds papermill gets to shut its kernel down after SIGINT before it is killed.
 STOP_GRACE_S = 15.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -89,13 +83,12 @@ def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> 
     return list(dict.fromkeys(chosen))  # each once, in the order asked
 
 
-def papermill_command(source: Path, output: Path, store: str) -> list[str]:
-    """papermill's command line; a chapter that reads its runs from the store (``store``
-    ``"require"``) gets :data:`STORE_CELL_TIMEOUT_S` per cell."""
-    cmd = [sys.executable, "-m", "papermill", str(source), str(output),
-           "--cwd", str(source.parent), "--kernel", "python3",
-           "--request-save-on-cell-execute", "--log-output", "--no-progress-bar"]
-    return cmd + (["--execution-timeout", str(STORE_CELL_TIMEOUT_S)] if store == "require" else [])
+def papermill_command(source: Path, output: Path) -> list[str]:
+    """papermill's command line, through papermill_run.py (a fix of nbclient's endless wait
+    for a cell's reply under load, jupyter/nbclient#312)."""
+    return [sys.executable, str(Path(__file__).with_name("papermill_run.py")), str(source), str(output),
+            "--cwd", str(source.parent), "--kernel", "python3",
+            "--request-save-on-cell-execute", "--log-output", "--no-progress-bar"]
 
 
 def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
@@ -115,7 +108,7 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
                COURSE_STORE=store, PYTHONUNBUFFERED="1")
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    cmd = papermill_command(source, output, store)
+    cmd = papermill_command(source, output)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
