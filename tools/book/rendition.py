@@ -9,7 +9,6 @@ and widget views are dropped. A rendition is a function of its page, the include
 
 from __future__ import annotations
 
-import base64
 import copy
 import re
 from dataclasses import dataclass
@@ -77,25 +76,19 @@ def glue_inline(kind: str | None, body: str, values: dict[str, dict[str, Any]]) 
     data = _glued(key, values, f"{{glue{':' + kind if kind else ''}}}`{body}`")
     if kind == "md" or (kind is None and "text/markdown" in data):
         return str(data.get("text/markdown", data.get("text/plain", ""))).strip()
-    if kind == "math" or (kind is None and "text/latex" in data):
-        return "$" + str(data.get("text/latex", "")).strip().strip("$") + "$"
     if "text/plain" not in data:
         raise BookError(f"glue {key!r} has no text/plain value for {{glue:{kind}}}")
     return format_plain_text(data["text/plain"], fmt)
 
 
 def glue_block(key: str, caption: str, values: dict[str, dict[str, Any]]) -> str:
-    """A glued value as a block: a figure (inline PNG/JPEG/SVG), HTML, Markdown or text."""
+    """A glued value as a block: a figure (inline PNG), HTML, Markdown or text."""
     data = _glued(key, values, "glue directive")
     below = f"\n\n*{caption}*" if caption else ""
-    for mime in ("image/png", "image/jpeg", "image/svg+xml"):
-        if mime in data:
-            payload = str(data[mime]).strip()
-            if mime == "image/svg+xml":
-                payload = base64.b64encode(payload.encode()).decode()
-            return f"![{caption or key}](data:{mime};base64,{payload.replace(chr(10), '')})" + below
-    for mime, wrap in (("text/html", "{}"), ("text/markdown", "{}"), ("text/latex", "$${}$$"),
-                       ("text/plain", "```\n{}\n```")):
+    if "image/png" in data:
+        payload = str(data["image/png"]).strip().replace("\n", "")
+        return f"![{caption or key}](data:image/png;base64,{payload})" + below
+    for mime, wrap in (("text/html", "{}"), ("text/markdown", "{}"), ("text/plain", "```\n{}\n```")):
         if mime in data:
             return wrap.format(str(data[mime]).strip()) + below
     raise BookError(f"glue {key!r} has no value Colab can show")
@@ -143,17 +136,13 @@ def directive(name: str, arg: str, body: str, ctx: Context) -> str:
     content, arg = "".join(rest), arg.strip()
     if name == "literalinclude":
         return literal_include(arg, options, ctx)
-    if name in ("glue", "glue:any", "glue:figure", "glue:math"):
+    if name in ("glue", "glue:any", "glue:figure"):
         return glue_block(arg, render_markdown(content, ctx).strip(), ctx.values)
     if name in ADMONITIONS:
         title = arg if name in ("admonition", "dropdown") else (
             name.capitalize() + (f": {arg}" if arg else ""))
         text = (f"**{title}**\n\n" if title else "") + render_markdown(content, ctx).strip("\n")
         return "\n".join("> " + line if line.strip() else ">" for line in text.split("\n"))
-    if name == "math":
-        return f"$$\n{content.strip()}\n$$"
-    if name in ("code-block", "code", "sourcecode"):
-        return f"```{arg}\n{content.rstrip()}\n```"
     inner = render_markdown(content, ctx).strip("\n")  # any other: title and content
     return f"**{arg}**\n\n{inner}" if arg else inner
 
@@ -162,8 +151,6 @@ def role(name: str, body: str, ctx: Context) -> str:
     if name.startswith("cite"):
         keys = [key.strip() for key in body.split(",") if key.strip()]
         return "(" + "; ".join(ctx.cites.get(key, key) for key in keys) + ")"
-    if name == "math":
-        return f"${body}$"
     titled = re.fullmatch(r"(?P<title>.*?)\s*<(?P<target>[^<>]+)>", body, re.S)
     return titled.group("title") if titled and titled.group("title") else body
 
