@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import collections
 import json
-import re
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 from alexnet_course import _runtime, augment, data, settings, train
+from alexnet_course.course.profiles import PROFILES
 from alexnet_course.models import get_model
 
-ROOT = Path(__file__).resolve().parents[1]
 CUDA = torch.device("cuda")
 CPU = torch.device("cpu")
 
@@ -187,9 +185,10 @@ def _fc6_inputs(crop: int) -> tuple[int, int]:
 
 
 def test_chapter02_full_crop_changes_only_the_pooling() -> None:
-    nb = json.loads((ROOT / "notebooks" / "02_alexnet_paper.ipynb").read_text())
-    source = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    crop = int(re.search(r"crop = crop or P\.pick\([^)]*full=(\d+)\)", source).group(1))
+    from alexnet_course.chapters import alexnet_paper
+
+    none = dict.fromkeys(("crop", "width", "train_size", "val_size", "epochs", "seeds", "lrs"))
+    crop = alexnet_paper.settings(PROFILES["full"], dataset="fashion_mnist", **none)["crop"]
     overlap, nonoverlap = _fc6_inputs(crop)
     assert overlap == nonoverlap, f"crop {crop}: fc6 takes {overlap} vs {nonoverlap} inputs"
     assert len(set(_fc6_inputs(112))) == 2  # the old crop: 2×2 vs 3×3 maps into fc6

@@ -37,6 +37,7 @@ def test_tables_from_results(tmp_path):
     _write(tmp_path, "01_a", "_chapter", {"run": "_chapter", "chapter": "01_a", "profile": "quick",
                                           "device_name": "CPU", "wall_seconds": 125.0})
     _write(tmp_path, "02_b", "_probe", _run("02_b", "_probe", 0.99))
+    _write(tmp_path, "02_b", "timing_x", _run("02_b", "timing_x", 0.95))  # a timing probe
     _write(tmp_path, "results", "_chapter", {"run": "_chapter", "chapter": "results", "wall_seconds": 1.0})
     records = summary.load_results(tmp_path)
     runs = summary.runs_frame(records)

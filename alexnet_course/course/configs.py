@@ -24,6 +24,13 @@ from .stats import mean_ci
 SETTING = ["profile", "train examples", "input", "epochs"]
 CONFIG = ["chapter", "variant"]
 _SEED_SUFFIX = re.compile(r"-s\d+$")
+#: run names of timing probes (:mod:`.timing`): short runs timed alone, not accuracy results
+PROBE_PREFIX = "timing_"
+
+
+def is_probe(record: dict[str, Any]) -> bool:
+    """Whether a stored run is a timing probe, which no accuracy table may list."""
+    return str(record.get("run", "")).startswith(PROBE_PREFIX)
 
 
 def variant_of(record: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..train import History
-from .configs import ended_at_chance, variant_of
+from .configs import ended_at_chance, is_probe, variant_of
 from .rows import RunRow
 
 CHAPTER_FILE = "_chapter.json"
@@ -77,13 +77,15 @@ def format_seconds(seconds: float) -> str:
 def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per training run (records with a ``row``), sorted by chapter and run, with the
     columns of :data:`RUN_COLUMNS`. Files whose name starts with ``_`` (``_chapter.json``,
-    a developer's ``_probe.json``) are not runs of the book and are left out. ``failed``:
+    a developer's ``_probe.json``) are not runs of the book and are left out, and so are timing
+    probes (runs named ``timing_*``: their accuracy after a few batches means nothing). ``failed``:
     a guard stopped the run; ``ended at chance``: its last epoch sat at loss ln 10 with
     chance accuracy, unstopped; ``stopped``: either, so it has no accuracy to report."""
     rows = []
     for rec in records:
         row = rec.get("row")
-        if _is_chapter(rec) or not isinstance(row, dict) or Path(rec.get("_path", "x")).name.startswith("_"):
+        if (_is_chapter(rec) or not isinstance(row, dict) or is_probe(rec)
+                or Path(rec.get("_path", "x")).name.startswith("_")):
             continue
         r = RunRow.from_dict(row)
         failed, dead = bool(rec.get("failed")), ended_at_chance(rec)

@@ -17,12 +17,13 @@ from typing import Any
 import pandas as pd
 
 from .ablations import Spec
+from .configs import PROBE_PREFIX
 
 #: the epoch a probe's rates are extrapolated to: Fashion-MNIST's 60,000 + 10,000 images
 EPOCH_IMAGES = (60_000, 10_000)
 
 
-def probe_specs(specs: Iterable[Spec], *, prefix: str = "timing_") -> list[Spec]:
+def probe_specs(specs: Iterable[Spec], *, prefix: str = PROBE_PREFIX) -> list[Spec]:
     """The probes of accuracy specs: the same network and data keywords, named
     ``<prefix><name>`` (the recipe's epochs and sizes come from :func:`probe_common`)."""
     return [Spec(prefix + s.name, f"timing probe: {s.change}", s.model, dict(s.model_kwargs),
