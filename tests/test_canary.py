@@ -4,7 +4,7 @@ A stored run stays valid while its spec hash and ``RECIPE_VERSION`` match, so a 
 code that leaves every spec alone (an initialisation, a loss, the loop) would keep stale
 runs in the book. This test trains every declared chapter's smoke runs afresh and compares
 them with the committed smoke store (``results/smoke/``): times, dates and machines aside,
-every epoch's loss and accuracies must agree within :data:`LOSS_RTOL` / :data:`ACC_ATOL`
+every epoch's loss and accuracies must agree within :data:`LOSS_RTOL` / :data:`ACC_FLIPS`
 (kernels of different CPUs round differently; a real change moves numbers far more, see
 the tests at the end).
 """
@@ -24,18 +24,31 @@ from alexnet_course.course import store
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "results" / "smoke"
-# Measured on an Intel Xeon (2026-12-07): the chapter 01 smoke fill on one thread instead of
-# two (another summation order) moved no epoch's loss by more than 1e-7 (relative) and no
-# accuracy; a learning rate 10 % higher moved a 2-epoch smoke run's loss by 9e-3 and 4e-4.
+# Measured on an Intel Xeon (AVX-512) against the committed smoke stores, every chapter's
+# fill repeated with torch's and oneDNN's kernels held to AVX2 (what an AMD EPYC without
+# AVX-512 runs), to plain scalar code, and on one thread instead of two: no epoch's loss
+# moved by more than 1e-5 (relative) under AVX2, 8e-5 in scalar code (chapter 04), 5e-7 on
+# one thread, and at most one image's prediction flipped. A learning rate 10 % higher moves a
+# 2-epoch smoke run's loss by 9e-3 and 4e-4 (test_the_canary_fails_on_a_real_change).
 LOSS_RTOL = 1e-4   # relative, per epoch's mean training loss
-ACC_ATOL = 0.01    # absolute: one of the smoke sets' 128 images may flip
+ACC_FLIPS = 2      # images whose prediction may flip between machines, per accuracy
+# Chapter 06's batch-normalised networks at 1/8 width amplify rounding (channels that are
+# all zero at initialisation have a variance of ~0, which batch norm divides by): the same
+# three repeats moved their smoke losses by up to 2.8 % and flipped up to 6 images, while
+# its v1 runs, without batch norm, agreed to the last digit. Those runs are held only to
+# this looser tolerance (run-name prefixes), so in them only a change of several percent
+# is caught; the training loop they share is held tightly by every other chapter.
+NOISY = {"06_inception_successors": ("bn_", "v3", "v4", "resnet")}
+NOISY_LOSS_RTOL, NOISY_FLIPS = 5e-2, 10
 REFILL = ("bump RECIPE_VERSION in alexnet_course/course/store.py if the change is meant to "
           "move numbers, then refill the stores: `python -m alexnet_course.run {chapter} "
           "--profile smoke` (commit results/smoke/) and the published profiles")
 
 
-def differences(new: dict, old: dict) -> list[str]:
-    """What differs between two stored runs, times, dates and machines aside."""
+def differences(new: dict, old: dict, loss_rtol: float = LOSS_RTOL, flips: int = ACC_FLIPS
+                ) -> list[str]:
+    """What differs between two stored runs, times, dates and machines aside: a loss beyond
+    ``loss_rtol``, an accuracy by more than ``flips`` images of its set."""
     diffs = []
     if new.get("spec_hash") != old.get("spec_hash"):
         return [f"spec hash {old.get('spec_hash')} → {new.get('spec_hash')} (the smoke spec "
@@ -46,12 +59,15 @@ def differences(new: dict, old: dict) -> list[str]:
         return diffs + [f"epochs: {len(old['records'])} → {len(new['records'])}"]
     if new["row"].get("parameters") != old["row"].get("parameters"):
         diffs.append(f"parameters: {old['row'].get('parameters')} → {new['row'].get('parameters')}")
+    data = (old.get("spec") or {}).get("data") or {}
     for a, b in zip(new["records"], old["records"]):
         e = a["epoch"]
-        if not math.isclose(a["train_loss"], b["train_loss"], rel_tol=LOSS_RTOL):
+        if not math.isclose(a["train_loss"], b["train_loss"], rel_tol=loss_rtol):
             diffs.append(f"epoch {e} train_loss {b['train_loss']:.6g} → {a['train_loss']:.6g}")
-        for key in ("train_acc", "test_acc", "val_acc"):
-            if key in b and abs(a.get(key, math.nan) - b[key]) > ACC_ATOL:
+        sizes = {"train_acc": b["examples"], "test_acc": data.get("test_size") or 10_000,
+                 "val_acc": data.get("val_size") or 5_000}
+        for key, n in sizes.items():
+            if key in b and not abs(a.get(key, math.nan) - b[key]) * n <= flips + 1e-6:
                 diffs.append(f"epoch {e} {key} {b[key]:.4f} → {a.get(key, math.nan):.4f}")
     return diffs
 
@@ -59,12 +75,14 @@ def differences(new: dict, old: dict) -> list[str]:
 def compare_stores(fresh: Path, reference: Path) -> dict[str, list[str]]:
     """Run name → differences, for every reference run (a missing fresh run included)."""
     out = {}
+    noisy = NOISY.get(reference.name, ())
     for ref in sorted(reference.glob("*.json")):
         if ref.name.startswith("_"):
             continue
         new = fresh / ref.name
+        loose = (NOISY_LOSS_RTOL, NOISY_FLIPS) if ref.stem.startswith(noisy) else ()
         diffs = (["not trained by the fresh fill"] if not new.is_file()
-                 else differences(json.loads(new.read_text()), json.loads(ref.read_text())))
+                 else differences(json.loads(new.read_text()), json.loads(ref.read_text()), *loose))
         if diffs:
             out[ref.stem] = diffs
     return out
@@ -114,6 +132,21 @@ def test_the_canary_fails_on_a_real_change(tmp_path: Path) -> None:
     base = one(tmp_path / "base", 1e-3, 2)
     assert differences(one(tmp_path / "one_thread", 1e-3, 1), base) == []
     assert differences(one(tmp_path / "lr", 1.1e-3, 2), base)
+
+
+def test_the_canary_holds_under_another_cpus_kernels(tmp_path: Path) -> None:
+    """Chapter 01's smoke fill with torch's and oneDNN's kernels held to AVX2, as on a CPU
+    without AVX-512 (an AMD EPYC), matches the committed store (made with AVX-512 here)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
+    subprocess.run([sys.executable, "-m", "alexnet_course.run", "01", "--profile", "smoke",
+                    "--root", str(tmp_path), "--device", "cpu"], env=env, check=True,
+                   capture_output=True, cwd=ROOT)
+    chapter = "01_lenet_to_alexnet"
+    assert compare_stores(tmp_path / "results" / "smoke" / chapter, REFERENCE / chapter) == {}
 
 
 def test_a_stored_run_is_stale_when_its_spec_or_recipe_version_changes() -> None:
