@@ -102,6 +102,23 @@ def test_verdicts_per_pair():
     assert ablations.verdicts(dead, {"d": "a"})["d"].verdict.startswith("not decidable: d has fewer")
 
 
+def test_paired_verdicts_take_the_seed_to_seed_spread_out():
+    def seeded(variant, seed, acc):
+        r = _result(variant, [0.5, acc])
+        r.row.extra["seed"] = seed
+        return r
+    # each seed moves both variants alike (the same data order); b is 0.5 points lower
+    base = {0: 0.80, 1: 0.86, 2: 0.83, 3: 0.89, 4: 0.84}
+    runs = [seeded("a", k, acc) for k, acc in base.items()]
+    runs += [seeded("b", k, acc - 0.005 + 0.0002 * k) for k, acc in base.items()]
+    welch = ablations.verdicts(runs, {"b": "a"}, margin=0.01)["b"]
+    paired = ablations.verdicts(runs, {"b": "a"}, margin=0.01, paired=True)["b"]
+    assert welch.verdict.startswith("undecided") and paired.verdict == "a higher"
+    assert paired.n == 5 and paired.high - paired.low < 0.1 * (welch.high - welch.low)
+    runs.append(seeded("b", 9, 0.99))  # a seed the reference lacks has no pair
+    assert ablations.verdicts(runs, {"b": "a"}, paired=True)["b"].n == 5
+
+
 def test_memory_estimate_scales_with_batch():
     net = ablations.build("lenet_modern")
     small = ablations.memory_estimate(net, (1, 28, 28), 32)

@@ -55,6 +55,21 @@ def test_compare_directions_and_undecidable():
         stats.compare([1, 2], [1, 2], names=("a",))
 
 
+def test_a_margin_gives_three_answers_and_undecided_is_not_no_difference():
+    close = stats.compare([0.801, 0.802, 0.803, 0.802], [0.800, 0.803, 0.801, 0.802],
+                          names=("x", "y"), margin=0.01)
+    assert close.verdict == "equivalent within ±0.01" and close.equivalent and close.settled
+    assert not close.decided and "equivalent within ±1 point (difference" in close.sentence()
+    wide = stats.compare([0.70, 0.80, 0.90], [0.72, 0.81, 0.88], margin=0.01)
+    assert wide.verdict == "undecided with n = 3 and 3 seeds" and not wide.settled
+    far = stats.compare([0.90, 0.91, 0.92], [0.80, 0.81, 0.82], margin=0.01)
+    assert far.verdict == "A higher" and far.settled and not far.equivalent
+    record = far.to_record("Q1", "x against y", "test acc")
+    assert record["interval"] == [far.low, far.high] and record["n"] == 3
+    assert stats.compare([0.70, 0.80, 0.90], [0.72, 0.81, 0.88]).verdict.startswith(
+        "no difference detectable")  # without a margin: as the pages say today
+
+
 def test_sentence_interval_has_the_sign_of_the_stated_difference():
     # "y higher by 40 points" must come with the interval of y − x (positive), not x − y
     c = stats.compare([0.1, 0.11, 0.12], [0.5, 0.52, 0.51], names=("x", "y"))

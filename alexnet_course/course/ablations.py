@@ -31,7 +31,7 @@ from ..analysis import memory_estimate, peak_memory  # noqa: F401  (the chapters
 from ..models import get_model, model_info
 from .experiments import train_run
 from .rows import RunRow
-from .stats import Comparison, mean_ci
+from .stats import Comparison, mean_ci, paired_compare
 from .stats import compare as stats_compare
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -269,24 +269,39 @@ def compare(results: Iterable[Any], *, baseline: str | None = None,
 
 
 def verdicts(results: Iterable[Any], against: Mapping[str, str], *,
-             metric: str = "last test acc") -> dict[str, Comparison]:
+             metric: str = "last test acc", margin: float | None = None,
+             paired: bool = False) -> dict[str, Comparison]:
     """For each ``variant → reference`` of ``against``, the comparison of their ``metric``
     over seeds (Welch, 95 %), guard-stopped runs left out: ``verdicts(runs,
     {"lenet_relu": "lenet"})["lenet_relu"].verdict`` is ``"lenet_relu higher"``,
     ``"lenet higher"`` or ``"no difference detectable with n = 3 and 3 seeds"``; a variant
-    whose runs were all stopped gives ``"not decidable: … fewer than 2 runs"``."""
+    whose runs were all stopped gives ``"not decidable: … fewer than 2 runs"``.
+
+    ``margin`` adds the equivalence verdict (see :mod:`.stats`); ``paired`` compares seed k
+    of a variant with seed k of its reference (the same data order), the interval coming
+    from the per-seed differences; a seed stopped on either side drops its pair."""
     by_variant: dict[str, list[float]] = {}
+    by_seed: dict[str, dict[Any, float]] = {}
     for r in results:  # every variant seen, with its finished runs' values
         variant = r.row.extra.get("variant", r.row.run)
         finished = by_variant.setdefault(variant, [])
+        seeds = by_seed.setdefault(variant, {})
         if not r.row.failed:
             finished.append(getattr(r.row, RunRow.field(metric)))
+            seeds[r.row.extra.get("seed", r.row.run)] = finished[-1]
     missing = sorted({*against, *against.values()} - set(by_variant))
     if missing:  # a name with no runs at all is a typo; all-stopped variants are "not decidable"
         raise ValueError(f"no runs of {', '.join(missing)}; variants with runs: "
                          f"{', '.join(by_variant) or 'none'}")
-    return {v: stats_compare(by_variant[v], by_variant[ref], names=(v, ref))
-            for v, ref in against.items()}
+    if not paired:
+        return {v: stats_compare(by_variant[v], by_variant[ref], names=(v, ref), margin=margin)
+                for v, ref in against.items()}
+    out = {}
+    for v, ref in against.items():
+        common = [k for k in by_seed[v] if k in by_seed[ref]]
+        out[v] = paired_compare([by_seed[v][k] for k in common], [by_seed[ref][k] for k in common],
+                                names=(v, ref), margin=margin)
+    return out
 
 
 def verdict_frame(comparisons: Mapping[str, Comparison], scale: float = 100.0) -> pd.DataFrame:

@@ -6,6 +6,11 @@ run shows ``(n = 1)`` and no spread. Two configurations are compared by the diff
 their means with Welch's interval (unequal variances), and the verdict says which is
 higher only when that interval excludes zero — otherwise "no difference detectable with
 n seeds", which is an answer too: the effect is smaller than this scale resolves.
+
+With a ``margin`` (the conclusive protocol: ±1 point of accuracy) there are three answers and
+a cost: "<A> higher" or "<B> higher" (the interval excludes zero), "equivalent within ±m"
+(the whole interval lies inside ±margin), otherwise "undecided", which says to size the
+experiment up rather than that the effect is absent.
 """
 
 from __future__ import annotations
@@ -82,11 +87,30 @@ class Comparison:
     high: float
     p_value: float
     verdict: str
+    margin: float | None = None  # the equivalence margin, in the metric's unit
+    n: int = 0  # runs (Welch: the smaller side) or pairs behind the interval
 
     @property
     def decided(self) -> bool:
         """True when the interval of the difference excludes zero."""
         return self.verdict in (f"{self.names[0]} higher", f"{self.names[1]} higher")
+
+    @property
+    def equivalent(self) -> bool:
+        """True when the whole interval lies inside ±``margin``."""
+        return (self.margin is not None and math.isfinite(self.low)
+                and -self.margin <= self.low and self.high <= self.margin)
+
+    @property
+    def settled(self) -> bool:
+        """A direction or an equivalence: the comparison needs no more runs."""
+        return self.decided or self.equivalent
+
+    def to_record(self, question: str, comparison: str, metric: str) -> dict:
+        """The comparison as a row of a chapter's verdict file (interval in the metric's unit)."""
+        return {"question": question, "comparison": comparison, "metric": metric,
+                "difference": self.diff, "interval": [self.low, self.high], "n": self.n,
+                "verdict": self.verdict}
 
     def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
         """The comparison in words for the prose, e.g. ``"0.884 ± 0.003 (n = 3) against
@@ -95,8 +119,11 @@ class Comparison:
         head = f"{self.a} against {self.b}: "
         if self.decided:
             body = f"{self.verdict} by {abs(self.diff) * scale:.1f} {unit}"
-        else:
-            body = f"{self.verdict} (difference {self.diff * scale:+.1f} {unit}"
+        else:  # an equivalence margin in the sentence's unit, not the metric's
+            m = self.margin * scale if self.margin is not None else math.nan
+            said = (f"equivalent within ±{m:g} {unit[:-1] if m == 1 and unit.endswith('s') else unit}"
+                    if self.equivalent else self.verdict)
+            body = f"{said} (difference {self.diff * scale:+.1f} {unit}"
         low, high = self.low, self.high
         if self.decided and self.diff < 0:  # "B higher by x": the interval of b − a, same sign as x
             low, high = -high, -low
@@ -110,13 +137,14 @@ class Comparison:
 
 
 def compare(a: Iterable[float], b: Iterable[float], names: Sequence[str] = ("A", "B"),
-            confidence: float = CONFIDENCE) -> Comparison:
+            confidence: float = CONFIDENCE, margin: float | None = None) -> Comparison:
     """Welch's comparison of the means of ``a`` and ``b`` (e.g. accuracies over seeds).
 
     The verdict is ``"<A> higher"`` or ``"<B> higher"`` when the ``confidence`` interval of
     ``mean(a) − mean(b)`` excludes zero, ``"no difference detectable with n = …
     seeds"`` when it does not, and ``"not decidable: … has fewer than 2 runs"`` when a
-    side cannot have a spread.
+    side cannot have a spread. With a ``margin``: ``"equivalent within ±…"`` or
+    ``"undecided with …"`` in place of "no difference detectable" (see the module).
     """
     if len(names) != 2:
         raise ValueError(f"names must be two labels, got {names!r}")
@@ -139,21 +167,28 @@ def compare(a: Iterable[float], b: Iterable[float], names: Sequence[str] = ("A",
         half = float(_st.t.ppf(0.5 + confidence / 2, dof)) * se
         low, high = diff - half, diff + half
         p = float(2 * _st.t.sf(abs(diff) / se, dof))
-    verdict = _verdict(low, high, name_a, name_b, f"n = {len(xa)} and {len(xb)} seeds")
-    return Comparison((name_a, name_b), ia, ib, diff, low, high, p, verdict)
+    verdict = _verdict(low, high, name_a, name_b, f"n = {len(xa)} and {len(xb)} seeds", margin)
+    return Comparison((name_a, name_b), ia, ib, diff, low, high, p, verdict, margin,
+                      min(len(xa), len(xb)))
 
 
-def _verdict(low: float, high: float, name_a: str, name_b: str, counts: str) -> str:
-    """Which side is higher when the interval of ``a − b`` excludes zero, else none."""
+def _verdict(low: float, high: float, name_a: str, name_b: str, counts: str,
+             margin: float | None = None) -> str:
+    """Which side is higher when the interval of ``a − b`` excludes zero; else, with a
+    margin, equivalence when the interval lies inside it; else none."""
     if low > 0:
         return f"{name_a} higher"
     if high < 0:
         return f"{name_b} higher"
-    return f"no difference detectable with {counts}"
+    if margin is None:
+        return f"no difference detectable with {counts}"
+    if -margin <= low and high <= margin:
+        return f"equivalent within ±{margin:g}"
+    return f"undecided with {counts}"
 
 
 def paired_compare(a: Sequence[float], b: Sequence[float], names: Sequence[str] = ("A", "B"),
-                   confidence: float = CONFIDENCE) -> Comparison:
+                   confidence: float = CONFIDENCE, margin: float | None = None) -> Comparison:
     """Like :func:`compare`, for two measurements of the same runs (e.g. ten-crop and
     centre-crop accuracy of the same networks): the interval is the t interval of the
     per-run differences ``a[i] − b[i]``, which removes the seed-to-seed spread they share.
@@ -177,8 +212,8 @@ def paired_compare(a: Sequence[float], b: Sequence[float], names: Sequence[str] 
     else:
         low, high = d.low, d.high
         p = float(_st.ttest_rel(xa, xb).pvalue)
-    verdict = _verdict(low, high, name_a, name_b, f"n = {d.n} paired runs")
-    return Comparison((name_a, name_b), ia, ib, d.mean, low, high, p, verdict)
+    verdict = _verdict(low, high, name_a, name_b, f"n = {d.n} paired runs", margin)
+    return Comparison((name_a, name_b), ia, ib, d.mean, low, high, p, verdict, margin, d.n)
 
 
 def summarise(frame: pd.DataFrame, by: str, metric: str, *, digits: int = 3,
