@@ -15,6 +15,8 @@ import torch
 from tools.book.paths import REPO_ROOT
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# where a run that is not a published record's recipe writes (tuning, probes, tests)
+SCRATCH_DIR = REPO_ROOT / "_build" / "benchmarks"
 
 SHARED_NOTE = ("Measured on a shared machine: other developers' processes may have used the "
                "same cores during the run; see loadavg_start/loadavg_end.")
@@ -82,7 +84,14 @@ def hardware_line(hw: dict[str, Any]) -> str:
 
 
 def write_json(name: str, payload: dict[str, Any], results_dir: Path | None = None) -> Path:
+    """Write ``<name>.json`` atomically: a write cut short (a full disk, a kill) leaves the
+    previous record whole, never a truncated one."""
     path = (results_dir or RESULTS_DIR) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

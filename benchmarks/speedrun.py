@@ -8,8 +8,11 @@
 Each seed runs in a fresh Python process: the clock starts when this process starts it
 (``time.time()`` before ``subprocess.run``), so the interpreter, ``import torch``, reading
 the IDX files and every evaluation are inside the seconds-to-target. The JSON
-(``results/speedrun_<device>_<target>.json``) is rewritten after every seed, so a killed
-run keeps what finished, and ``--resume`` runs only the seeds it lacks. A seed that never
+(``results/speedrun_<device>_<target>.json``) is rewritten atomically after every seed, so
+a killed run keeps what finished, and ``--resume`` runs only the seeds it lacks. Only the
+record's own recipe writes the record (``make speedrun``); a run with ``--set``,
+``--train-size``, ``--split val`` or fewer seeds writes ``_build/benchmarks/`` instead,
+unless ``--replace`` (or ``--out``) says otherwise. A seed that never
 reaches the target is recorded as not reached (``seconds_to_target: null``), never as a
 time; the median counts it as slower than every reached seed.
 
@@ -36,7 +39,7 @@ import torch
 
 from alexnet_course.speedrun import SpeedrunSettings, settings_from, train_to_target
 
-from .common import RESULTS_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .common import RESULTS_DIR, SCRATCH_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
 
 # ---------------------------------------------------------------- the hyper-parameter block
 # 0.90: chosen on the validation split (benchmarks/NOTES.md, "Speed-run": tuning table);
@@ -234,7 +237,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                    help="run seeds in this process (the clock then starts at each seed, not at "
                         "process start; for tests)")
     p.add_argument("--train-size", type=int, default=None, help="a stratified subset (tests, probes)")
-    p.add_argument("--out", default=None, help="JSON path (default results/speedrun_…json)")
+    p.add_argument("--out", default=None, help="JSON path (default: the published record "
+                   "benchmarks/results/speedrun_….json for its recipe, else _build/benchmarks/)")
+    p.add_argument("--replace", action="store_true",
+                   help="let a run that differs from the record's recipe replace the record")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
@@ -246,15 +252,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                       device=device, train_size=args.train_size)
         Path(args.result).write_text(json.dumps(rec))
         return None
+    if args.seeds < 1:
+        p.error(f"--seeds must be at least 1, got {args.seeds}")
     settings = settings_from(PRESETS[args.target], split=args.split, **parse_sets(args.set))
     tag = f"{'ablation_' if args.ablate else ''}{'val_' if args.split == 'val' else ''}" \
           f"{torch.device(device).type}_{round(100 * args.target)}"
-    out = Path(args.out) if args.out else RESULTS_DIR / f"speedrun_{tag}.json"
+    out = output_path(tag, args)
     common = dict(device=device, seeds=list(range(args.seeds)), in_process=args.in_process,
                   train_size=args.train_size, resume=args.resume, out=out)
     if args.ablate:
         return run_ablation(settings, **common)
     return run_recipe(settings, **common)
+
+
+# seeds of the published records: `make speedrun` and `make speedrun-ablation`
+PUBLISHED_SEEDS = {"recipe": 5, "ablation": 3}
+
+
+def output_path(tag: str, args: argparse.Namespace) -> Path:
+    """Where a run writes: ``--out``; else the published record, but only for the record's
+    own recipe (no ``--set`` or ``--train-size``, the test split, at least its seeds) or
+    with ``--replace``; any other run goes to the scratch folder, so a probe never
+    overwrites what the book reads."""
+    if args.out:
+        return Path(args.out)
+    record = RESULTS_DIR / f"speedrun_{tag}.json"
+    own = (not args.set and args.train_size is None and args.split == "test"
+           and args.seeds >= PUBLISHED_SEEDS["ablation" if args.ablate else "recipe"])
+    if own:
+        return record
+    if args.replace:
+        if record.exists():
+            old = json.loads(record.read_text())
+            print(f"--replace: {record} (written {old.get('hardware', {}).get('date', '?')}, "
+                  f"{len(old.get('seeds') or old.get('rows') or [])} rows) is replaced", flush=True)
+        return record
+    print(f"not the recipe of {record.name} (--set, --train-size, --split val or fewer seeds): "
+          f"writing {SCRATCH_DIR / record.name} instead (--replace overwrites the record)", flush=True)
+    return SCRATCH_DIR / record.name
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
