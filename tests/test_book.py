@@ -396,7 +396,7 @@ def test_cli_runs_from_the_repository_root() -> None:
     out = subprocess.run([sys.executable, "-m", "tools.book", "--help"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for command in ("run", "build", "check", "browser-test", "links", "install-cell", "colab",
+    for command in ("run", "build", "check", "browser-test", "install-cell", "colab",
                     "pin", "set-url", "estimates"):
         assert command in out.stdout
 

@@ -171,6 +171,36 @@ def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: i
         proc.wait(timeout=10)
 
 
+def test_kill_9_of_the_driver_leaves_no_papermill_or_kernel_behind(tmp_path: Path) -> None:
+    # the driver cannot clean up after SIGKILL: papermill_run.py asks Linux to send papermill
+    # SIGINT when its parent dies, and papermill then stops its kernel and the kernel's child
+    pid_file = tmp_path / "pids.txt"
+    root = executable_project(
+        tmp_path / "book_project",
+        code(f"import os, subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
+             f"open({str(pid_file)!r}, 'w').write("
+             "f'{os.getpid()} {os.getppid()} {child.pid}')\nprint('started')", None),
+        code("time.sleep(300)", None))
+    page = published(root)
+    before = page.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-m", "tools.book", "--root", str(root), "run",
+                             "--profile", "smoke"], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        pids = [int(pid) for pid in pid_file.read_text().split()]  # kernel, papermill, child
+        proc.kill()
+        proc.wait(timeout=10)
+        assert wait_gone(pids, seconds=20) == [], "papermill, the kernel or its child survived"
+        assert page.read_bytes() == before
+    finally:
+        kill([proc.pid, *pids])
+
+
 def test_results_page_reruns_when_results_change(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture,
                                                  fake_device: None) -> None:

@@ -1,4 +1,4 @@
-"""``browser-test``: the built site served on 127.0.0.1, crawled by LinkChecker (``links``),
+"""``browser-test``: the built site served on 127.0.0.1, crawled by LinkChecker,
 then every page opened in headless Chromium (Debian's, driven by Playwright).
 
 LinkChecker fetches every link, image, script and style (one that leaves the site is a 404,
@@ -158,12 +158,6 @@ def report(command: str, problems: list[str], site: Path, start: float) -> int:
     print(f"{command}: {len(problems)} problem(s) in {pages} pages ({elapsed:.1f} s)" if problems
           else f"{command}: {pages} pages ok in {elapsed:.1f} s")
     return 1 if problems else 0
-
-
-def command_links(root: Path) -> int:
-    site, start = built_site(root), time.monotonic()
-    with serve_site(site) as base_url:
-        return report("links", check_links(site, base_url), site, start)
 
 
 def find_chromium() -> str:

@@ -19,7 +19,6 @@ COMMANDS = {
     "build": ("build", "command_build", lambda root, a: (root,)),
     "check": ("checks", "command_check", lambda root, a: (root,)),
     "browser-test": ("browser", "command_browser_test", lambda root, a: (root,)),
-    "links": ("browser", "command_links", lambda root, a: (root,)),
     "install-cell": ("colab", "command_install_cell", lambda root, a: (root,)),
     "colab": ("rendition", "command_colab", lambda root, a: (root,)),
     "pin": ("colab", "command_pin", lambda root, a: (root, a.ref)),
@@ -47,7 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("build", help="render the HTML book (warnings are errors)")
     commands.add_parser("check", help="verify what the build needs (stale chapters: warnings)")
     commands.add_parser("browser-test", help="the links, then every page in headless Chromium")
-    commands.add_parser("links", help="check the links of the built HTML (LinkChecker)")
     commands.add_parser("install-cell", help="print the Colab install cell for a notebook")
     commands.add_parser("colab", help="render the executed chapters into colab/")
     commands.add_parser("pin", help="set the tag or commit every install cell installs"

@@ -84,8 +84,7 @@ def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> 
 
 
 def papermill_command(source: Path, output: Path) -> list[str]:
-    """papermill's command line, through papermill_run.py (a fix of nbclient's endless wait
-    for a cell's reply under load, jupyter/nbclient#312)."""
+    """papermill's command line, through papermill_run.py (see it: two fixes)."""
     return [sys.executable, str(Path(__file__).with_name("papermill_run.py")), str(source), str(output),
             "--cwd", str(source.parent), "--kernel", "python3",
             "--request-save-on-cell-execute", "--log-output", "--no-progress-bar"]
@@ -97,11 +96,10 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
 
     papermill runs in a session of its own, so a Ctrl-C reaches the driver only. To stop it
     (timeout, signal) the driver sends it SIGINT: papermill then interrupts and shuts down its
-    kernel (nbclient), which ends its own subprocesses (ipykernel). Should papermill hang, it
-    is killed and the kernel, whose parent is gone, exits by itself (ipykernel's poller).
+    kernel (nbclient), which ends its own subprocesses (ipykernel); so does the death of the
+    driver, even by kill -9 (papermill_run.py). A papermill that hangs is killed.
     """
-    # standard and full read their runs from the store and train none (a missing run fails
-    # the chapter, naming the command that trains it); $COURSE_STORE overrides
+    # standard and full read their runs from the store, train none; $COURSE_STORE overrides
     store = os.environ.get("COURSE_STORE") or ("require" if profile in ("standard", "full")
                                                else "train")
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),

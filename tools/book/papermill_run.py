@@ -1,8 +1,11 @@
-"""papermill's command line with one fix (it takes papermill's arguments): nbclient waits for a
-cell's reply with ``get_msg(timeout=None)``, and under CPU load a reply already queued is then
-sometimes never seen (jupyter/nbclient#312); a poll with a timeout sees it, so such a wait is
-made of one-second polls. Measured: 12 widget cells under load hung 3 runs of 3 without it."""
+"""papermill's command line (it takes papermill's arguments) with two fixes. nbclient waits
+for a cell's reply with ``get_msg(timeout=None)``, and under CPU load a reply already queued
+is then sometimes never seen (jupyter/nbclient#312; 12 widget cells under load hung 3 runs of
+3): that wait is made of one-second polls. And papermill dies with the driver that started it."""
 
+import ctypes
+import signal
+import sys
 from queue import Empty
 from typing import Any
 
@@ -23,6 +26,8 @@ async def get_msg(self: AsyncZMQSocketChannel, timeout: float | None = None) -> 
 
 
 if __name__ == "__main__":
+    if sys.platform == "linux":  # die with the driver, even by kill -9: SIGINT, which papermill
+        ctypes.CDLL(None).prctl(1, signal.SIGINT)  # answers by stopping its kernel (PDEATHSIG)
     AsyncZMQSocketChannel.get_msg = get_msg  # type: ignore[method-assign]
     from papermill.cli import papermill
 
