@@ -137,8 +137,10 @@ def test_timed_out_run_keeps_the_previous_page_and_stops_the_kernel(
         kill(pids)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: int) -> None:
+def driver_mid_chapter(tmp_path: Path, **popen: Any) -> tuple[Path, bytes, subprocess.Popen, list[int]]:
+    """``tools.book run`` started on a chapter whose kernel starts a child and then sleeps:
+    the project, its published page's bytes, the driver, and the pids of the kernel,
+    papermill and the child once the first cell has run."""
     pid_file = tmp_path / "pids.txt"
     root = executable_project(
         tmp_path / "book_project",
@@ -149,22 +151,26 @@ def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: i
     page = published(root)
     before = page.read_bytes()
     proc = subprocess.Popen([sys.executable, "-m", "tools.book", "--root", str(root), "run",
-                             "--profile", "smoke"], cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    pids: list[int] = []
+                             "--profile", "smoke"], cwd=REPO_ROOT, **popen)
+    deadline = time.monotonic() + 120
+    while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    return root, before, proc, [int(pid) for pid in pid_file.read_text().split()]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: int) -> None:
+    root, before, proc, pids = driver_mid_chapter(tmp_path, stdout=subprocess.PIPE,
+                                                  stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.2)
-        pids = [int(pid) for pid in pid_file.read_text().split()]  # kernel, papermill, child
         time.sleep(1)  # the first cell's output is saved
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 128 + sig, out
         assert f"stopped by {signal.Signals(sig).name}" in out
         assert wait_gone(pids, seconds=2) == [], "papermill, the kernel or its child survived"
-        assert page.read_bytes() == before
+        assert (root / "book" / "01_first.ipynb").read_bytes() == before  # unchanged
         assert (root / "_build" / "failed" / "01_first.ipynb").is_file()
     finally:
         kill([proc.pid, *pids])
@@ -174,29 +180,13 @@ def test_killing_the_driver_ends_papermill_and_the_kernel(tmp_path: Path, sig: i
 def test_kill_9_of_the_driver_leaves_no_papermill_or_kernel_behind(tmp_path: Path) -> None:
     # the driver cannot clean up after SIGKILL: papermill_run.py asks Linux to send papermill
     # SIGINT when its parent dies, and papermill then stops its kernel and the kernel's child
-    pid_file = tmp_path / "pids.txt"
-    root = executable_project(
-        tmp_path / "book_project",
-        code(f"import os, subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
-             f"open({str(pid_file)!r}, 'w').write("
-             "f'{os.getpid()} {os.getppid()} {child.pid}')\nprint('started')", None),
-        code("time.sleep(300)", None))
-    page = published(root)
-    before = page.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-m", "tools.book", "--root", str(root), "run",
-                             "--profile", "smoke"], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    pids: list[int] = []
+    root, before, proc, pids = driver_mid_chapter(tmp_path, stdout=subprocess.DEVNULL,
+                                                  stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        pids = [int(pid) for pid in pid_file.read_text().split()]  # kernel, papermill, child
         proc.kill()
         proc.wait(timeout=10)
         assert wait_gone(pids, seconds=20) == [], "papermill, the kernel or its child survived"
-        assert page.read_bytes() == before
+        assert (root / "book" / "01_first.ipynb").read_bytes() == before  # unchanged
     finally:
         kill([proc.pid, *pids])
 
