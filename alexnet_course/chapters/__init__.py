@@ -3,7 +3,7 @@ Experiment}``. The chapter notebook and ``python -m alexnet_course.run`` (which 
 run store in the background) read the same declarations, so a stored run is exactly the
 run the page asks for.
 
-Chapters not listed here still declare their experiments in their notebooks.
+Every chapter that trains is listed in :data:`CHAPTERS`.
 """
 
 from __future__ import annotations

@@ -19,8 +19,15 @@ import pandas as pd
 from .ablations import Spec
 from .configs import PROBE_PREFIX
 
-#: the epoch a probe's rates are extrapolated to: Fashion-MNIST's 60,000 + 10,000 images
-EPOCH_IMAGES = (60_000, 10_000)
+#: the epoch a probe's rates are extrapolated to: its dataset's training and test images
+EPOCH_IMAGES = {"fashion_mnist": (60_000, 10_000), "cifar10": (50_000, 10_000)}
+
+
+def epoch_images(dataset: str) -> tuple[int, int]:
+    """``(training, test)`` images of one epoch of ``dataset``."""
+    if dataset not in EPOCH_IMAGES:
+        raise ValueError(f"no epoch size for dataset {dataset!r}; known: {', '.join(EPOCH_IMAGES)}")
+    return EPOCH_IMAGES[dataset]
 
 
 def probe_specs(specs: Iterable[Spec], *, prefix: str = PROBE_PREFIX) -> list[Spec]:
@@ -40,9 +47,11 @@ def probe_common(common: Mapping[str, Any], *, steps: int, batch: int) -> dict[s
             "test_size": steps * batch, "guard": False}
 
 
-def probe_row(result: Any, epoch_images: tuple[int, int] = EPOCH_IMAGES) -> dict[str, Any]:
-    """One probe's rates and its extrapolated seconds per epoch, with how busy the machine
-    was (``timed alone`` is False when other processes used more than the store's limit)."""
+def probe_row(result: Any, epoch: tuple[int, int] | None = None) -> dict[str, Any]:
+    """One probe's rates and its seconds per epoch (``epoch``: training and test images;
+    default, its dataset's), with how busy the machine was (``timed alone`` is False when
+    other processes used more than the store's limit)."""
+    epoch = epoch or epoch_images(result.history.meta.get("dataset", "fashion_mnist"))
     rec = result.history.records[-1]  # the second, warm pass
     images = int(rec["examples"])  # training images of one pass; the test pass has as many
     train_rate = images / rec["train_seconds"]
@@ -51,16 +60,16 @@ def probe_row(result: Any, epoch_images: tuple[int, int] = EPOCH_IMAGES) -> dict
     contended = timing.get("contended")
     return {"run": result.run, "timed training images": images,
             "training images/s": train_rate, "test images/s": test_rate,
-            "s per epoch": epoch_images[0] / train_rate + epoch_images[1] / test_rate,
+            "s per epoch": epoch[0] / train_rate + epoch[1] / test_rate,
             "load (1 min)": (timing.get("loadavg_start") or [float("nan")])[0],
             "other processes' CPU share": timing.get("other_cpu_share"),
             "timed alone": None if contended is None else not contended}
 
 
 def probe_frame(results: Iterable[Any], *, by: str = "variant",
-                epoch_images: tuple[int, int] = EPOCH_IMAGES) -> pd.DataFrame:
+                epoch: tuple[int, int] | None = None) -> pd.DataFrame:
     """Probes as a table indexed by ``by`` (a row column, the probe's variant by default)."""
-    rows = [{by: r.row.extra.get(by, r.run), **probe_row(r, epoch_images)} for r in results]
+    rows = [{by: r.row.extra.get(by, r.run), **probe_row(r, epoch)} for r in results]
     return pd.DataFrame(rows).set_index(by)
 
 
