@@ -169,22 +169,6 @@ def test_the_committed_store_has_every_weights_file_its_records_name() -> None:
     assert not missing, f"kept weights missing from the store: {missing}"
 
 
-def test_adopting_a_run_stored_before_the_store_checks_its_meta(tmp_path: Path) -> None:
-    ch = chapter(tmp_path)
-    train_run(ch, "r", "alexnet_28", **KW)
-    path = tmp_path / "store" / "c" / "r.json"
-    old = json.loads(path.read_text())
-    for key in ("spec", "spec_hash", "recipe_version", "timing"):
-        old.pop(key)  # as the chapters wrote their runs before the run store
-    path.write_text(json.dumps(old))
-    adopting = chapter(tmp_path, require_stored=True, adopt=True)
-    with pytest.raises(store.MissingRun, match=r"lr: stored 0.001, spec 0.002"):
-        train_run(adopting, "r", "alexnet_28", **{**KW, "lr": 2e-3})
-    adopted = train_run(adopting, "r", "alexnet_28", **KW)
-    assert adopted.stored and json.loads(path.read_text())["carried_from"]
-    assert train_run(chapter(tmp_path), "r", "alexnet_28", **KW).stored  # now an ordinary stored run
-
-
 def test_an_experiment_declared_after_another_takes_its_keywords_from_its_runs(
         tmp_path: Path) -> None:
     """Chapter 02's pattern: the ablation trains at the rate its sweep picked. The runner

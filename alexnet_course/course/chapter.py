@@ -128,7 +128,6 @@ class Chapter:
     checkpoints: Path | None = None  # where a run in progress is checkpointed every epoch
     results: Path | None = None      # the store's folder; None: results_root()'s
     plan_only: bool = False          # train_run says what it would do (PlannedRun), trains nothing
-    adopt: bool = False              # carry runs stored before the run store into it (see _adopt)
     started: float = field(default_factory=time.perf_counter)
     date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc)
                       .strftime("%Y-%m-%d %H:%M UTC"))
@@ -197,25 +196,21 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
     (``<workdir>/data``, which the loaders then search and download into); by default the
     checkout, else ``./alexnet-course`` (see :func:`working_folder`). ``stored="require"``
     reads every run from the store and trains none (``"auto"``: required when the book
-    driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``);
-    ``stored="adopt"`` carries runs recorded before the run store into it where their
-    record matches the spec (once, for a notebook that trained them unchanged), fails where
-    it does not, and trains the runs that have no record.
+    driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``).
     """
     prof = resolve_profile(profile)
     set_seed(seed)
     folder = working_folder(workdir)
     if folder != book_root():  # a checkout keeps its data where `make data` put it
         datafiles.set_data_home(prepare_working_folder(folder) / "data")
-    if stored not in ("auto", "require", "train", "adopt"):
-        raise ValueError(f"stored must be 'auto', 'require', 'train' or 'adopt', got {stored!r}")
+    if stored not in ("auto", "require", "train"):
+        raise ValueError(f"stored must be 'auto', 'require' or 'train', got {stored!r}")
     if stored == "auto":
         stored = os.environ.get("COURSE_STORE", "train")
     ch = Chapter(name=chapter, profile=prof,
                  device=torch.device(device) if device else default_device(), seed=seed,
                  workdir=folder,
-                 require_stored=stored == "require" and prof.measures,
-                 adopt=stored == "adopt")
+                 require_stored=stored == "require" and prof.measures)
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),
                        ("torch_version", torch.__version__), ("run_date", ch.date)):
         ch.glue(key, value)

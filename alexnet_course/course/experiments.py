@@ -154,8 +154,6 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
                          if digest is not None else "it has no spec")
     if digest is not None:
         kept = store.read(path)
-        if ch.adopt and kept is not None and kept.get("spec_hash") is None:
-            kept = _adopt(path, kept, spec, digest)
         if store.stale_reason(kept, digest) is None and (weights is None or weights.is_file()):
             return _stored(kept, model, kwargs, keep_net, weights)
     if ch.require_stored:
@@ -224,21 +222,6 @@ def fill_command(chapter: str, profile: str) -> str:
     """How to train a chapter's missing runs into the store (every chapter that trains
     declares its experiments in ``alexnet_course.chapters``)."""
     return f"Train the missing runs with `python -m alexnet_course.run {chapter} --profile {profile}`"
-
-
-def _adopt(path: Path, record: dict[str, Any], spec: dict[str, Any], digest: str
-           ) -> dict[str, Any]:
-    """Carry a run trained before the run store into it (``Chapter.adopt``): stamp its spec
-    and hash when its ``meta`` agrees with the spec, else refuse, saying where it differs."""
-    mismatches = store.adoption_mismatches(record, spec)
-    if mismatches:
-        raise store.MissingRun(f"{path}: the stored run does not match its spec: "
-                               f"{'; '.join(mismatches)}")
-    record.update(spec=spec, spec_hash=digest, recipe_version=store.RECIPE_VERSION, timing=None,
-                  carried_from=f"{record.get('commit')}: trained by the chapter notebook "
-                               "before the run store")
-    store.write(path, record)
-    return record
 
 
 def _stored(record: dict[str, Any], model: str | Callable[[], nn.Module], kwargs: dict[str, Any],

@@ -91,37 +91,6 @@ def stale_reason(record: dict[str, Any] | None, digest: str) -> str | None:
     return None
 
 
-def adoption_mismatches(record: dict[str, Any], spec: dict[str, Any]) -> list[str]:
-    """Where a record trained before the run store (no spec hash) disagrees with ``spec``,
-    as far as its ``meta`` says: model, keywords, seed, epochs, batch, training examples and
-    the recipe's optimiser fields. Empty: the record may stand for ``spec`` (see
-    ``Chapter.adopt``); what ``meta`` does not record (augmentation, test size) cannot be
-    checked, so adopting is for a record the unchanged notebook itself trained."""
-    meta, recipe, data = record.get("meta", {}), spec["recipe"], spec["data"]
-    model = spec["model"]
-    want = {"model_name": model.get("name") if isinstance(model.get("name"), str) else None,
-            "seed": spec["seed"], "epochs": recipe.get("epochs"), "batch_size": data.get("batch_size"),
-            "dataset": data.get("dataset")}
-    for key in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_steps", "scheduler",
-                "optimizer"):
-        if recipe.get(key) is not None:
-            want[key] = recipe[key]
-    if data.get("train_size") is not None:
-        want["train_examples"] = data["train_size"] - (data.get("val_size") or 0)
-    bad = [f"{k}: stored {meta.get(k)!r}, spec {v!r}" for k, v in want.items()
-           if v is not None and str(meta.get(k)).lower() != str(v).lower()
-           and not (isinstance(v, float) and meta.get(k) is not None and abs(meta[k] - v) < 1e-12)]
-    kwargs = meta.get("model_kwargs") or {}
-    bad += [f"model keyword {k}: stored {kwargs[k]!r}, spec {v!r}"
-            for k, v in (model.get("kwargs") or {}).items()
-            if k in kwargs and json.dumps(kwargs[k], default=str) != json.dumps(v, default=str)]
-    if spec.get("record") and not record.get("recorded"):
-        bad.append("the spec records more than the history (record=), the stored run does not")
-    if not record.get("failed") and len(record.get("records", [])) != recipe.get("epochs"):
-        bad.append(f"{len(record.get('records', []))} epochs recorded, spec {recipe.get('epochs')}")
-    return bad
-
-
 def write(path: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` atomically: a run killed mid-write leaves the previous file (or
     none), never half a JSON."""
