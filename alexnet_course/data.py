@@ -15,6 +15,7 @@ checked when they are called, before any data is read.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import numbers
 import os
@@ -135,7 +136,7 @@ class DeviceLoader:
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
                  transform: Callable[[Tensor], Tensor] | None = None,
                  device: str | torch.device | None = None, seed: int = 0,
-                 drop_last: bool | str = False) -> None:
+                 drop_last: bool | str = False, paired_augment: bool = False) -> None:
         if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
             got = f"{images.dtype} with shape {tuple(images.shape)}" if isinstance(images, Tensor) else repr(type(images))
             raise DataArgumentError(f"images must be a uint8 tensor N×C×H×W, got {got}")
@@ -155,6 +156,14 @@ class DeviceLoader:
         self.batch_size, self.shuffle = batch_size, shuffle
         self.drop_last = resolve_drop_last(drop_last, self.device)
         self.resize, self.transform, self.seed = resize, transform, seed
+        # paired_augment: the transform draws from a generator seeded by (seed, epoch), not
+        # from torch's global stream, which model initialisation and dropout also consume;
+        # so two networks trained with one seed see the same crops and flips (paired seeds)
+        if paired_augment and transform is not None and not _takes_generator(transform):
+            raise DataArgumentError(f"paired_augment=True needs a transform that takes "
+                                    f"generator= (alexnet_course.augment's do), got {transform!r}")
+        self.paired_augment = paired_augment
+        self._augment_generator: torch.Generator | None = None
         shape = (1, -1, 1, 1)
         self.mean = None if mean is None else torch.tensor(mean, device=self.device).view(shape)
         self.std = None if std is None else torch.tensor(std, device=self.device).view(shape)
@@ -207,7 +216,8 @@ class DeviceLoader:
             x = F.interpolate(x, size=(self.resize, self.resize), mode="bilinear",
                               align_corners=False, antialias=shrink)
         if self.transform is not None:
-            x = self.transform(x)
+            g = self._augment_generator
+            x = self.transform(x) if g is None else self.transform(x, generator=g)
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x
@@ -219,12 +229,22 @@ class DeviceLoader:
             order = torch.randperm(n, generator=g).to(self.device)
         else:
             order = torch.arange(n, device=self.device)
+        if self.paired_augment:
+            self._augment_generator = torch.Generator().manual_seed(
+                self.seed * 100_003 + self.epoch + 50_021)
         self.epoch += 1
         for start in range(0, self._stop(), self.batch_size):
             idx = order[start:start + self.batch_size]
             if self.world > 1:
                 idx = idx.tensor_split(self.world)[self.rank]
             yield self.prepare(self.images[idx]), self.labels[idx]
+
+
+def _takes_generator(transform: Callable[..., Tensor]) -> bool:
+    try:
+        return "generator" in inspect.signature(transform).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def resolve_drop_last(drop_last: bool | str, device: torch.device) -> bool:
@@ -249,7 +269,8 @@ def eval_batch_size(n: int, batch_size: int, device: torch.device) -> int:
 
 def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], batch_size: int,
                    *, resize: int | None, train_size: int | None, test_size: int | None,
-                   val_size: int | None, device, normalize, transform, seed: int):
+                   val_size: int | None, device, normalize, transform, seed: int,
+                   paired_augment: bool = False):
     (x_train, y_train), (x_test, y_test) = train, test
     val_idx = None
     if val_size is not None:
@@ -278,7 +299,7 @@ def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], ba
     device = torch.device(device) if device is not None else default_device()
     common = dict(resize=resize, mean=mean, std=std, device=device, seed=seed)
     loaders = [DeviceLoader(xt, yt, batch_size, shuffle=True, transform=transform,
-                            drop_last="auto", **common)]
+                            drop_last="auto", paired_augment=paired_augment, **common)]
     if val_idx is not None:
         loaders.append(DeviceLoader(x_train[val_idx], y_train[val_idx],
                                     eval_batch_size(len(val_idx), batch_size, device), **common))
@@ -293,13 +314,16 @@ def load_fashion_mnist(batch_size: int, resize: int | None = None, *,
                        root: str | os.PathLike | None = None,
                        normalize: bool | tuple[tuple[float, ...], tuple[float, ...]] = False,
                        transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
-                       download: bool | None = None) -> tuple[DeviceLoader, ...]:
+                       download: bool | None = None,
+                       paired_augment: bool = False) -> tuple[DeviceLoader, ...]:
     """Fashion-MNIST as ``(train_iter, test_iter)``, or ``(train, val, test)`` with ``val_size``.
 
     ``train_size``/``test_size`` take deterministic stratified subsets (seeded by ``seed``);
     ``val_size`` holds out that many training images, disjoint from the training subset.
     ``normalize=True`` standardises with the training subset's mean and std; a
-    ``(mean, std)`` pair uses those. ``transform`` augments training batches on the device.
+    ``(mean, std)`` pair uses those. ``transform`` augments training batches on the device;
+    ``paired_augment=True`` draws its randomness from ``seed`` and the epoch alone, so
+    runs of one seed see the same augmentation whatever their network.
     ``root`` and ``download`` are as in :func:`fashion_mnist_tensors`. Arguments are
     checked before any data is read.
     """
@@ -309,7 +333,8 @@ def load_fashion_mnist(batch_size: int, resize: int | None = None, *,
     test = fashion_mnist_tensors(False, root, download)
     return _split_loaders(train, test, batch_size, resize=resize, train_size=train_size,
                           test_size=test_size, val_size=val_size, device=device,
-                          normalize=normalize, transform=transform, seed=seed)
+                          normalize=normalize, transform=transform, seed=seed,
+                          paired_augment=paired_augment)
 
 
 def load_cifar10(batch_size: int, resize: int | None = None, *,
@@ -318,7 +343,8 @@ def load_cifar10(batch_size: int, resize: int | None = None, *,
                  root: str | os.PathLike | None = None,
                  normalize: bool | tuple[tuple[float, ...], tuple[float, ...]] = False,
                  transform: Callable[[Tensor], Tensor] | None = None, seed: int = 0,
-                 download: bool = False, md5: Mapping[str, str] | None = None) -> tuple[DeviceLoader, ...]:
+                 download: bool = False, md5: Mapping[str, str] | None = None,
+                 paired_augment: bool = False) -> tuple[DeviceLoader, ...]:
     """CIFAR-10 with the same interface as :func:`load_fashion_mnist`; ``root`` (default: the
     user cache), ``download`` and ``md5`` (only for hand-made files) as in :func:`cifar10_tensors`."""
     check_loader_args(batch_size, resize, train_size=train_size, test_size=test_size, val_size=val_size,
@@ -327,7 +353,8 @@ def load_cifar10(batch_size: int, resize: int | None = None, *,
     test = cifar10_tensors(False, root, download, md5)
     return _split_loaders(train, test, batch_size, resize=resize, train_size=train_size,
                           test_size=test_size, val_size=val_size, device=device,
-                          normalize=normalize, transform=transform, seed=seed)
+                          normalize=normalize, transform=transform, seed=seed,
+                          paired_augment=paired_augment)
 
 
 DATASETS: dict[str, Callable[..., tuple[DeviceLoader, ...]]] = {

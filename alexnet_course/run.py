@@ -16,11 +16,12 @@ import statistics
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .chapters import chapter_module, train, train_all
-from .course import store
+from .chapters import chapter_module, chapter_verdicts, second_stage, train, train_all
+from .course import protocol, store
 from .course.chapter import Chapter
 from .course.ablations import run_calls, seeded_runs
 from .course.experiments import PlannedRun, train_run
@@ -72,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{module.NAME} ({args.profile}): {len(runs) - len(missing)} of {len(runs)} runs stored; "
           f"training {len(missing)}", flush=True)
     ch = make_chapter(module.NAME, args.profile, root, device=args.device)
-    train_all(ch, experiments, args.variant)  # stored runs are read, missing ones trained and stored
+    done = train_all(ch, experiments, args.variant)  # stored runs are read, missing ones trained
     print(f"{module.NAME} ({args.profile}): all {len(runs)} runs stored under {ch.results_dir}")
+    records = chapter_verdicts(experiments, done) if args.variant is None else []
+    if records:
+        path = protocol.write_verdicts(ch.results_dir, records)
+        counts = protocol.tally(records)
+        print(f"{path}: {counts['comparisons']} comparisons, {counts['higher']} with a direction, "
+              f"{counts['equivalent']} equivalent, {counts['undecided']} undecided")
     return 0
 
 
@@ -93,12 +100,35 @@ def list_runs(ch: Chapter, experiments: dict, variants: list[str] | None) -> lis
                 continue
             reader = replace(ch, plan_only=False, require_stored=True)  # reads, never trains
             exp = exp.given(train(reader, experiments[exp.after]))
-        for run, model, kw in run_calls(ch, specs, exp.seeds, exp.common):
-            try:
-                train_run(ch, run, model, **kw)
-            except PlannedRun as planned:
-                rows.append((planned.run, planned.missing))
+            specs = [s for s in exp.specs if not variants or s.name in variants]  # tuned
+        first = _planned(ch, specs, exp.seeds, exp.common)
+        rows += first
+        if exp.more_seeds and exp.against and specs:
+            rows += _second_stage(ch, exp, specs, first)
     return rows
+
+
+def _planned(ch: Chapter, specs: list, seeds: int, common: dict) -> list[tuple[str, str | None]]:
+    rows = []
+    for run, model, kw in run_calls(ch, specs, seeds, common):
+        try:
+            train_run(ch, run, model, **kw)
+        except PlannedRun as planned:
+            rows.append((planned.run, planned.missing))
+    return rows
+
+
+def _second_stage(ch: Chapter, exp: Any, specs: list,
+                  first: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """The protocol's second-stage runs: known once the first stage is stored."""
+    if any(why is not None for _, why in first):
+        return [(f"{exp.question or 'experiment'}: second stage", "waits for the first "
+                 f"stage: undecided comparisons then get {exp.more_seeds} seeds")]
+    reader = replace(ch, plan_only=False, require_stored=True)
+    extend = second_stage(exp, train(reader, replace(exp, more_seeds=None), [s.name for s in specs]))
+    more = [s for s in specs if s.name in extend]
+    done = {run for run, _ in first}
+    return [row for row in _planned(ch, more, exp.more_seeds, exp.common) if row[0] not in done]
 
 
 def status_report(ch: Chapter, runs: list[tuple[str, str | None]]) -> str:

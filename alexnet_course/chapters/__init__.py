@@ -35,8 +35,13 @@ class Experiment:
 
     Some keywords can only be decided by another experiment's runs (chapter 02 trains its
     ablation at the learning rate its sweep picked): ``after`` names that experiment and
-    ``decide(its runs)`` returns the keywords; :meth:`given` adds them. The variants, and
-    so the run names, are declared up front all the same."""
+    ``decide(its runs)`` returns the keywords; :meth:`given` adds them. ``tune(its runs)``
+    returns keywords per variant instead (``{"lenet": {"lr": 0.002}}``: each variant at its
+    own best rate). The variants, and so the run names, are declared up front all the same.
+
+    ``question`` names the homework question its comparisons answer (in ``verdicts.json``);
+    ``more_seeds`` is the protocol's second stage: both sides of a comparison still
+    undecided after ``seeds`` seeds get this many (see :mod:`..course.protocol`)."""
 
     specs: list[Spec]
     seeds: int
@@ -45,13 +50,26 @@ class Experiment:
     notes: dict[str, Any] = field(default_factory=dict)
     after: str | None = None
     decide: Callable[[list[Any]], dict[str, Any]] | None = None
+    tune: Callable[[list[Any]], dict[str, dict[str, Any]]] | None = None
+    question: str = ""
+    more_seeds: int | None = None
+
+    @property
+    def waits(self) -> bool:
+        """True while keywords are still to be decided by the runs of ``after``."""
+        return self.decide is not None or self.tune is not None
 
     def given(self, runs: list[Any]) -> Experiment:
         """This experiment with the keywords that ``runs`` (all the runs of ``after``)
-        decide added to ``common``: ready to train."""
-        if self.decide is None:
-            return self
-        return replace(self, common={**self.common, **self.decide(runs)}, after=None, decide=None)
+        decide added to ``common`` (``decide``) or to each variant (``tune``): ready to train."""
+        common = {**self.common, **(self.decide(runs) if self.decide else {})}
+        per_variant = self.tune(runs) if self.tune else {}
+        unknown = sorted(set(per_variant) - {s.name for s in self.specs})
+        if unknown:
+            raise ValueError(f"tune() named variants this experiment lacks: {', '.join(unknown)}")
+        specs = [replace(s, train={**s.train, **per_variant[s.name]}) if s.name in per_variant
+                 else s for s in self.specs]
+        return replace(self, specs=specs, common=common, after=None, decide=None, tune=None)
 
 
 def chapter_module(chapter: str) -> ModuleType:
@@ -68,12 +86,30 @@ def train(ch: Any, experiment: Experiment, variants: list[str] | None = None) ->
     from the chapter's run store, or trained when missing (see ``train_run``)."""
     from ..course.ablations import run_specs
 
-    if experiment.decide is not None:
+    if experiment.waits:
         raise ValueError(f"this experiment's keywords are decided by the runs of "
                          f"{experiment.after!r}: train experiment.given(those runs)")
     specs = experiment.specs if variants is None else [
         s for s in experiment.specs if s.name in variants]
-    return run_specs(ch, specs, seeds=experiment.seeds, **experiment.common)
+    runs = run_specs(ch, specs, seeds=experiment.seeds, **experiment.common)
+    extend = set() if ch.profile.dry_run else second_stage(experiment, runs)
+    if not extend:
+        return runs
+    more = run_specs(ch, [s for s in specs if s.name in extend], seeds=experiment.more_seeds,
+                     **experiment.common)
+    return [r for r in runs if r.row.extra.get("variant") not in extend] + more
+
+
+def second_stage(experiment: Experiment, runs: list[Any]) -> set[str]:
+    """The variants that get ``more_seeds`` seeds: both sides of each comparison that the
+    first stage's runs leave undecided (none without ``more_seeds`` or in a dry run)."""
+    if not experiment.more_seeds or not experiment.against or not runs:
+        return set()
+    from ..course import protocol
+
+    present = {r.row.extra.get("variant") for r in runs}
+    against = {v: ref for v, ref in experiment.against.items() if v in present and ref in present}
+    return protocol.to_extend(protocol.compare(runs, against))
 
 
 def train_all(ch: Any, experiments: dict[str, Experiment],
@@ -94,3 +130,18 @@ def train_all(ch: Any, experiments: dict[str, Experiment],
         if variants is None:
             whole[name] = runs[name]
     return runs
+
+
+def chapter_verdicts(experiments: dict[str, Experiment],
+                     runs: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The ``verdicts.json`` records of a chapter: every comparison (``against``) of every
+    experiment that answers a ``question``, judged by the protocol on its ``runs``
+    (``train_all``'s result)."""
+    from ..course import protocol
+
+    records = []
+    for name, exp in experiments.items():
+        if exp.question and exp.against and runs.get(name):
+            records += protocol.verdict_records(exp.question, protocol.compare(runs[name], exp.against))
+    return records
+

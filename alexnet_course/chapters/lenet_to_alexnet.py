@@ -1,137 +1,150 @@
-"""Chapter 01, from LeNet to AlexNet: the experiments of its four questions.
+"""Chapter 01, from LeNet to AlexNet: the experiments of its questions, under the
+conclusive protocol (:mod:`..course.protocol`).
 
-* ``differences`` (Q1a): LeNet → AlexNet one change at a time;
-* ``simplify`` (Q1b): the homework's simplified AlexNets, each row one more cut;
-* ``epochs`` (Q1c): LeNet and an AlexNet-style network trained longer;
-* ``batch`` (Q1d): one network at three batch sizes.
+* ``rates``: the learning-rate grid, judged on the validation split — each activation's
+  LeNet at its own best rate, and one rate for each AlexNet-style setting;
+* ``pilot``: the epoch pilot of each setting's slowest-converging variant (``E / 2``,
+  ``E``, ``1.5 E`` epochs), which also shows what more epochs buy (the homework's Q1c);
+* ``differences`` (Q1a): LeNet → AlexNet one change at a time, "deeper" also at LeNet's
+  parameter count;
+* ``simplify`` (Q1b): the homework's simplified AlexNets, each row one more cut, each
+  compared with the uncut baseline;
+* ``batch`` (d2l's exercise): one network at three batch sizes, with and without scaling
+  the rate with the batch.
 
-Every run trains with Adam at a constant rate (the homework's recipe), on Fashion-MNIST
-unless ``dataset="cifar10"``.
+Every run trains with Adam (the homework's optimiser) and a cosine decay to zero, on
+Fashion-MNIST (55,000 training images, 5,000 held out) unless ``dataset="cifar10"``.
 """
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 from ..augment import Compose, RandomCrop, RandomHorizontalFlip
+from ..course import protocol
 from ..course.ablations import Spec
 from ..course.profiles import Profile
 from . import Experiment
 
 NAME = "01_lenet_to_alexnet"
+LRS = (5e-4, 1e-3, 2e-3, 4e-3)  # the grid every setting's rate is chosen from
+# the Q1b network: AlexNet's layout at 28 px with ⅛ of its channels and FC 512, so that
+# 5–10 seeds of six rows train to convergence in about 40 CPU-minutes (¼ width: 3×)
+Q1B = dict(input_size=28, width=0.125, fc_width=512)
+SMALL = dict(width=1 / 16, fc_width=128, dropout=0.0)       # 40,854 parameters
+MATCHED = dict(width=0.09, fc_width=128, dropout=0.0)       # 60,746: LeNet has 61,706
 
 
 def experiments(P: Profile, *, dataset: str = "fashion_mnist", seeds: int | None = None,
-                alex_size: int | None = None, diff_epochs: int | None = None,
-                simp_epochs: int | None = None) -> dict[str, Experiment]:
+                epochs: int | None = None) -> dict[str, Experiment]:
     """The chapter's experiments in profile ``P``; ``None`` leaves a choice to the profile."""
-    n_seeds = seeds or P.pick(smoke=1, quick=1, standard=3, full=3)
-    alex_size = alex_size or P.pick(smoke=68, quick=68, standard=68, full=224)
     native = 32 if dataset == "cifar10" else 28
-    adam = dict(optimizer="adam", lr=1e-3, dataset=dataset)
-    return {"differences": _differences(P, n_seeds, native, diff_epochs, adam),
-            "simplify": _simplify(P, n_seeds, native, alex_size, simp_epochs, adam),
-            "epochs": _epochs(P, n_seeds, adam),
-            "batch": _batch(P, native, adam)}
+    n_seeds = seeds or P.pick(smoke=1, quick=2, standard=protocol.FIRST_SEEDS,
+                              full=protocol.FIRST_SEEDS)
+    more = None if seeds else P.pick(smoke=None, quick=None, standard=protocol.MORE_SEEDS,
+                                     full=protocol.MORE_SEEDS)
+    epochs = epochs or P.pick(smoke=2, quick=4, standard=10, full=10)
+    val = P.pick(smoke=64, quick=500, standard=protocol.VAL_SIZE, full=protocol.VAL_SIZE)
+    common = protocol.recipe(epochs, optimizer="adam", lr=1e-3, dataset=dataset,
+                             data_kwargs={"val_size": val},
+                             train_size=P.pick(smoke=1024, quick=5000, standard=None, full=None),
+                             test_size=P.pick(smoke=128, quick=2000, standard=None, full=None))
+    diff, simp, batch = _differences(native), _simplify(native), _batch()
+    # which grid run decides each variant's rate: an activation's LeNets share their grid
+    grid = {**{s.name: ("lenet" if "relu" not in s.name else "lenet_relu")
+               for s in diff if s.model == "lenet"},
+            **{s.name: "deeper" for s in diff if s.model != "lenet"},
+            **{s.name: "baseline" for s in simp}, **{s.name: "deeper" for s in batch}}
+    by_name = {s.name: s for s in [*diff, *simp]}
+    grid_specs = [by_name[n] for n in dict.fromkeys(grid.values())]
+    piloted = [by_name["lenet"], by_name["wider_augment"], by_name["baseline"],
+               next(s for s in batch if s.name == "batch_512")]
+    pilot = protocol.pilot_specs(piloted, epochs)
+
+    def tuned(specs: list[Spec]) -> dict[str, Any]:
+        return dict(after="rates", tune=partial(_tune, grid, [s.name for s in specs]))
+
+    return {
+        "rates": Experiment(protocol.rate_specs(grid_specs, LRS), 1, common,
+                            notes={"lrs": LRS, "grid": grid}),
+        "pilot": Experiment(pilot, 1, common, **tuned(pilot),
+                            notes={"epochs": epochs, "piloted": [s.name for s in piloted]}),
+        "differences": Experiment(diff, n_seeds, common, _DIFF_AGAINST, question="Q1a",
+                                  more_seeds=more, notes={"epochs": epochs}, **tuned(diff)),
+        "simplify": Experiment(simp, n_seeds, common, {s.name: "baseline" for s in simp[1:]},
+                               question="Q1b", more_seeds=more,
+                               notes={"epochs": epochs, "target": 0.85}, **tuned(simp)),
+        "batch": Experiment(batch, n_seeds, common, {s.name: "batch_128" for s in batch
+                                                     if s.name != "batch_128"},
+                            question="batch size", more_seeds=more,
+                            notes={"sizes": [32, 128, 512]}, **tuned(batch)),
+    }
 
 
-def _differences(P: Profile, n_seeds: int, native: int, epochs: int | None,
-                 adam: dict) -> Experiment:
-    epochs = epochs or P.pick(smoke=1, quick=2, standard=3, full=1)
-    wide_factor = P.pick(smoke=2, quick=4, standard=2, full=4)  # 2× on a CPU: 4× costs 2.5× the time
+def _tune(grid: dict[str, str], names: list[str], runs: list[Any]) -> dict[str, dict[str, Any]]:
+    """The rate of each of ``names``, chosen on the validation split by its grid run
+    (``grid``); ``lr_up`` and the scaled batch rows multiply it, and a pilot's
+    ``<variant>_e<epochs>`` takes its variant's."""
+    best = protocol.best_rates({n: n for n in set(grid.values())}, LRS, runs)
+    out = {}
+    for name in names:
+        variant = name if name in grid else name.rsplit("_e", 1)[0]
+        out[name] = {"lr": best[grid[variant]]["lr"] * _RATE_FACTOR.get(variant, 1.0)}
+    return out
+
+
+# rows whose rate is a multiple of the chosen one (the homework's "lr ×2"; the batch
+# rows that scale the rate linearly with the batch, Goyal et al. 2017)
+_RATE_FACTOR = {"lr_up": 2.0, "batch_32_scaled": 0.25, "batch_512_scaled": 4.0}
+
+_DIFF_AGAINST = {"lenet_relu": "lenet", "lenet_maxpool": "lenet", "lenet_relu_max": "lenet",
+                 "deeper": "lenet_relu_max", "deeper_matched": "lenet_relu_max",
+                 "deeper_2x_input": "deeper", "wider": "deeper", "wider_dropout": "wider",
+                 "wider_augment": "wider"}
+
+
+def _differences(native: int) -> list[Spec]:
+    wide = dict(width=2 / 16, fc_width=128, dropout=0.0)
     aug = Compose(RandomCrop(native, padding=2), RandomHorizontalFlip())
-    small = dict(width=1 / 16, fc_width=128, dropout=0.0)
-    wide = dict(width=wide_factor / 16, fc_width=128, dropout=0.0)
-    specs = [
+    return [
         Spec("lenet", "LeNet (d2l): sigmoid, average pooling", "lenet"),
         Spec("lenet_relu", "sigmoid → ReLU", "lenet", {"activation": "relu"}),
         Spec("lenet_maxpool", "average → max pooling", "lenet", {"pool": "max"}),
         Spec("lenet_relu_max", "ReLU and max pooling", "lenet", {"activation": "relu", "pool": "max"}),
-        Spec("deeper", "5 conv layers at LeNet's widths (ReLU, max)", "alexnet_28", small),
+        Spec("deeper", "5 conv layers at LeNet's widths (ReLU, max), 40,854 parameters",
+             "alexnet_28", SMALL),
+        Spec("deeper_matched", "5 conv layers, widened to LeNet's parameter count (60,746)",
+             "alexnet_28", MATCHED),
         Spec("deeper_2x_input", f"deeper at {2 * native}×{2 * native} (upsampled)", "alexnet_28",
-             {**small, "input_size": 2 * native}, train={"resize": 2 * native}),
-        Spec("wider", f"deeper, {wide_factor}× the channels", "alexnet_28", wide),
+             {**SMALL, "input_size": 2 * native}, train={"resize": 2 * native}),
+        Spec("wider", "deeper, 2× the channels", "alexnet_28", wide),
         Spec("wider_dropout", "wider + dropout 0.5 in the FC layers", "alexnet_28",
              {**wide, "dropout": 0.5}),
         Spec("wider_augment", "wider + random crop (pad 2) and flip", "alexnet_28", wide,
              train={"transform": aug}),
     ]
-    against = {"lenet_relu": "lenet", "lenet_maxpool": "lenet", "lenet_relu_max": "lenet",
-               "deeper": "lenet_relu_max", "deeper_2x_input": "deeper", "wider": "deeper",
-               "wider_dropout": "wider", "wider_augment": "wider"}
-    common = dict(epochs=epochs, train_size=P.pick(smoke=128, quick=2000, standard=None, full=20000),
-                  test_size=P.pick(smoke=128, quick=2000, standard=None, full=None), **adam)
-    return Experiment(specs, n_seeds, common, against,
-                      notes={"epochs": epochs, "wide_factor": wide_factor})
 
 
-def _simplify(P: Profile, n_seeds: int, native: int, alex_size: int, epochs: int | None,
-              adam: dict) -> Experiment:
-    epochs = epochs or P.pick(smoke=1, quick=2, standard=2, full=1)
-    base = dict(drop_fc7=True, drop_equal_convs=True)
-    if P.name == "standard":  # two CPU cores: native 28-px input throughout
-        n28 = dict(input_size=native, width=0.25, fc_width=1024)
-        specs = [
-            Spec("baseline", "AlexNet layout at 28 px, ¼ of the channels, FC 1024", "alexnet_28", n28),
-            Spec("no_fc7", "remove the second FC layer (fc7)", "alexnet_28", {**n28, "drop_fc7": True}),
-            Spec("no_conv4", "… and conv4 (equal in/out channels)", "alexnet_28", {**n28, **base}),
-            Spec("lr_up", "… and lr 0.001 → 0.002", "alexnet_28", {**n28, **base}, train={"lr": 2e-3}),
-            Spec("fc_256", "… and FC width 1024 → 256", "alexnet_28",
-                 {**n28, **base, "fc_width": 256}, train={"lr": 2e-3}),
-            Spec("half_width", "… and half the channels (⅛ of AlexNet's)", "alexnet_28",
-                 {**n28, **base, "fc_width": 256, "width": 0.125}, train={"lr": 2e-3}),
-        ]
-        resize = None
-    else:
-        at = dict(input_size=alex_size)
-        specs = [
-            Spec("baseline", "d2l AlexNet", "alexnet_simple", at),
-            Spec("no_fc7", "remove the 4096→4096 layer (fc7)", "alexnet_simple", {**at, "drop_fc7": True}),
-            Spec("no_conv4", "… and the 384→384 conv (conv4)", "alexnet_simple", {**at, **base}),
-            Spec("lr_up", "… and lr 0.001 → 0.004", "alexnet_simple", {**at, **base}, train={"lr": 4e-3}),
-            Spec("lr_down", "… and lr 0.004 → 0.002", "alexnet_simple", {**at, **base}, train={"lr": 2e-3}),
-            Spec("fc_1024", "… and FC width 4096 → 1024", "alexnet_simple",
-                 {**at, **base, "fc_width": 1024}, train={"lr": 2e-3}),
-            Spec("half_width", "… and half the channels", "alexnet_simple",
-                 {**at, **base, "fc_width": 1024, "width": 0.5}, train={"lr": 2e-3}),
-            Spec("native_28", f"… and native {native}×{native} input (5×5 stride-1 stem)", "alexnet_28",
-                 {**base, "fc_width": 1024, "width": 0.5, "input_size": native},
-                 train={"lr": 2e-3, "resize": None}),
-        ]
-        resize = alex_size
-    common = dict(epochs=epochs, resize=resize,
-                  train_size=P.pick(smoke=128, quick=1000, standard=None, full=10000),  # GPU: by estimate
-                  test_size=P.pick(smoke=128, quick=1000, standard=None, full=None), **adam)
-    return Experiment(specs, n_seeds, common, notes={"epochs": epochs, "alex_size": alex_size})
+def _simplify(native: int) -> list[Spec]:
+    cut = dict(drop_fc7=True, drop_equal_convs=True)
+    base = {**Q1B, "input_size": native}
+    return [
+        Spec("baseline", "AlexNet layout at 28 px, ⅛ of the channels, FC 512", "alexnet_28", base),
+        Spec("no_fc7", "remove the second FC layer (fc7)", "alexnet_28", {**base, "drop_fc7": True}),
+        Spec("no_conv4", "… and conv4 (equal in/out channels)", "alexnet_28", {**base, **cut}),
+        Spec("lr_up", "… and twice the chosen rate", "alexnet_28", {**base, **cut}),
+        Spec("fc_128", "… and FC width 512 → 128", "alexnet_28", {**base, **cut, "fc_width": 128}),
+        Spec("half_width", "… and half the channels (1/16 of AlexNet's)", "alexnet_28",
+             {**base, **cut, "fc_width": 128, "width": 1 / 16}),
+    ]
 
 
-def _long(P: Profile) -> tuple[str, dict, int | None, str]:
-    return P.pick(
-        smoke=("alexnet_28", {"width": 1 / 16}, None, "`alexnet_28` at 1/16 width"),
-        quick=("alexnet_28", {"width": 0.25, "fc_width": 512}, None, "`alexnet_28` at ¼ width, native 28 px"),
-        standard=("alexnet_28", {"width": 0.125, "fc_width": 512}, None, "`alexnet_28` at ⅛ width, native 28 px"),
-        full=("alexnet_d2l", {"input_size": 224}, 224, "d2l's AlexNet at 224 px"))
-
-
-def _epochs(P: Profile, n_seeds: int, adam: dict) -> Experiment:
-    model, kwargs, resize, desc = _long(P)
-    epochs = P.pick(smoke=2, quick=6, standard=6, full=2)
-    specs = [Spec("epochs_lenet", "LeNet", "lenet"),
-             Spec("epochs_alexnet", "AlexNet-style", model, kwargs, train={"resize": resize})]
-    common = dict(epochs=epochs, train_size=P.pick(smoke=128, quick=2000, standard=None, full=10000),
-                  test_size=P.pick(smoke=128, quick=1000, standard=None, full=None), **adam)
-    return Experiment(specs, n_seeds, common, {"epochs_alexnet": "epochs_lenet"},
-                      notes={"epochs": epochs, "alex_desc": desc})
-
-
-def _batch(P: Profile, native: int, adam: dict) -> Experiment:
-    model, kwargs, resize, _ = _long(P)
-    model, kwargs, resize = P.pick(smoke=("alexnet_28", {"width": 1 / 16}, None),
-                                   quick=(model, kwargs, resize), standard=(model, kwargs, resize),
-                                   full=(model, kwargs, resize))
-    sizes = P.pick(smoke=[32, 64], quick=[32, 128, 512], standard=[32, 128, 512], full=[64, 256, 1024])
+def _batch() -> list[Spec]:
+    # the "deeper" network of Q1a: batch 128 at its chosen rate is that experiment's run
     # keep_net: the page estimates each run's memory from its network
-    specs = [Spec(f"batch_{b}", f"batch size {b}", model, kwargs,
-                  train={"batch_size": b, "keep_net": "architecture"}) for b in sizes]
-    common = dict(epochs=P.pick(smoke=1, quick=2, standard=1, full=1), resize=resize,
-                  train_size=P.pick(smoke=128, quick=2000, standard=None, full=10000),
-                  test_size=P.pick(smoke=128, quick=1000, standard=None, full=None), **adam)
-    return Experiment(specs, 1, common, notes={"sizes": sizes, "side": resize or native})
+    sizes = {"batch_32": 32, "batch_128": 128, "batch_512": 512,
+             "batch_32_scaled": 32, "batch_512_scaled": 512}
+    return [Spec(name, f"batch {b}" + (", rate scaled with the batch" if "scaled" in name else ""),
+                 "alexnet_28", SMALL, train={"batch_size": b, "keep_net": "architecture"})
+            for name, b in sizes.items()]

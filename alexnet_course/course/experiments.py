@@ -156,6 +156,10 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
         kept = store.read(path)
         if store.stale_reason(kept, digest) is None and (weights is None or weights.is_file()):
             return _stored(kept, model, kwargs, keep_net, weights)
+    if digest is not None and weights is None and not ch.require_stored:
+        twin = store.find_twin(path.parent, digest)
+        if twin is not None:  # the same run under another name: stored again, not trained
+            return _stored(_renamed(twin, run, extra), model, kwargs, keep_net, None, path)
     if ch.require_stored:
         reason = "it has no spec" if digest is None else (
             store.stale_reason(store.read(path), digest) or f"its kept weights {weights} are missing")
@@ -224,10 +228,21 @@ def fill_command(chapter: str, profile: str) -> str:
     return f"Train the missing runs with `python -m alexnet_course.run {chapter} --profile {profile}`"
 
 
+def _renamed(twin: dict[str, Any], run: str, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored run's record under the name ``run`` with this call's extra columns."""
+    row = RunRow.from_dict(twin["row"])
+    row.run, row.extra = run, {**dict(extra or {}), **{k: v for k, v in row.extra.items()
+                                                       if k == "timing"}}
+    return {**twin, "run": run, "row": row.to_dict(), "same_as": twin["run"]}
+
+
 def _stored(record: dict[str, Any], model: str | Callable[[], nn.Module], kwargs: dict[str, Any],
-            keep_net: bool | str, weights: Path | None) -> RunResult:
+            keep_net: bool | str, weights: Path | None, save_as: Path | None = None) -> RunResult:
     """A stored run as :func:`train_run` returns it: a kept network with its stored weights
-    (``keep_net=True``) or untrained (``"architecture"``)."""
+    (``keep_net=True``) or untrained (``"architecture"``); written to ``save_as`` first when
+    given (a twin stored under a new name)."""
+    if save_as is not None:
+        store.write(save_as, record)
     net = None
     if keep_net:
         net = get_model(model, **kwargs) if isinstance(model, str) else model()

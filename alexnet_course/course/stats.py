@@ -204,7 +204,8 @@ def paired_compare(a: Sequence[float], b: Sequence[float], names: Sequence[str] 
     ia, ib = mean_ci(xa, confidence), mean_ci(xb, confidence)
     if d.n < 2:
         return Comparison((name_a, name_b), ia, ib, d.mean, math.nan, math.nan, math.nan,
-                          f"not decidable: fewer than 2 pairs of {name_a} and {name_b}")
+                          f"not decidable: fewer than 2 pairs of {name_a} and {name_b}",
+                          margin, d.n)
     diffs = np.asarray([x - y for x, y in pairs])
     if diffs.std(ddof=1) == 0:
         low = high = d.mean

@@ -91,6 +91,21 @@ def stale_reason(record: dict[str, Any] | None, digest: str) -> str | None:
     return None
 
 
+def find_twin(folder: Path, digest: str) -> dict[str, Any] | None:
+    """A valid stored run of spec hash ``digest`` under another name in ``folder`` (a grid
+    run at the rate later chosen is also the experiment's seed 0), or None."""
+    for path in sorted(Path(folder).glob("*.json")):
+        if path.name.startswith(("_", ".")):
+            continue
+        try:
+            record = read(path)
+        except ValueError:
+            continue  # a damaged file is reported when its own run is asked for
+        if isinstance(record, dict) and "row" in record and stale_reason(record, digest) is None:
+            return record
+    return None
+
+
 def write(path: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` atomically: a run killed mid-write leaves the previous file (or
     none), never half a JSON."""
