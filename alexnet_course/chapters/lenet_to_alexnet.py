@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from ..augment import Compose, RandomCrop, RandomHorizontalFlip
-from ..course import protocol
+from ..course import protocol, timing
 from ..course.ablations import Spec
 from ..course.profiles import Profile
 from . import Experiment
@@ -50,6 +50,8 @@ def experiments(P: Profile, *, dataset: str = "fashion_mnist", seeds: int | None
                              data_kwargs={"val_size": val},
                              train_size=P.pick(smoke=1024, quick=5000, standard=None, full=None),
                              test_size=P.pick(smoke=128, quick=2000, standard=None, full=None))
+    # probes hold out no validation images: their evaluation time is the test set's alone
+    probe_common = {**common, "data_kwargs": {"paired_augment": True}}
     diff, simp, batch = _differences(native), _simplify(native), _batch()
     # which grid run decides each variant's rate: an activation's LeNets share their grid
     grid = {**{s.name: ("lenet" if "relu" not in s.name else "lenet_relu")
@@ -79,6 +81,20 @@ def experiments(P: Profile, *, dataset: str = "fashion_mnist", seeds: int | None
                                                      if s.name != "batch_128"},
                             question="batch size", more_seeds=more,
                             notes={"sizes": [32, 128, 512]}, **tuned(batch)),
+        # the seconds the page compares: short probes timed alone (the runs above may share
+        # the machine), batch 128 for the architectures, ≥ 15 batches of each batch size
+        "timing": Experiment(timing.probe_specs([*simp, by_name["deeper"], by_name["deeper_2x_input"]]),
+                             1, timing.probe_common(probe_common, steps=15, batch=128)),
+        "timing_batch": Experiment(timing.probe_specs([s for s in batch if "scaled" not in s.name]),
+                                   1, {**timing.probe_common(probe_common, steps=15, batch=512)}),
+        # d2l's AlexNet at 224 px, for the scale of the problem: 2 batches of 32 (≈ 10 images/s)
+        "timing_224": Experiment(timing.probe_specs([Spec(
+            "alexnet_d2l_224", "d2l's AlexNet at 224 px", "alexnet_d2l", {"input_size": 224},
+            train={"resize": 224})]), 1,
+            timing.probe_common(probe_common, **P.pick(smoke={"steps": 1, "batch": 4},
+                                                       quick={"steps": 2, "batch": 32},
+                                                       standard={"steps": 2, "batch": 32},
+                                                       full={"steps": 15, "batch": 128}))),
     }
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .ablations import Spec, mark_ended_at_chance, verdicts
-from .stats import Comparison
+from .stats import Comparison, mean_ci
 from . import store
 
 MARGIN = 0.01          # ±1 point of accuracy: "equivalent" when the whole interval is inside
@@ -135,6 +135,73 @@ def to_extend(comparisons: Mapping[str, Comparison]) -> set[str]:
     return {name for c in comparisons.values() if not c.settled for name in c.names}
 
 
+def verdict_word(c: Comparison) -> str:
+    """The protocol's verdict: "<A> higher", "<B> higher", "equivalent within ±1 point" or
+    "undecided" (with too few pairs: "not decidable")."""
+    if c.decided:
+        return c.verdict
+    if c.equivalent:
+        return f"equivalent within ±{100 * MARGIN:g} point"
+    return "undecided" if c.n >= 2 else "not decidable"
+
+
+def summary(runs: Iterable[Any], comparisons: Mapping[str, Comparison]) -> pd.DataFrame:
+    """One row per variant (in run order): its final test accuracy as mean ± 95 % (n), and
+    for a compared variant its reference, the paired difference in points with its
+    interval, the number of pairs and the verdict."""
+    runs = list(runs)
+    values: dict[str, list[float]] = {}
+    for r in runs:
+        finished = values.setdefault(r.row.extra.get("variant", r.run), [])
+        if not r.failed:
+            finished.append(r.row.last_test_acc)
+    rows = {}
+    for variant, accs in values.items():
+        ci = mean_ci(accs)
+        row: dict[str, Any] = {"test acc": ci.mean, "test acc (mean ± 95 %, n)": ci.format(),
+                               "runs": sum(r.row.extra.get("variant", r.run) == variant for r in runs),
+                               "stopped": sum(bool(r.failed) for r in runs
+                                              if r.row.extra.get("variant", r.run) == variant)}
+        c = comparisons.get(variant)
+        if c is not None:
+            row.update({"compared with": c.names[1], "Δ (points)": 100 * c.diff,
+                        "95 % interval": (f"{100 * c.low:+.1f} to {100 * c.high:+.1f}"
+                                          if math.isfinite(c.low) else "—"),
+                        "pairs": c.n, "verdict": verdict_word(c)})
+        rows[variant] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def lower_bounds(runs: Iterable[Any]) -> dict[str, float]:
+    """Each variant's lower end of the 95 % interval of its final test accuracy (finished
+    runs only): "holds 85 %" is judged by it, not by the mean."""
+    values: dict[str, list[float]] = {}
+    for r in runs:
+        finished = values.setdefault(r.row.extra.get("variant", r.run), [])
+        if not r.failed:
+            finished.append(r.row.last_test_acc)
+    return {v: mean_ci(accs).low for v, accs in values.items()}
+
+
+def answer(comparisons: Mapping[str, Comparison], labels: Mapping[str, str]) -> str:
+    """The comparisons in one paragraph, grouped by verdict, each with its difference and
+    interval in points: the page's answer, generated from the runs. ``labels`` names each
+    compared variant's change in words."""
+    def said(key: str) -> str:
+        c = comparisons[key]
+        interval = (f"{100 * c.low:+.1f} to {100 * c.high:+.1f}" if math.isfinite(c.low) else "no interval")
+        return f"{labels.get(key, key)} ({100 * c.diff:+.1f} points, {interval}, n = {c.n})"
+    groups = {"Raised the accuracy": [k for k, c in comparisons.items()
+                                      if c.decided and c.verdict == f"{c.names[0]} higher"],
+              "Lowered it": [k for k, c in comparisons.items()
+                             if c.decided and c.verdict != f"{c.names[0]} higher"],
+              f"Equivalent within ±{100 * MARGIN:g} point": [k for k, c in comparisons.items()
+                                                             if c.equivalent],
+              "Undecided": [k for k, c in comparisons.items() if not c.settled]}
+    return " ".join(f"{head}: {'; '.join(said(k) for k in keys)}." for head, keys in groups.items()
+                    if keys)
+
+
 def verdict_records(question: str, comparisons: Mapping[str, Comparison],
                     why_wide: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The comparisons as ``verdicts.json`` records: ``question``, ``comparison`` ("A vs B"),
@@ -145,6 +212,7 @@ def verdict_records(question: str, comparisons: Mapping[str, Comparison],
         record = c.to_record(question, f"{c.names[0]} vs {c.names[1]}", METRIC)
         record["difference"] = _points(c.diff)
         record["interval"] = [_points(c.low), _points(c.high)]
+        record["verdict"] = verdict_word(c)
         record["settled"] = c.settled
         if why_wide and variant in why_wide:
             record["why_wide"] = why_wide[variant]
@@ -190,3 +258,28 @@ def tally(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         if low is not None and (high - low) / 2 > 100 * MARGIN and not r.get("why_wide"):
             out["wide unexplained"] += 1
     return out
+
+
+def plot_pilot(names: Sequence[str], epochs: int, runs: Iterable[Any]) -> Any:
+    """The pilot curves: for each piloted variant, validation accuracy after every epoch of
+    its ``E / 2``, ``E`` and ``1.5 E`` runs (each decays its rate to zero at its own end)."""
+    import matplotlib.pyplot as plt
+
+    by_name = {r.run: r for r in runs}
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for e in pilot_epochs(epochs):
+            h = by_name[name if e == epochs else f"{name}_e{e}"].history
+            ax.plot([r["epoch"] for r in h.records], [r.get("val_acc") for r in h.records],
+                    marker=".", label=f"{e} epochs")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        last = [val_acc(by_name[name if e == epochs else f"{name}_e{e}"]) for e in pilot_epochs(epochs)]
+        finite = [x for x in last if math.isfinite(x)]
+        if finite:
+            ax.set_ylim(min(finite) - 0.03, max(finite) + 0.01)
+    axes[0][0].set_ylabel("validation accuracy")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
