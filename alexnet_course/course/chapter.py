@@ -96,17 +96,20 @@ def git_commit() -> str:
         return "unknown"
 
 
-def glue(name: str, value: Any, display: bool = False) -> None:
+def glue(name: str, value: Any, display: bool = False, plain: bool = False) -> None:
     """myst-nb's ``glue`` when available (the book), a no-op elsewhere (e.g. Colab).
 
     Strings are glued as Markdown, so prose shows them without quotes through
     ``{glue:md}`name` ``; numbers keep their value for ``{glue:text}`name:.3f` ``.
+    ``plain=True`` glues a string as plain text instead, for ``{glue:text}``, which also
+    pastes from another page (``{glue:text}`results.ipynb::name` ``; ``{glue:md}`` cannot),
+    and shows a Markdown value as its repr.
     """
     try:
         from myst_nb import glue as _glue
     except ImportError:
         return
-    if isinstance(value, str):
+    if isinstance(value, str) and not plain:
         from IPython.display import Markdown
 
         value = Markdown(value)
@@ -160,8 +163,8 @@ class Chapter:
 
         display(Markdown(self.header_markdown()))
 
-    def glue(self, name: str, value: Any, display: bool = False) -> None:
-        glue(name, value, display=display)
+    def glue(self, name: str, value: Any, display: bool = False, plain: bool = False) -> None:
+        glue(name, value, display=display, plain=plain)
 
     def save_run(self, run: str, history: History | dict[str, Any] | None = None,
                  **extra: Any) -> Path:

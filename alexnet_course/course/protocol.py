@@ -244,6 +244,18 @@ def read_verdicts(folder: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text())["verdicts"]
 
 
+def half_width(record: Mapping[str, Any]) -> float | None:
+    """Half the width of a record's interval, in points (None when it has none)."""
+    low, high = record["interval"]
+    return None if low is None or high is None else (high - low) / 2
+
+
+def wide_unexplained(record: Mapping[str, Any]) -> bool:
+    """True for a record whose half-width exceeds ±:data:`MARGIN` with no ``why_wide``."""
+    width = half_width(record)
+    return width is not None and width > 100 * MARGIN and not record.get("why_wide")
+
+
 def tally(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """How many comparisons were decided (a direction), found equivalent, left undecided,
     and how many report a half-width above 1 point without saying why."""
@@ -254,9 +266,7 @@ def tally(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         key = ("higher" if verdict.endswith(" higher") else
                "equivalent" if verdict.startswith("equivalent") else "undecided")
         out[key] += 1
-        low, high = r["interval"]
-        if low is not None and (high - low) / 2 > 100 * MARGIN and not r.get("why_wide"):
-            out["wide unexplained"] += 1
+        out["wide unexplained"] += wide_unexplained(r)
     return out
 
 
@@ -282,4 +292,3 @@ def plot_pilot(names: Sequence[str], epochs: int, runs: Iterable[Any]) -> Any:
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
-
