@@ -93,10 +93,12 @@ def rate_table(grid: Mapping[str, str], lrs: Sequence[float], runs: Iterable[Any
 
 def pilot_specs(specs: Sequence[Spec], epochs: int) -> list[Spec]:
     """The epoch pilot of each spec: the same run for ``E / 2`` and ``1.5 E`` epochs, named
-    ``<spec>_e<epochs>`` (the ``E``-epoch run is the experiment's seed 0)."""
+    ``<spec>_e<epochs>`` (the ``E``-epoch run is the experiment's seed 0); ``E`` is the
+    spec's own ``epochs`` where it sets one, else ``epochs``."""
     return [replace(s, name=f"{s.name}_e{e}", change=f"{s.change}, {e} epochs",
                     train={**s.train, "epochs": e})
-            for s in specs for e in pilot_epochs(epochs) if e != epochs]
+            for s in specs for e in pilot_epochs(s.train.get("epochs", epochs))
+            if e != s.train.get("epochs", epochs)]
 
 
 def pilot_epochs(epochs: int) -> list[int]:
@@ -104,18 +106,22 @@ def pilot_epochs(epochs: int) -> list[int]:
     return [max(1, math.ceil(epochs / 2)), epochs, math.ceil(PILOT_FACTOR * epochs)]
 
 
-def pilot_table(names: Sequence[str], epochs: int, runs: Iterable[Any]) -> pd.DataFrame:
-    """For each piloted variant of ``names``: its validation accuracy at ``E / 2``, ``E`` and
-    ``1.5 E`` epochs and whether the last step moved it by less than the tolerance
-    (``converged``). ``runs`` holds the experiment's seed-0 runs and the pilot's."""
+def _pilot_runs(name: str, epochs: int, by_name: Mapping[str, Any]) -> dict[int, Any]:
+    return {e: by_name[name if e == epochs else f"{name}_e{e}"] for e in pilot_epochs(epochs)}
+
+
+def pilot_table(epochs: Mapping[str, int], runs: Iterable[Any]) -> pd.DataFrame:
+    """For each piloted variant (``epochs``: variant → its ``E``): its validation accuracy
+    at ``E / 2``, ``E`` and ``1.5 E`` epochs and whether the last step moved it by less
+    than the tolerance (``converged``). ``runs`` holds the experiments' seed-0 runs and the
+    pilot's."""
     by_name = {r.run: r for r in runs}
     rows = {}
-    for name in names:
-        accs = {e: val_acc(by_name[name if e == epochs else f"{name}_e{e}"])
-                for e in pilot_epochs(epochs)}
-        step = accs[pilot_epochs(epochs)[-1]] - accs[epochs]
-        rows[name] = {**{f"val acc at {e} epochs": a for e, a in accs.items()},
-                      "1.5 E − E (points)": 100 * step,
+    for name, e in epochs.items():
+        accs = [val_acc(r) for r in _pilot_runs(name, e, by_name).values()]
+        step = accs[-1] - accs[1]
+        rows[name] = {"E": e, "val acc at E / 2": accs[0], "val acc at E": accs[1],
+                      "val acc at 1.5 E": accs[2], "1.5 E − E (points)": 100 * step,
                       "converged": bool(abs(step) < PILOT_TOLERANCE)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
@@ -270,25 +276,26 @@ def tally(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return out
 
 
-def plot_pilot(names: Sequence[str], epochs: int, runs: Iterable[Any]) -> Any:
-    """The pilot curves: for each piloted variant, validation accuracy after every epoch of
-    its ``E / 2``, ``E`` and ``1.5 E`` runs (each decays its rate to zero at its own end)."""
+def plot_pilot(epochs: Mapping[str, int], runs: Iterable[Any]) -> Any:
+    """The pilot curves: for each piloted variant (``epochs``: variant → its ``E``),
+    validation accuracy after every epoch of its ``E / 2``, ``E`` and ``1.5 E`` runs (each
+    decays its rate to zero at its own end)."""
     import matplotlib.pyplot as plt
 
     by_name = {r.run: r for r in runs}
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.8), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        for e in pilot_epochs(epochs):
-            h = by_name[name if e == epochs else f"{name}_e{e}"].history
+    fig, axes = plt.subplots(1, len(epochs), figsize=(3.2 * len(epochs), 2.8), squeeze=False)
+    for ax, (name, e) in zip(axes[0], epochs.items()):
+        pilot = _pilot_runs(name, e, by_name)
+        for k, run in pilot.items():
+            h = run.history
             ax.plot([r["epoch"] for r in h.records], [r.get("val_acc") for r in h.records],
-                    marker=".", label=f"{e} epochs")
+                    marker=".", label=f"{k} epochs")
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
-        last = [val_acc(by_name[name if e == epochs else f"{name}_e{e}"]) for e in pilot_epochs(epochs)]
-        finite = [x for x in last if math.isfinite(x)]
+        finite = [x for x in map(val_acc, pilot.values()) if math.isfinite(x)]
         if finite:
             ax.set_ylim(min(finite) - 0.03, max(finite) + 0.01)
+        ax.legend(fontsize=7)
     axes[0][0].set_ylabel("validation accuracy")
-    axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     return fig
