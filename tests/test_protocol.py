@@ -350,3 +350,83 @@ def test_chapter_verdicts_cover_experiments_with_a_question_and_comparisons() ->
         ("Q1", "up vs ref"), ("Q1", "same vs ref"), ("Q1", "unsure vs ref"), ("Q3", "same vs ref")]
     assert records[0]["verdict"] == "up higher"
     assert chapter_verdicts(exps, {}) == []  # no runs yet: no records
+
+
+# --- run.py: a fill writes the chapter's verdicts -------------------------------------------
+
+def fake_fit(net, train_iter, test_iter, *, epochs, lr, device=None, val_iter=None,
+             checkpoint=None, progress=None, log=None, **recipe) -> History:
+    """``fit`` without training: the recipe is still checked, accuracies are drawn from
+    torch's stream (which train_run seeds by the run's seed)."""
+    from alexnet_course.settings import TrainSettings
+
+    TrainSettings(epochs=epochs, lr=lr, **recipe)
+    assert val_iter is not None  # the protocol holds out a validation split
+    acc = 0.6 + 0.3 * float(torch.rand(()))
+    return History(records=[
+        {"epoch": e + 1, "train_loss": 0.5, "train_acc": acc, "test_acc": acc,
+         "val_acc": acc + 0.01 * e, "lr": lr, "examples": train_iter.num_examples,
+         "train_seconds": 0.01, "seconds": 0.01, "examples_per_sec": 1e4}
+        for e in range(epochs)])
+
+
+def tiny_dataset(name: str, batch_size: int, resize: int | None = None, *,
+                 val_size: int | None = None, paired_augment: bool = False, **kw):
+    """``load_dataset`` on 1,200 + 200 random images: the loaders without the files."""
+    from alexnet_course.data import _split_loaders
+
+    assert name == "fashion_mnist"
+    g = torch.Generator().manual_seed(0)
+
+    def images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
+                torch.arange(n) % 10)
+
+    return _split_loaders(images(1200), images(200), batch_size, resize=resize,
+                          val_size=val_size, paired_augment=paired_augment, **kw)
+
+
+def test_a_fill_of_chapter_01_writes_its_verdicts_and_leaves_nothing_to_train(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The whole declaration of chapter 01 planned, filled and judged (``fit`` and the data
+    faked: the training itself is the canary's and the GPU edition's test)."""
+    import re
+
+    from alexnet_course import run
+    from alexnet_course.chapters import lenet_to_alexnet
+    from alexnet_course.course import experiments
+
+    trained = []
+
+    def counting_fit(*args, **kwargs):
+        trained.append(1)
+        return fake_fit(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit", counting_fit)
+    monkeypatch.setattr(experiments, "load_dataset", tiny_dataset)
+    args = ["01", "--profile", "smoke", "--root", str(tmp_path), "--device", "cpu"]
+    assert run.main(args) == 0
+    out = capsys.readouterr().out
+    total = int(re.search(r"0 of (\d+) runs stored; training \1", out).group(1))
+    folder = tmp_path / "results" / "smoke" / lenet_to_alexnet.NAME
+    stored = [json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != protocol.VERDICTS]
+    assert len(stored) == total and f"all {total} runs stored" in out
+    twins = {r["run"]: r["same_as"] for r in stored if "same_as" in r}
+    assert len(trained) + len(twins) == total  # each spec trained once
+    for name in ("lenet", "lenet_relu", "deeper", "baseline"):  # seed 0 is its grid run at the chosen rate
+        assert twins[name].startswith(f"{name}_lr")
+
+    declared = lenet_to_alexnet.experiments(PROFILES["smoke"])
+    asked = [(e.question, f"{v} vs {ref}") for e in declared.values() if e.question
+             for v, ref in e.against.items()]
+    records = protocol.read_verdicts(folder)
+    assert [(r["question"], r["comparison"]) for r in records] == asked and asked
+    for r in records:
+        assert set(protocol.VERDICT_FIELDS) <= set(r) and r["metric"] == protocol.METRIC
+        assert r["n"] == 1 and r["verdict"].startswith("not decidable")  # one seed in smoke
+    assert f"{protocol.VERDICTS}: {len(asked)} comparisons" in out
+
+    assert run.main(args + ["--status"]) == 0
+    status = capsys.readouterr().out
+    assert f"{total} of {total} runs stored; nothing left to train" in status
+    assert len(trained) + len(twins) == total  # --status trained nothing
