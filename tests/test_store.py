@@ -232,7 +232,8 @@ def test_the_same_spec_under_another_name_is_stored_again_not_trained(
     ch = Chapter(name="c", profile=PROFILES["smoke"], device=torch.device("cpu"), seed=0,
                  results=tmp_path)
     kw = dict(model_kwargs={"width": 1 / 16}, epochs=1, optimizer="adam", lr=1e-3,
-              train_size=256, test_size=128, progress=False, log=None)
+              train_size=256, test_size=128, progress=False, log=None,
+              final_evals={"flip acc": train_module.flip_tta})
     real, calls = experiments.fit, []
 
     def fit_once(*args, **kwargs):
@@ -251,6 +252,7 @@ def test_the_same_spec_under_another_name_is_stored_again_not_trained(
     assert record["run"] == twin.run == twin.row.run == record["row"]["run"] == "r2"
     assert record["row"]["variant"] == twin.row.extra["variant"] == "deeper"
     assert kept["row"]["variant"] == "grid"  # the first run's record is untouched
+    assert record["row"]["flip acc"] == kept["row"]["flip acc"] == twin.row.extra["flip acc"]
     assert record["spec_hash"] == kept["spec_hash"]
     assert twin.history.records == first.history.records == record["records"]
     assert twin.row.last_test_acc == first.row.last_test_acc
