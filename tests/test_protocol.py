@@ -430,3 +430,49 @@ def test_a_fill_of_chapter_01_writes_its_verdicts_and_leaves_nothing_to_train(
     status = capsys.readouterr().out
     assert f"{total} of {total} runs stored; nothing left to train" in status
     assert len(trained) + len(twins) == total  # --status trained nothing
+
+
+def test_the_second_stage_is_planned_then_trained_for_undecided_comparisons_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --status`` says the second stage waits for the first; once the first is stored,
+    it lists (and the fill trains) ``more_seeds`` seeds of both sides of the undecided
+    comparison, and none of the decided one."""
+    from dataclasses import replace as copy
+
+    from alexnet_course import run
+    from alexnet_course.chapters import train_all
+    from alexnet_course.course import experiments
+    from alexnet_course.course.chapter import Chapter
+
+    def fit_by_rate(net, train_iter, test_iter, *, lr, **kw) -> History:
+        history = fake_fit(net, train_iter, test_iter, lr=lr, **kw)  # draws 0.6 to 0.9
+        if lr != 2e-3:  # the same accuracy for every seed: "up" is decidedly higher
+            for r in history.records:
+                r.update(test_acc=0.8 + lr, val_acc=0.8 + lr)
+        return history
+
+    monkeypatch.setattr(experiments, "fit", fit_by_rate)
+    monkeypatch.setattr(experiments, "load_dataset", tiny_dataset)
+    specs = [Spec(v, v, "alexnet_28", {"width": 1 / 16}, train={"lr": lr})
+             for v, lr in (("ref", 1e-3), ("up", 5e-2), ("noisy", 2e-3))]
+    common = dict(epochs=1, optimizer="adam", train_size=256, test_size=128,
+                  data_kwargs={"val_size": 64}, progress=False, log=None)
+    exps = {"e": Experiment(specs, 2, common, {"up": "ref", "noisy": "ref"}, question="Q",
+                            more_seeds=3)}
+    ch = Chapter(name="c", profile=PROFILES["smoke"], device=torch.device("cpu"), seed=0,
+                 results=tmp_path)
+    plan = copy(ch, plan_only=True)
+    before = run.list_runs(plan, exps, None)
+    assert [r for r, _ in before] == ["ref", "ref-s1", "up", "up-s1", "noisy", "noisy-s1",
+                                      "Q: second stage"]
+    assert "waits for the first stage" in before[-1][1]
+
+    done = train_all(ch, exps)["e"]
+    assert sorted(r.run for r in done) == sorted(
+        ["ref", "ref-s1", "ref-s2", "up", "up-s1", "noisy", "noisy-s1", "noisy-s2"])
+    after = run.list_runs(plan, exps, None)
+    assert sorted(r for r, _ in after) == sorted(r.run for r in done)
+    assert not any(why for _, why in after)
+    up, noisy = protocol.verdict_records("Q", protocol.compare(done, exps["e"].against))
+    assert up["verdict"] == "up higher" and up["n"] == 2
+    assert noisy["n"] == 3 and not noisy["settled"]
