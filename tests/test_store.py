@@ -74,13 +74,17 @@ def test_status_then_fill_one_variant(tmp_path: Path, capsys: pytest.CaptureFixt
     args = ["01", "--profile", "smoke", "--root", str(tmp_path), "--device", "cpu"]
     assert store_cli.main(args + ["--status"]) == 0
     out = capsys.readouterr().out
-    assert "missing  lenet  (not trained yet)" in out and "0 of 21 runs stored" in out
-    assert store_cli.main(args + ["--variant", "lenet"]) == 0
-    assert (tmp_path / "results" / "smoke" / "01_lenet_to_alexnet" / "lenet.json").is_file()
+    n = sum(line.startswith("missing  ") for line in out.splitlines())  # every run, listed
+    assert "missing  lenet_lr0.001  (not trained yet)" in out and f"0 of {n} runs stored" in out
+    assert "missing  lenet  (waits for the runs of 'rates')" in out  # its rate is chosen first
+    assert store_cli.main(args + ["--variant", "lenet_lr0.001"]) == 0  # one run of the grid
+    folder = tmp_path / "results" / "smoke" / "01_lenet_to_alexnet"
+    assert [p.name for p in folder.glob("*.json")] == ["lenet_lr0.001.json"]
     capsys.readouterr()
     store_cli.main(args + ["--status"])
     out = capsys.readouterr().out
-    assert "done     lenet\n" in out and "1 of 21 runs stored" in out and "CPU time left" in out
+    assert "done     lenet_lr0.001\n" in out and f"1 of {n} runs stored" in out
+    assert "CPU time left" in out
     with pytest.raises(SystemExit):
         store_cli.main(args + ["--variant", "lenet5"])  # a typo is named, not ignored
 
@@ -201,3 +205,61 @@ def test_an_experiment_declared_after_another_takes_its_keywords_from_its_runs(
     assert set(rows) == {"sweep_0.001", "sweep_0.002", "later"} and not any(rows.values())
     stored = json.loads((tmp_path / "store" / "c" / "later.json").read_text())
     assert stored["spec"]["recipe"]["lr"] == 2e-3
+
+
+def test_find_twin_takes_a_valid_run_of_the_same_spec_only(tmp_path: Path) -> None:
+    good = {"run": "c", "row": {"run": "c"}, "spec_hash": "h1",
+            "recipe_version": store.RECIPE_VERSION}
+    store.write(tmp_path / "_chapter.json", {**good, "run": "_chapter"})  # not a run
+    (tmp_path / "a.json").write_text("{")  # damaged: reported when its own run is asked for
+    store.write(tmp_path / "b.json", {**good, "run": "b", "spec_hash": "h2"})
+    store.write(tmp_path / "b0.json", {**good, "run": "b0",
+                                       "recipe_version": store.RECIPE_VERSION - 1})
+    store.write(tmp_path / "c.json", good)
+    store.write(tmp_path / "verdicts.json", {"margin_points": 1.0, "verdicts": []})
+    assert store.find_twin(tmp_path, "h1") == good
+    assert store.find_twin(tmp_path, "h2")["run"] == "b"
+    assert store.find_twin(tmp_path, "h3") is None
+    assert store.find_twin(tmp_path / "nothing here", "h1") is None
+
+
+def test_the_same_spec_under_another_name_is_stored_again_not_trained(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A grid run at the rate later chosen is also the experiment's seed 0: the second name
+    gets a copy of the first run's record (``same_as``) with its own columns."""
+    from alexnet_course.course import experiments
+
+    ch = Chapter(name="c", profile=PROFILES["smoke"], device=torch.device("cpu"), seed=0,
+                 results=tmp_path)
+    kw = dict(model_kwargs={"width": 1 / 16}, epochs=1, optimizer="adam", lr=1e-3,
+              train_size=256, test_size=128, progress=False, log=None,
+              final_evals={"flip acc": train_module.flip_tta})
+    real, calls = experiments.fit, []
+
+    def fit_once(*args, **kwargs):
+        calls.append(kwargs.get("lr"))
+        if len(calls) > 1:
+            raise AssertionError("trained a second time")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit", fit_once)
+    first = train_run(ch, "r", "alexnet_28", extra={"variant": "grid", "seed": 0}, **kw)
+    twin = train_run(ch, "r2", "alexnet_28", extra={"variant": "deeper", "seed": 0}, **kw)
+    assert calls == [1e-3] and twin.stored and not first.stored
+    record = json.loads((tmp_path / "c" / "r2.json").read_text())
+    kept = json.loads((tmp_path / "c" / "r.json").read_text())
+    assert record["same_as"] == "r" and "same_as" not in kept
+    assert record["run"] == twin.run == twin.row.run == record["row"]["run"] == "r2"
+    assert record["row"]["variant"] == twin.row.extra["variant"] == "deeper"
+    assert kept["row"]["variant"] == "grid"  # the first run's record is untouched
+    assert record["row"]["flip acc"] == kept["row"]["flip acc"] == twin.row.extra["flip acc"]
+    assert record["spec_hash"] == kept["spec_hash"]
+    assert twin.history.records == first.history.records == record["records"]
+    assert twin.row.last_test_acc == first.row.last_test_acc
+    again = train_run(ch, "r2", "alexnet_28", extra={"variant": "deeper", "seed": 0}, **kw)
+    assert again.stored and again.history.records == first.history.records
+    with pytest.raises(AssertionError, match="a second time"):  # another spec: no twin
+        train_run(ch, "r3", "alexnet_28", **{**kw, "lr": 2e-3})
+    with pytest.raises(AssertionError, match="a second time"):  # a twin has no weights to keep
+        train_run(ch, "r4", "alexnet_28", keep_net=True, **kw)
+    assert not (tmp_path / "c" / "r3.json").exists() and not (tmp_path / "c" / "r4.json").exists()

@@ -159,7 +159,8 @@ def train_run(ch: Chapter, run: str, model: str | Callable[[], nn.Module], *,
     if digest is not None and weights is None and not ch.require_stored:
         twin = store.find_twin(path.parent, digest)
         if twin is not None:  # the same run under another name: stored again, not trained
-            return _stored(_renamed(twin, run, extra), model, kwargs, keep_net, None, path)
+            return _stored(_renamed(twin, run, extra, final_evals), model, kwargs, keep_net,
+                           None, path)
     if ch.require_stored:
         reason = "it has no spec" if digest is None else (
             store.stale_reason(store.read(path), digest) or f"its kept weights {weights} are missing")
@@ -228,11 +229,14 @@ def fill_command(chapter: str, profile: str) -> str:
     return f"Train the missing runs with `python -m alexnet_course.run {chapter} --profile {profile}`"
 
 
-def _renamed(twin: dict[str, Any], run: str, extra: dict[str, Any] | None) -> dict[str, Any]:
-    """A stored run's record under the name ``run`` with this call's extra columns."""
+def _renamed(twin: dict[str, Any], run: str, extra: dict[str, Any] | None,
+             final_evals: dict[str, Predict] | None = None) -> dict[str, Any]:
+    """A stored run's record under the name ``run`` with this call's extra columns; the
+    columns the run computed (its ``final_evals``, ``timing``) are kept."""
     row = RunRow.from_dict(twin["row"])
+    computed = {"timing", *(final_evals or {})}
     row.run, row.extra = run, {**dict(extra or {}), **{k: v for k, v in row.extra.items()
-                                                       if k == "timing"}}
+                                                       if k in computed}}
     return {**twin, "run": run, "row": row.to_dict(), "same_as": twin["run"]}
 
 

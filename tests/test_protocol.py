@@ -1,0 +1,478 @@
+"""The conclusive protocol (alexnet_course.course.protocol) and what builds on it: the
+recipe, the rate grid, the epoch pilot, paired verdicts and verdicts.json; paired
+augmentation draws in the loader; per-variant tuning, the second stage and a chapter's
+verdict records in alexnet_course.chapters; twin runs in the store; and a fill of chapter 01
+writing its verdicts. Runs are tiny fake results (no training) except in the twin test."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from alexnet_course.augment import Compose, RandomCrop, RandomHorizontalFlip
+from alexnet_course.chapters import Experiment, chapter_verdicts, second_stage, train
+from alexnet_course.course import protocol, store
+from alexnet_course.course.ablations import Spec
+from alexnet_course.course.experiments import RunResult
+from alexnet_course.course.profiles import PROFILES
+from alexnet_course.course.rows import RunRow
+from alexnet_course.data import DataArgumentError, DeviceLoader
+from alexnet_course.train import History
+
+LN10 = math.log(10)
+
+
+def fake_run(run: str, acc: float, *, variant: str | None = None, seed: int = 0,
+             val: float | list[float] | None = None, failed: str | None = None,
+             at_chance: bool = False) -> RunResult:
+    """A finished run as train_run returns it: last-epoch test accuracy ``acc``, validation
+    accuracy ``val`` per epoch (default: ``acc``); ``at_chance`` ends it at loss ln 10 with
+    chance train and test accuracy (whatever its validation accuracy says)."""
+    vals = val if isinstance(val, list) else [acc if val is None else val]
+    records = [{"epoch": e + 1, "train_loss": 0.4, "train_acc": 0.9, "test_acc": acc,
+                "val_acc": v, "seconds": 1.0, "train_seconds": 1.0, "examples": 100}
+               for e, v in enumerate(vals)]
+    if at_chance:
+        records[-1].update(train_loss=LN10, train_acc=0.1, test_acc=0.1)
+        acc = 0.1
+    row = RunRow(run=run, last_test_acc=acc, failed=failed is not None,
+                 extra={"variant": variant or run, "seed": seed})
+    return RunResult(run, History(records=records), row, failed)
+
+
+def seeded(variant: str, accs: list[float], **kw) -> list[RunResult]:
+    """One run per seed of ``variant``, named as run_specs names them."""
+    return [fake_run(variant if k == 0 else f"{variant}-s{k}", a, variant=variant, seed=k, **kw)
+            for k, a in enumerate(accs)]
+
+
+# seed-to-seed spread far larger than the differences: only pairing by seed resolves them
+REF = [0.80, 0.86, 0.83, 0.89, 0.81]
+UP = [a + d for a, d in zip(REF, [0.020, 0.022, 0.019, 0.021, 0.018])]     # +2 points
+SAME = [a + d for a, d in zip(REF, [0.001, -0.001, 0.002, 0.000, -0.002])]  # ±0.2 points
+UNSURE = [a + d for a, d in zip(REF, [0.03, -0.03, 0.02, -0.02, 0.01])]    # wide, spans 0
+
+
+def three_way() -> list[RunResult]:
+    return (seeded("ref", REF) + seeded("up", UP) + seeded("same", SAME)
+            + seeded("unsure", UNSURE))
+
+
+AGAINST = {"up": "ref", "same": "ref", "unsure": "ref"}
+
+
+# --- protocol: recipe, rate grid, pilot ---------------------------------------------------
+
+def test_recipe_decays_to_zero_holds_out_validation_and_pairs_augmentation() -> None:
+    kw = protocol.recipe(10, optimizer="adam", lr=1e-3, train_size=1024)
+    assert kw == {"epochs": 10, "scheduler": "cosine", "optimizer": "adam", "lr": 1e-3,
+                  "train_size": 1024,
+                  "data_kwargs": {"val_size": protocol.VAL_SIZE, "paired_augment": True}}
+    assert protocol.VAL_SIZE == 5000
+    mine = {"val_size": 64, "dataset_root": "x"}
+    smoke = protocol.recipe(2, data_kwargs=mine)
+    assert smoke["data_kwargs"] == {"val_size": 64, "paired_augment": True, "dataset_root": "x"}
+    assert mine == {"val_size": 64, "dataset_root": "x"}  # the caller's dict is not changed
+
+
+def test_rate_specs_name_each_spec_at_each_rate() -> None:
+    a = Spec("a", "base", "lenet", {"activation": "relu"}, train={"batch_size": 64})
+    grid = protocol.rate_specs([a, Spec("b", "other", "alexnet_28")], [5e-4, 1e-3, 4e-3])
+    assert [s.name for s in grid] == ["a_lr0.0005", "a_lr0.001", "a_lr0.004",
+                                      "b_lr0.0005", "b_lr0.001", "b_lr0.004"]
+    assert [s.train.get("lr") for s in grid] == [5e-4, 1e-3, 4e-3] * 2
+    assert grid[0].train == {"batch_size": 64, "lr": 5e-4}
+    assert grid[0].model_kwargs == {"activation": "relu"} and grid[0].change == "base, lr 0.0005"
+    assert a.name == "a" and a.train == {"batch_size": 64}  # the declared spec is unchanged
+
+
+def test_best_rate_is_chosen_by_last_epoch_validation_ignoring_failed_runs() -> None:
+    lrs = [5e-4, 1e-3, 2e-3, 4e-3]
+    runs = [
+        fake_run("a_lr0.0005", 0.9, val=[0.95, 0.80]),   # best epoch, but not the last
+        fake_run("a_lr0.001", 0.9, val=[0.70, 0.85]),    # the best last epoch
+        fake_run("a_lr0.002", 0.9, val=[0.99], failed="stopped: loss diverged"),
+        fake_run("a_lr0.004", 0.9, val=[0.97], at_chance=True),  # ended at chance
+    ]
+    assert protocol.best_rates({"v1": "a", "v2": "a"}, lrs, runs) == {
+        "v1": {"lr": 1e-3}, "v2": {"lr": 1e-3}}
+    assert runs[3].failed and runs[3].failed.startswith("ended at chance")
+    table = protocol.rate_table({"v1": "a"}, lrs, runs)
+    assert list(table.columns) == ["lr 0.0005", "lr 0.001", "lr 0.002", "lr 0.004"]
+    assert table.loc["a", "lr 0.001"] == 0.85 and math.isnan(table.loc["a", "lr 0.002"])
+    dead = [fake_run("b_lr0.001", 0.9, failed="stopped"), fake_run("b_lr0.002", 0.1, at_chance=True)]
+    with pytest.raises(ValueError, match=r"every grid run of 'b' failed.*'w'"):
+        protocol.best_rates({"w": "b"}, [1e-3, 2e-3], dead)
+
+
+def test_pilot_trains_half_and_one_and_a_half_times_the_epochs() -> None:
+    assert protocol.pilot_epochs(10) == [5, 10, 15]
+    assert protocol.pilot_epochs(2) == [1, 2, 3] and protocol.pilot_epochs(1)[0] == 1
+    specs = protocol.pilot_specs([Spec("a", "A", "lenet", train={"lr": 2e-3})], 10)
+    assert [s.name for s in specs] == ["a_e5", "a_e15"]  # the E-epoch run is seed 0's own
+    assert [s.train for s in specs] == [{"lr": 2e-3, "epochs": 5}, {"lr": 2e-3, "epochs": 15}]
+
+
+def test_pilot_table_says_converged_only_within_the_tolerance() -> None:
+    tol = protocol.PILOT_TOLERANCE
+    runs = [fake_run("a_e5", 0, val=0.80), fake_run("a", 0, val=0.850),
+            fake_run("a_e15", 0, val=0.850 + tol / 2),
+            fake_run("b_e5", 0, val=0.70), fake_run("b", 0, val=0.800),
+            fake_run("b_e15", 0, val=0.800 + 2 * tol)]
+    table = protocol.pilot_table(["a", "b"], 10, runs)
+    assert table["converged"].to_dict() == {"a": True, "b": False}
+    assert table.loc["b", "1.5 E − E (points)"] == pytest.approx(100 * 2 * tol)
+    assert table.loc["a", "val acc at 5 epochs"] == 0.80
+
+
+# --- protocol: paired verdicts ---------------------------------------------------------------
+
+def test_compare_gives_direction_equivalence_or_undecided_on_paired_seeds() -> None:
+    c = protocol.compare(three_way(), AGAINST)
+    assert c["up"].verdict == "up higher" and c["up"].n == 5
+    assert c["same"].verdict == f"equivalent within ±{protocol.MARGIN:g}" == "equivalent within ±0.01"
+    assert c["unsure"].verdict.startswith("undecided") and "n = 5" in c["unsure"].verdict
+    assert [c[v].settled for v in AGAINST] == [True, True, False]
+    assert c["up"].diff == pytest.approx(0.02)
+    # paired with the wrong seeds, the seed-to-seed spread (±4 points) hides the +2 points:
+    # the verdict comes from pairing seed k with seed k
+    shuffled = seeded("up", UP[::-1]) + seeded("ref", REF)
+    assert not protocol.compare(shuffled, {"up": "ref"})["up"].decided
+
+
+def test_compare_drops_the_pair_of_a_failed_or_at_chance_run() -> None:
+    runs = seeded("ref", REF) + seeded("up", UP)
+    runs[1] = fake_run("ref-s1", REF[1], variant="ref", seed=1, at_chance=True)
+    runs[7].failed, runs[7].row.failed = "stopped", True  # up, seed 2
+    c = protocol.compare(runs, {"up": "ref"})["up"]
+    assert c.n == 3 and c.verdict == "up higher"
+    assert runs[1].failed.startswith("ended at chance")
+
+
+def test_to_extend_takes_both_sides_of_unsettled_comparisons_only() -> None:
+    c = protocol.compare(three_way(), AGAINST)
+    assert protocol.to_extend(c) == {"unsure", "ref"}
+    assert protocol.to_extend({v: c[v] for v in ("up", "same")}) == set()
+
+
+def test_verdict_records_are_in_points_with_why_wide_where_given() -> None:
+    c = protocol.compare(three_way(), AGAINST)
+    records = protocol.verdict_records("Q1a", c, why_wide={"unsure": "noisy at 5 seeds"})
+    assert [r["comparison"] for r in records] == ["up vs ref", "same vs ref", "unsure vs ref"]
+    up = records[0]
+    assert set(protocol.VERDICT_FIELDS) <= set(up)
+    assert up["question"] == "Q1a" and up["metric"] == "last test acc" and up["n"] == 5
+    assert up["difference"] == pytest.approx(2.0, abs=1e-3)
+    assert up["interval"] == [pytest.approx(100 * c["up"].low, abs=1e-3),
+                              pytest.approx(100 * c["up"].high, abs=1e-3)]
+    assert 0 < up["interval"][0] < 2 < up["interval"][1] < 4
+    assert up["verdict"] == "up higher" and up["settled"] is True
+    assert "why_wide" not in up and records[2]["why_wide"] == "noisy at 5 seeds"
+    assert records[2]["settled"] is False
+
+
+def test_an_undecidable_comparison_is_recorded_without_nan() -> None:
+    runs = seeded("ref", REF[:1]) + seeded("up", UP[:1])  # one pair: no interval
+    (record,) = protocol.verdict_records("Q", protocol.compare(runs, {"up": "ref"}))
+    assert record["interval"] == [None, None] and record["n"] == 1
+    assert record["verdict"].startswith("not decidable")
+    json.dumps(record, allow_nan=False)  # valid JSON, no NaN
+    assert protocol.tally([record])["undecided"] == 1
+
+
+def test_write_verdicts_refuses_incomplete_records_and_writes_atomically(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert protocol.read_verdicts(tmp_path) == []
+    records = protocol.verdict_records("Q1a", protocol.compare(three_way(), AGAINST))
+    path = protocol.write_verdicts(tmp_path, records)
+    assert path == tmp_path / protocol.VERDICTS
+    assert json.loads(path.read_text())["margin_points"] == 1.0
+    assert protocol.read_verdicts(tmp_path) == json.loads(json.dumps(records))
+    lacking = {k: v for k, v in records[0].items() if k != "interval"}
+    with pytest.raises(ValueError, match="lacks interval"):
+        protocol.write_verdicts(tmp_path, [records[1], lacking])
+    assert protocol.read_verdicts(tmp_path) == json.loads(json.dumps(records))  # untouched
+
+    def killed(*args):
+        raise OSError("killed mid-write")
+
+    monkeypatch.setattr(store.os, "replace", killed)
+    with pytest.raises(OSError):
+        protocol.write_verdicts(tmp_path, records[:1])
+    assert len(protocol.read_verdicts(tmp_path)) == 3  # the previous file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == [protocol.VERDICTS]  # no temp left
+
+
+def test_tally_counts_verdicts_and_wide_intervals_without_a_reason() -> None:
+    def rec(verdict, interval, **kw):
+        return {"verdict": verdict, "interval": interval, **kw}
+
+    records = [rec("up higher", [0.5, 3.5]),                          # half-width 1.5
+               rec("ref higher", [-3.5, -0.5], why_wide="few seeds"),  # explained
+               rec("equivalent within ±0.01", [-0.4, 0.6]),
+               rec("undecided with n = 5 paired runs", [-1.0, 1.0]),   # half-width exactly 1
+               rec("not decidable: fewer than 2 pairs of a and b", [None, None])]
+    assert protocol.tally(records) == {"comparisons": 5, "higher": 2, "equivalent": 1,
+                                       "undecided": 2, "wide unexplained": 1}
+    assert protocol.tally([]) == {"comparisons": 0, "higher": 0, "equivalent": 0,
+                                  "undecided": 0, "wide unexplained": 0}
+
+
+# --- data: paired augmentation draws --------------------------------------------------------
+
+def _augment() -> Compose:
+    return Compose(RandomCrop(28, padding=2), RandomHorizontalFlip())
+
+
+def _loader(images, labels, *, seed=3, shuffle=True, **kw) -> DeviceLoader:
+    return DeviceLoader(images, labels, 32, shuffle=shuffle, transform=_augment(),
+                        device="cpu", seed=seed, **kw)
+
+
+@pytest.fixture
+def tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return (torch.randint(0, 256, (96, 1, 28, 28), dtype=torch.uint8, generator=g),
+            torch.randint(0, 10, (96,), generator=g))
+
+
+def _epoch(loader: DeviceLoader) -> list[torch.Tensor]:
+    return [x for x, _ in loader]
+
+
+def test_paired_augmentation_ignores_torchs_global_stream(tensors) -> None:
+    one, two = _loader(*tensors, paired_augment=True), _loader(*tensors, paired_augment=True)
+    torch.manual_seed(0)
+    first = _epoch(one)
+    torch.manual_seed(0)
+    torch.rand(1000)  # another network's initialisation or dropout drew these
+    second = _epoch(two)
+    assert all(torch.equal(a, b) for a, b in zip(first, second)) and len(first) == 3
+    state = torch.get_rng_state()
+    later = _epoch(one)  # epoch 1: new draws, still from (seed, epoch) alone
+    assert torch.equal(torch.get_rng_state(), state)  # the global stream is not drawn from
+    assert all(torch.equal(a, b) for a, b in zip(later, _epoch(two)))
+    assert not torch.equal(later[0], first[0])
+    # unshuffled: same images in the same order, so only the draws can differ by seed
+    s3, s4 = (_epoch(_loader(*tensors, seed=s, shuffle=False, paired_augment=True))
+              for s in (3, 4))
+    assert not torch.equal(s3[0], s4[0])
+
+
+def test_unpaired_augmentation_follows_torchs_global_stream(tensors) -> None:
+    one, two = _loader(*tensors), _loader(*tensors)
+    torch.manual_seed(0)
+    first = _epoch(one)
+    torch.manual_seed(0)
+    torch.rand(1000)
+    second = _epoch(two)
+    assert not torch.equal(first[0], second[0])
+
+
+def test_paired_augmentation_refuses_a_transform_without_a_generator(tensors) -> None:
+    def brighten(x):
+        return x * 1.1
+
+    with pytest.raises(DataArgumentError, match="paired_augment=True needs a transform that takes generator="):
+        DeviceLoader(*tensors, 32, transform=brighten, device="cpu", paired_augment=True)
+    DeviceLoader(*tensors, 32, transform=brighten, device="cpu")  # unpaired: fine
+    DeviceLoader(*tensors, 32, device="cpu", paired_augment=True)  # nothing to draw: fine
+
+
+# --- chapters: tuning per variant, second stage, verdict records ----------------------------
+
+def test_given_applies_tuned_keywords_per_variant_and_refuses_unknown_names() -> None:
+    specs = [Spec("a", "A", "lenet", train={"batch_size": 64}), Spec("b", "B", "lenet")]
+    seen = []
+
+    def tune(runs):
+        seen.append(runs)
+        return {"a": {"lr": 2e-3}}
+
+    exp = Experiment(specs, 1, {"epochs": 1, "lr": 1e-3}, after="rates", tune=tune)
+    assert exp.waits
+    ready = exp.given(["grid runs"])
+    assert seen == [["grid runs"]] and not ready.waits and ready.after is None
+    assert ready.specs[0].train == {"batch_size": 64, "lr": 2e-3}
+    assert ready.specs[1].train == {} and ready.common == {"epochs": 1, "lr": 1e-3}
+    assert specs[0].train == {"batch_size": 64}  # the declaration is unchanged
+    typo = Experiment(specs, 1, {}, after="rates", tune=lambda runs: {"a": {}, "c": {"lr": 1}})
+    with pytest.raises(ValueError, match="tune\\(\\) named variants this experiment lacks: c"):
+        typo.given([])
+
+
+def test_second_stage_extends_both_sides_of_undecided_comparisons() -> None:
+    specs = [Spec(v, v, "lenet") for v in ("ref", "up", "same", "unsure")]
+    exp = Experiment(specs, 5, {}, AGAINST, question="Q", more_seeds=10)
+    assert second_stage(exp, three_way()) == {"unsure", "ref"}
+    assert second_stage(Experiment(specs, 5, {}, AGAINST, question="Q"), three_way()) == set()
+    # a variant without runs (not asked for) leaves its comparison out
+    partial = [r for r in three_way() if r.row.extra["variant"] != "unsure"]
+    assert second_stage(exp, partial) == set()
+
+
+def test_train_gives_the_undecided_variants_more_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    import alexnet_course.course.ablations as ablations
+
+    calls = []
+
+    def run_specs(ch, specs, *, seeds, **common):
+        calls.append(([s.name for s in specs], seeds))
+        made = {"ref": REF, "up": UP, "same": SAME, "unsure": UNSURE}
+        return [r for s in specs for r in seeded(s.name, (made[s.name] * 2)[:seeds])]
+
+    monkeypatch.setattr(ablations, "run_specs", run_specs)
+    specs = [Spec(v, v, "lenet") for v in ("ref", "up", "same", "unsure")]
+    exp = Experiment(specs, 5, {}, AGAINST, question="Q", more_seeds=10)
+    runs = train(SimpleNamespace(profile=PROFILES["smoke"]), exp)
+    assert calls == [(["ref", "up", "same", "unsure"], 5), (["ref", "unsure"], 10)]
+    counts = {v: sum(r.row.extra["variant"] == v for r in runs) for v in ("ref", "up", "same", "unsure")}
+    assert counts == {"ref": 10, "up": 5, "same": 5, "unsure": 10}
+    calls.clear()
+    train(SimpleNamespace(profile=PROFILES["dryrun"]), exp)  # a dry run has no second stage
+    assert len(calls) == 1
+
+
+def test_chapter_verdicts_cover_experiments_with_a_question_and_comparisons() -> None:
+    specs = [Spec(v, v, "lenet") for v in ("ref", "up", "same", "unsure")]
+    exps = {"grid": Experiment(specs, 5, {}, {"up": "ref"}),  # no question: no record
+            "q1": Experiment(specs, 5, {}, AGAINST, question="Q1"),
+            "shown": Experiment(specs, 5, {}, question="Q2"),  # nothing compared
+            "q3": Experiment(specs, 5, {}, {"same": "ref"}, question="Q3")}
+    runs = {name: three_way() for name in exps}
+    records = chapter_verdicts(exps, runs)
+    assert [(r["question"], r["comparison"]) for r in records] == [
+        ("Q1", "up vs ref"), ("Q1", "same vs ref"), ("Q1", "unsure vs ref"), ("Q3", "same vs ref")]
+    assert records[0]["verdict"] == "up higher"
+    assert chapter_verdicts(exps, {}) == []  # no runs yet: no records
+
+
+# --- run.py: a fill writes the chapter's verdicts -------------------------------------------
+
+def fake_fit(net, train_iter, test_iter, *, epochs, lr, device=None, val_iter=None,
+             checkpoint=None, progress=None, log=None, **recipe) -> History:
+    """``fit`` without training: the recipe is still checked, accuracies are drawn from
+    torch's stream (which train_run seeds by the run's seed)."""
+    from alexnet_course.settings import TrainSettings
+
+    TrainSettings(epochs=epochs, lr=lr, **recipe)
+    assert val_iter is not None  # the protocol holds out a validation split
+    acc = 0.6 + 0.3 * float(torch.rand(()))
+    return History(records=[
+        {"epoch": e + 1, "train_loss": 0.5, "train_acc": acc, "test_acc": acc,
+         "val_acc": acc + 0.01 * e, "lr": lr, "examples": train_iter.num_examples,
+         "train_seconds": 0.01, "seconds": 0.01, "examples_per_sec": 1e4}
+        for e in range(epochs)])
+
+
+def tiny_dataset(name: str, batch_size: int, resize: int | None = None, *,
+                 val_size: int | None = None, paired_augment: bool = False, **kw):
+    """``load_dataset`` on 1,200 + 200 random images: the loaders without the files."""
+    from alexnet_course.data import _split_loaders
+
+    assert name == "fashion_mnist"
+    g = torch.Generator().manual_seed(0)
+
+    def images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
+                torch.arange(n) % 10)
+
+    return _split_loaders(images(1200), images(200), batch_size, resize=resize,
+                          val_size=val_size, paired_augment=paired_augment, **kw)
+
+
+def test_a_fill_of_chapter_01_writes_its_verdicts_and_leaves_nothing_to_train(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The whole declaration of chapter 01 planned, filled and judged (``fit`` and the data
+    faked: the training itself is the canary's and the GPU edition's test)."""
+    import re
+
+    from alexnet_course import run
+    from alexnet_course.chapters import lenet_to_alexnet
+    from alexnet_course.course import experiments
+
+    trained = []
+
+    def counting_fit(*args, **kwargs):
+        trained.append(1)
+        return fake_fit(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit", counting_fit)
+    monkeypatch.setattr(experiments, "load_dataset", tiny_dataset)
+    args = ["01", "--profile", "smoke", "--root", str(tmp_path), "--device", "cpu"]
+    assert run.main(args) == 0
+    out = capsys.readouterr().out
+    total = int(re.search(r"0 of (\d+) runs stored; training \1", out).group(1))
+    folder = tmp_path / "results" / "smoke" / lenet_to_alexnet.NAME
+    stored = [json.loads(p.read_text()) for p in folder.glob("*.json") if p.name != protocol.VERDICTS]
+    assert len(stored) == total and f"all {total} runs stored" in out
+    twins = {r["run"]: r["same_as"] for r in stored if "same_as" in r}
+    assert len(trained) + len(twins) == total  # each spec trained once
+    for name in ("lenet", "lenet_relu", "deeper", "baseline"):  # seed 0 is its grid run at the chosen rate
+        assert twins[name].startswith(f"{name}_lr")
+
+    declared = lenet_to_alexnet.experiments(PROFILES["smoke"])
+    asked = [(e.question, f"{v} vs {ref}") for e in declared.values() if e.question
+             for v, ref in e.against.items()]
+    records = protocol.read_verdicts(folder)
+    assert [(r["question"], r["comparison"]) for r in records] == asked and asked
+    for r in records:
+        assert set(protocol.VERDICT_FIELDS) <= set(r) and r["metric"] == protocol.METRIC
+        assert r["n"] == 1 and r["verdict"].startswith("not decidable")  # one seed in smoke
+    assert f"{protocol.VERDICTS}: {len(asked)} comparisons" in out
+
+    assert run.main(args + ["--status"]) == 0
+    status = capsys.readouterr().out
+    assert f"{total} of {total} runs stored; nothing left to train" in status
+    assert len(trained) + len(twins) == total  # --status trained nothing
+
+
+def test_the_second_stage_is_planned_then_trained_for_undecided_comparisons_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --status`` says the second stage waits for the first; once the first is stored,
+    it lists (and the fill trains) ``more_seeds`` seeds of both sides of the undecided
+    comparison, and none of the decided one."""
+    from dataclasses import replace as copy
+
+    from alexnet_course import run
+    from alexnet_course.chapters import train_all
+    from alexnet_course.course import experiments
+    from alexnet_course.course.chapter import Chapter
+
+    def fit_by_rate(net, train_iter, test_iter, *, lr, **kw) -> History:
+        history = fake_fit(net, train_iter, test_iter, lr=lr, **kw)  # draws 0.6 to 0.9
+        if lr != 2e-3:  # the same accuracy for every seed: "up" is decidedly higher
+            for r in history.records:
+                r.update(test_acc=0.8 + lr, val_acc=0.8 + lr)
+        return history
+
+    monkeypatch.setattr(experiments, "fit", fit_by_rate)
+    monkeypatch.setattr(experiments, "load_dataset", tiny_dataset)
+    specs = [Spec(v, v, "alexnet_28", {"width": 1 / 16}, train={"lr": lr})
+             for v, lr in (("ref", 1e-3), ("up", 5e-2), ("noisy", 2e-3))]
+    common = dict(epochs=1, optimizer="adam", train_size=256, test_size=128,
+                  data_kwargs={"val_size": 64}, progress=False, log=None)
+    exps = {"e": Experiment(specs, 2, common, {"up": "ref", "noisy": "ref"}, question="Q",
+                            more_seeds=3)}
+    ch = Chapter(name="c", profile=PROFILES["smoke"], device=torch.device("cpu"), seed=0,
+                 results=tmp_path)
+    plan = copy(ch, plan_only=True)
+    before = run.list_runs(plan, exps, None)
+    assert [r for r, _ in before] == ["ref", "ref-s1", "up", "up-s1", "noisy", "noisy-s1",
+                                      "Q: second stage"]
+    assert "waits for the first stage" in before[-1][1]
+
+    done = train_all(ch, exps)["e"]
+    assert sorted(r.run for r in done) == sorted(
+        ["ref", "ref-s1", "ref-s2", "up", "up-s1", "noisy", "noisy-s1", "noisy-s2"])
+    after = run.list_runs(plan, exps, None)
+    assert sorted(r for r, _ in after) == sorted(r.run for r in done)
+    assert not any(why for _, why in after)
+    up, noisy = protocol.verdict_records("Q", protocol.compare(done, exps["e"].against))
+    assert up["verdict"] == "up higher" and up["n"] == 2
+    assert noisy["n"] == 3 and not noisy["settled"]
