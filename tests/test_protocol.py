@@ -124,10 +124,16 @@ def test_pilot_table_says_converged_only_within_the_tolerance() -> None:
             fake_run("a_e15", 0, val=0.850 + tol / 2),
             fake_run("b_e5", 0, val=0.70), fake_run("b", 0, val=0.800),
             fake_run("b_e15", 0, val=0.800 + 2 * tol)]
-    table = protocol.pilot_table(["a", "b"], 10, runs)
+    table = protocol.pilot_table({"a": 10, "b": 10}, runs)
     assert table["converged"].to_dict() == {"a": True, "b": False}
     assert table.loc["b", "1.5 E − E (points)"] == pytest.approx(100 * 2 * tol)
-    assert table.loc["a", "val acc at 5 epochs"] == 0.80
+    assert table.loc["a", "val acc at E / 2"] == 0.80
+
+
+def test_a_spec_with_its_own_epochs_is_piloted_around_them() -> None:
+    specs = [Spec("long", "x", "lenet", train={"epochs": 20}), Spec("short", "y", "lenet")]
+    assert [s.name for s in protocol.pilot_specs(specs, 10)] == ["long_e10", "long_e30",
+                                                                  "short_e5", "short_e15"]
 
 
 # --- protocol: paired verdicts ---------------------------------------------------------------
@@ -361,7 +367,8 @@ def fake_fit(net, train_iter, test_iter, *, epochs, lr, device=None, val_iter=No
     from alexnet_course.settings import TrainSettings
 
     TrainSettings(epochs=epochs, lr=lr, **recipe)
-    assert val_iter is not None  # the protocol holds out a validation split
+    probe = recipe.get("guard") is False  # a timing probe: evaluated on the test set alone
+    assert (val_iter is None) == probe  # the protocol's runs hold out a validation split
     acc = 0.6 + 0.3 * float(torch.rand(()))
     return History(records=[
         {"epoch": e + 1, "train_loss": 0.5, "train_acc": acc, "test_acc": acc,
@@ -372,7 +379,7 @@ def fake_fit(net, train_iter, test_iter, *, epochs, lr, device=None, val_iter=No
 
 def tiny_dataset(name: str, batch_size: int, resize: int | None = None, *,
                  val_size: int | None = None, paired_augment: bool = False, **kw):
-    """``load_dataset`` on 1,200 + 200 random images: the loaders without the files."""
+    """``load_dataset`` on 8,000 + 8,000 random images: the loaders without the files."""
     from alexnet_course.data import _split_loaders
 
     assert name == "fashion_mnist"
@@ -382,7 +389,7 @@ def tiny_dataset(name: str, batch_size: int, resize: int | None = None, *,
         return (torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g),
                 torch.arange(n) % 10)
 
-    return _split_loaders(images(1200), images(200), batch_size, resize=resize,
+    return _split_loaders(images(8000), images(8000), batch_size, resize=resize,
                           val_size=val_size, paired_augment=paired_augment, **kw)
 
 
