@@ -39,8 +39,18 @@ ACC_FLIPS = 2      # images whose prediction may flip between machines, per accu
 # its v1 runs, without batch norm, agreed to the last digit. Those runs are held only to
 # this looser tolerance (run-name prefixes), so in them only a change of several percent
 # is caught; the training loop they share is held tightly by every other chapter.
-NOISY = {"06_inception_successors": ("bn_", "v3", "v4", "resnet")}
+# Chapter 01's AlexNet-style runs (ReLU, no batch norm, Adam at a rate the grid chose from
+# 5e-4 and 1e-3) are as touchy: under AVX2 their 2-epoch smoke losses moved by up to 2.6e-4
+# and up to 4 images flipped (its LeNets, and every run at 1e-3 in the earlier constant-rate
+# recipe, stayed within 1e-5).
+NOISY = {"06_inception_successors": ("bn_", "v3", "v4", "resnet"),
+         "01_lenet_to_alexnet": ("baseline", "no_", "lr_up", "fc_128", "half_width", "deeper",
+                                 "wider", "batch_")}
 NOISY_LOSS_RTOL, NOISY_FLIPS = 5e-2, 10
+# A timing probe (run name "timing_...") is kept for its seconds, which the canary ignores;
+# its few batches, trained at the unchosen default rate, vary most between CPUs (11 of 1,920
+# images flipped under AVX2), so only its spec, epochs and parameter count are held.
+PROBE = "timing_"
 REFILL = ("bump RECIPE_VERSION in alexnet_course/course/store.py if the change is meant to "
           "move numbers, then refill the stores: `python -m alexnet_course.run {chapter} "
           "--profile smoke` (commit results/smoke/) and the published profiles")
@@ -81,7 +91,8 @@ def compare_stores(fresh: Path, reference: Path) -> dict[str, list[str]]:
         if ref.name.startswith("_") or ref.name == VERDICTS:  # not a run
             continue
         new = fresh / ref.name
-        loose = (NOISY_LOSS_RTOL, NOISY_FLIPS) if ref.stem.startswith(noisy) else ()
+        loose = ((math.inf, math.inf) if ref.stem.startswith(PROBE)
+                 else (NOISY_LOSS_RTOL, NOISY_FLIPS) if ref.stem.startswith(noisy) else ())
         diffs = (["not trained by the fresh fill"] if not new.is_file()
                  else differences(json.loads(new.read_text()), json.loads(ref.read_text()), *loose))
         if diffs:
