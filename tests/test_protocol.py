@@ -160,6 +160,18 @@ def test_compare_drops_the_pair_of_a_failed_or_at_chance_run() -> None:
     assert runs[1].failed.startswith("ended at chance")
 
 
+def test_answer_says_each_comparison_once_a_small_direction_with_its_direction() -> None:
+    small = [a + d for a, d in zip(REF, [0.004, 0.005, 0.003, 0.004, 0.004])]  # +0.4, tight
+    runs = three_way() + seeded("small", small)
+    c = protocol.compare(runs, {**AGAINST, "small": "ref"})
+    assert c["small"].decided and c["small"].equivalent  # both tests pass for it
+    text = protocol.answer(c, {"up": "UP", "same": "SAME", "unsure": "UNSURE", "small": "SMALL"})
+    assert [text.count(k) for k in ("UP", "SAME", "UNSURE", "SMALL")] == [1, 1, 1, 1]
+    raised, rest = text.split("Equivalent within")
+    assert "SMALL (+0.4 points" in raised and "a direction within ±1 point" in raised
+    assert "SAME" in rest and "UNSURE" in rest.split("Undecided")[1]
+
+
 def test_to_extend_takes_both_sides_of_unsettled_comparisons_only() -> None:
     c = protocol.compare(three_way(), AGAINST)
     assert protocol.to_extend(c) == {"unsure", "ref"}

@@ -192,17 +192,19 @@ def lower_bounds(runs: Iterable[Any]) -> dict[str, float]:
 def answer(comparisons: Mapping[str, Comparison], labels: Mapping[str, str]) -> str:
     """The comparisons in one paragraph, grouped by verdict, each with its difference and
     interval in points: the page's answer, generated from the runs. ``labels`` names each
-    compared variant's change in words."""
+    compared variant's change in words. Each comparison is said once: one with a direction
+    whose whole interval is also inside the margin is said with its direction."""
     def said(key: str) -> str:
         c = comparisons[key]
         interval = (f"{100 * c.low:+.1f} to {100 * c.high:+.1f}" if math.isfinite(c.low) else "no interval")
-        return f"{labels.get(key, key)} ({100 * c.diff:+.1f} points, {interval}, n = {c.n})"
+        small = f", a direction within ±{100 * MARGIN:g} point" if c.decided and c.equivalent else ""
+        return f"{labels.get(key, key)} ({100 * c.diff:+.1f} points, {interval}, n = {c.n}{small})"
     groups = {"Raised the accuracy": [k for k, c in comparisons.items()
                                       if c.decided and c.verdict == f"{c.names[0]} higher"],
               "Lowered it": [k for k, c in comparisons.items()
                              if c.decided and c.verdict != f"{c.names[0]} higher"],
               f"Equivalent within ±{100 * MARGIN:g} point": [k for k, c in comparisons.items()
-                                                             if c.equivalent],
+                                                             if c.equivalent and not c.decided],
               "Undecided": [k for k, c in comparisons.items() if not c.settled]}
     return " ".join(f"{head}: {'; '.join(said(k) for k in keys)}." for head, keys in groups.items()
                     if keys)
