@@ -545,3 +545,34 @@ def test_same_run_comparisons_are_recorded_and_extended_like_the_others() -> Non
     assert second_stage(exp, runs) == {"ref"}  # "up vs ref" is decided; ten-crop is not
     with_column(runs[:5], "ten-crop acc", SAME)
     assert second_stage(exp, runs) == set()
+
+
+def test_a_fill_of_chapter_02_records_ten_crop_against_the_centre_crop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapter 02's declaration filled (``fit`` and the data faked): seed 0 of the recipe and of
+    each activation is its grid run at the chosen rate, and verdicts.json holds every ablation
+    row against the recipe, then ten-crop against the centre crop of the recipe's own runs."""
+    from alexnet_course import run
+    from alexnet_course.chapters import alexnet_paper
+    from alexnet_course.course import experiments
+
+    def fit(*args, step_metrics: bool = False, **kwargs) -> History:
+        return fake_fit(*args, **kwargs)  # the race's per-batch accuracies are not faked
+
+    monkeypatch.setattr(experiments, "fit", fit)
+    monkeypatch.setattr(experiments, "load_dataset", tiny_dataset)
+    assert run.main(["02", "--profile", "smoke", "--root", str(tmp_path), "--device", "cpu"]) == 0
+    folder = tmp_path / "results" / "smoke" / alexnet_paper.NAME
+    stored = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")
+              if p.name != protocol.VERDICTS}
+    for name in ("ablation_recipe", "activation_relu", "activation_tanh"):
+        assert stored[name]["same_as"].startswith(f"{name}_lr")
+    assert {"ablation_recipe_e1", "ablation_recipe_e3"} <= set(stored)  # the pilot around E = 2
+    assert "ten-crop acc" in stored["ablation_recipe"]["row"]  # the row's extra columns, stored flat
+    ablation = alexnet_paper.experiments(PROFILES["smoke"])["ablation"]
+    records = protocol.read_verdicts(folder)
+    assert [r["comparison"] for r in records] == (
+        [f"{v} vs ablation_recipe" for v in ablation.against] + ["ten-crop acc vs last test acc"])
+    assert len(ablation.against) == 9 and "ablation_paper_init_scaled" in ablation.against
+    assert records[-1]["metric"] == "ten-crop acc vs last test acc, same runs of ablation_recipe"
+    assert all(r["question"] == ablation.question and r["n"] == 1 for r in records)
