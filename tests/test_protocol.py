@@ -189,6 +189,9 @@ def test_an_undecidable_comparison_is_recorded_without_nan() -> None:
     assert record["verdict"].startswith("not decidable")
     json.dumps(record, allow_nan=False)  # valid JSON, no NaN
     assert protocol.tally([record])["undecided"] == 1
+    dead = seeded("ref", REF[:2]) + seeded("up", UP[:2], at_chance=True)  # every pair drops out
+    said = protocol.answer(protocol.compare(dead, {"up": "ref"}), {"up": "the change"})
+    assert said == "Undecided: the change (no finished pair, n = 0)."
 
 
 def test_write_verdicts_refuses_incomplete_records_and_writes_atomically(

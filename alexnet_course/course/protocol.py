@@ -242,6 +242,8 @@ def answer(comparisons: Mapping[str, Comparison], labels: Mapping[str, str]) -> 
     compared variant's change in words."""
     def said(key: str) -> str:
         c = comparisons[key]
+        if not math.isfinite(c.diff):  # every pair dropped out (dead runs): no difference to give
+            return f"{labels.get(key, key)} (no finished pair, n = {c.n})"
         interval = (f"{100 * c.low:+.1f} to {100 * c.high:+.1f}" if math.isfinite(c.low) else "no interval")
         return f"{labels.get(key, key)} ({100 * c.diff:+.1f} points, {interval}, n = {c.n})"
     groups = {"Raised the accuracy": [k for k, c in comparisons.items()
