@@ -95,9 +95,10 @@ def differences(saved: dict[str, Any], settings: TrainSettings, model: dict[str,
         note = ""
         if name == "epochs" and new[name] < old[name]:
             note = " (epochs may only grow)"
-        elif name == "epochs" and new["scheduler"] in ("linear", "cosine", "onecycle"):
-            note = (f" ({new['scheduler']} decays to zero over all the epochs, so a longer run "
-                    f"is another run)")
+        elif name == "epochs" and new["scheduler"] in ("linear", "cosine", "onecycle", "multistep"):
+            how = ("places its steps at fractions of" if new["scheduler"] == "multistep"
+                   else "decays to zero over")
+            note = f" ({new['scheduler']} {how} all the epochs, so a longer run is another run)"
         elif name == "epochs":
             continue  # a finished run asked for more epochs continues to the new count
         diffs.append(f"{name}: {old.get(name)!r} → {new[name]!r}{note}")

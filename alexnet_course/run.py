@@ -103,7 +103,7 @@ def list_runs(ch: Chapter, experiments: dict, variants: list[str] | None) -> lis
             specs = [s for s in exp.specs if not variants or s.name in variants]  # tuned
         first = _planned(ch, specs, exp.seeds, exp.common)
         rows += first
-        if exp.more_seeds and exp.against and specs:
+        if exp.more_seeds and (exp.against or exp.same_runs) and specs:
             rows += _second_stage(ch, exp, specs, first)
     return rows
 

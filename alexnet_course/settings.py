@@ -24,6 +24,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 EPOCH_SCHEDULERS: dict[str, dict[str, Any]] = {
     "plateau": {"factor": 0.1, "patience": 1},  # AlexNet: lr ÷ 10 when validation stalls
     "step": {"step_size": 3, "gamma": 0.1},
+    # AlexNet's ÷10 steps at fractions of the run (see step_epochs): they scale with its epochs
+    "multistep": {"fractions": (0.5, 0.75), "gamma": 0.1},
 }
 # Per-batch schedules: a linear warm-up over `warmup_steps`, then a decay that ends at
 # (about) zero on the run's last batch; they take no scheduler_kwargs.
@@ -197,6 +199,8 @@ def check_scheduler_kwargs(scheduler: str | None, kwargs: dict[str, Any] | None)
         raise ValueError(f"scheduler_kwargs {unknown} do not apply to scheduler={scheduler!r}; "
                          f"it takes: {takes}")
     merged = {**allowed, **kwargs}
+    if "fractions" in merged:
+        merged["fractions"] = _fractions(merged["fractions"])
     for key in ("patience", "step_size"):
         if key in merged:
             _whole(merged[key], f"scheduler_kwargs[{key!r}]", 0 if key == "patience" else 1)
@@ -204,6 +208,23 @@ def check_scheduler_kwargs(scheduler: str | None, kwargs: dict[str, Any] | None)
         if key in merged and not (_real(merged[key]) and 0 < merged[key] <= 1):
             raise ValueError(f"scheduler_kwargs[{key!r}] must be in (0, 1], got {merged[key]!r}")
     return merged
+
+
+def _fractions(value: object) -> tuple[float, ...]:
+    """``scheduler_kwargs["fractions"]`` as a tuple: increasing numbers strictly between 0 and 1."""
+    ok = (isinstance(value, (list, tuple)) and len(value) > 0 and all(_real(f) and 0 < f < 1 for f in value)
+          and all(a < b for a, b in zip(value, value[1:])))
+    if not ok:
+        raise ValueError(f"scheduler_kwargs['fractions'] must be increasing fractions of the run "
+                         f"strictly between 0 and 1, e.g. (0.5, 0.75); got {value!r}")
+    return tuple(float(f) for f in value)
+
+
+def step_epochs(epochs: int, fractions: tuple[float, ...]) -> list[int]:
+    """The epochs after which ``scheduler="multistep"`` divides the rate: ``ceil(f · epochs)``
+    for each fraction ``f`` (epoch ``m + 1`` is the first at the lower rate). A step that
+    falls on the last epoch or later never fires in the run."""
+    return [math.ceil(f * epochs) for f in _fractions(fractions)]
 
 
 def make_optimizer(net: nn.Module, s: TrainSettings, *, fused: bool = False) -> torch.optim.Optimizer:
@@ -227,7 +248,7 @@ def make_optimizer(net: nn.Module, s: TrainSettings, *, fused: bool = False) -> 
 def make_schedulers(optimizer: torch.optim.Optimizer, s: TrainSettings,
                     steps_per_epoch: int | None) -> dict[str, Any]:
     """The run's learning-rate schedulers, by when they step: ``"scheduler"`` once per epoch
-    (``plateau``, ``step``), ``"per_step"`` after every batch (``linear``, ``cosine``,
+    (``plateau``, ``step``, ``multistep``), ``"per_step"`` after every batch (``linear``, ``cosine``,
     ``onecycle``: warm-up included) and ``"warmup"``, a linear warm-up over the first
     ``warmup_steps`` batches on top of a per-epoch schedule or a constant rate. A
     checkpoint saves and restores each of them."""
@@ -247,6 +268,9 @@ def make_schedulers(optimizer: torch.optim.Optimizer, s: TrainSettings,
     elif s.scheduler == "step":
         out["scheduler"] = lr_scheduler.StepLR(optimizer, step_size=kw["step_size"],
                                                gamma=kw["gamma"])
+    elif s.scheduler == "multistep":
+        out["scheduler"] = lr_scheduler.MultiStepLR(
+            optimizer, milestones=step_epochs(s.epochs, kw["fractions"]), gamma=kw["gamma"])
     out["warmup"] = make_warmup(optimizer, s.warmup_steps)
     return out
 

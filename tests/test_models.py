@@ -222,6 +222,26 @@ def test_paper_alexnet_init_statistics() -> None:
     assert torch.all(kaiming.features.conv2.bias == 0)
 
 
+def test_paper_scaled_init_gives_a_narrow_net_the_full_width_gains() -> None:
+    """``init="paper_scaled"`` is N(0, 0.01²) in the paper's own network (every fan-in is
+    the paper's) and σ = 0.01·√(paper's fan-in / fan-in) in a narrow one, biases as the paper."""
+    full = build("alexnet_paper", in_channels=3, num_classes=1000, init="paper_scaled")
+    for name, m in full.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.numel() > 100_000:
+            assert m.weight.std().item() == pytest.approx(0.01, rel=0.02), name
+    narrow = dict(input_size=28, stem=(5, 1, 2), width=1 / 16, fc_width=128)
+    scaled = build("alexnet_paper", init="paper_scaled", **narrow)
+    plain = build("alexnet_paper", init="paper", **narrow)
+    expected = {"conv1": (363 / 25) ** 0.5, "conv3": (2304 / (16 * 9)) ** 0.5,
+                "fc6": (9216 / (16 * 2 * 2)) ** 0.5, "fc8": (4096 / 128) ** 0.5}
+    for layer, ratio in expected.items():
+        part = "features" if layer.startswith("conv") else "classifier"
+        w = getattr(getattr(scaled, part), layer).weight
+        assert w.std().item() == pytest.approx(0.01 * ratio, rel=0.2), layer
+        assert getattr(getattr(plain, part), layer).weight.std().item() == pytest.approx(0.01, rel=0.2)
+    assert torch.all(scaled.features.conv2.bias == 1) and torch.all(scaled.classifier.fc8.bias == 0)
+
+
 def test_paper_alexnet_logits_are_not_rectified() -> None:
     net = build("alexnet_paper", init="kaiming", input_size=67).eval()
     assert isinstance(net.classifier[-1], nn.Linear)

@@ -201,6 +201,9 @@ def test_an_undecidable_comparison_is_recorded_without_nan() -> None:
     assert record["verdict"].startswith("not decidable")
     json.dumps(record, allow_nan=False)  # valid JSON, no NaN
     assert protocol.tally([record])["undecided"] == 1
+    dead = seeded("ref", REF[:2]) + seeded("up", UP[:2], at_chance=True)  # every pair drops out
+    said = protocol.answer(protocol.compare(dead, {"up": "ref"}), {"up": "the change"})
+    assert said == "Undecided: the change (no finished pair, n = 0)."
 
 
 def test_write_verdicts_refuses_incomplete_records_and_writes_atomically(
@@ -495,3 +498,96 @@ def test_the_second_stage_is_planned_then_trained_for_undecided_comparisons_only
     up, noisy = protocol.verdict_records("Q", protocol.compare(done, exps["e"].against))
     assert up["verdict"] == "up higher" and up["n"] == 2
     assert noisy["n"] == 3 and not noisy["settled"]
+
+
+# --- two measures of the same runs, dead runs, the paper's steps ---------------------------
+
+def with_column(runs: list[RunResult], column: str, values: list[float]) -> list[RunResult]:
+    for r, v in zip(runs, values):
+        r.row.extra[column] = v
+    return runs
+
+
+def test_recipe_takes_the_papers_steps_instead_of_the_cosine() -> None:
+    kw = protocol.recipe(10, scheduler="multistep", scheduler_kwargs={"fractions": (0.5, 0.75)})
+    assert kw["scheduler"] == "multistep" and kw["scheduler_kwargs"] == {"fractions": (0.5, 0.75)}
+    assert protocol.recipe(10)["scheduler"] == "cosine"
+
+
+def test_compare_metrics_pairs_two_measures_of_the_same_runs() -> None:
+    # ten-crop is +0.5 points on every net, while nets differ by ±4 points: only pairing
+    # by run gives "equivalent"; +2 points on every net is a direction
+    runs = with_column(seeded("recipe", REF), "ten-crop acc", [a + 0.005 for a in REF])
+    same = protocol.compare_metrics(runs, "recipe", "ten-crop acc")
+    assert same.equivalent and same.n == 5 and same.diff == pytest.approx(0.005)
+    assert same.names == ("ten-crop acc", protocol.METRIC)
+    up = protocol.compare_metrics(with_column(seeded("recipe", REF), "ten-crop acc", UP), "recipe",
+                                  "ten-crop acc")
+    assert up.verdict == "ten-crop acc higher" and up.settled
+    runs[2].failed, runs[2].row.failed = "stopped", True
+    assert protocol.compare_metrics(runs, "recipe", "ten-crop acc").n == 4  # its pair drops out
+    with pytest.raises(ValueError, match="no runs of 'other'"):
+        protocol.compare_metrics(runs, "other", "ten-crop acc")
+
+
+def test_dead_runs_are_compared_by_fisher_only_with_eight_a_side() -> None:
+    def runs(n_ref: int, n_var: int, dead_var: int) -> list[RunResult]:
+        out = seeded("ref", [0.9] * n_ref) + seeded("var", [0.9] * n_var)
+        for r in out[n_ref:n_ref + dead_var]:
+            r.failed, r.row.failed = "stopped: stalled", True
+        return out
+
+    few = protocol.dead_counts(runs(5, 5, 4), "var", "ref")
+    assert few["variant"] == {"name": "var", "runs": 5, "dead": 4} and few["reference"]["dead"] == 0
+    assert few["p"] is None  # 4 of 5 against 0 of 5: counted, not claimed
+    enough = protocol.dead_counts(runs(8, 8, 6), "var", "ref")
+    assert protocol.FISHER_MIN == 8 and enough["p"] == pytest.approx(0.00699, abs=1e-4)
+    assert protocol.dead_counts(runs(8, 8, 0), "var", "ref")["p"] == 1.0
+    at_chance = seeded("ref", [0.9] * 2) + seeded("var", [0.9], at_chance=True)
+    assert protocol.dead_counts(at_chance, "var", "ref")["variant"]["dead"] == 1  # labelled first
+
+
+def test_same_run_comparisons_are_recorded_and_extended_like_the_others() -> None:
+    specs = [Spec(v, v, "lenet") for v in ("ref", "up")]
+    runs = seeded("ref", REF) + seeded("up", UP)
+    with_column(runs[:5], "ten-crop acc", UNSURE)  # undecided against ref's own accuracy
+    exp = Experiment(specs, 5, {}, {"up": "ref"}, question="Q", more_seeds=10,
+                     same_runs={"ten-crop": ("ref", "ten-crop acc", protocol.METRIC)})
+    records = chapter_verdicts({"e": exp}, {"e": runs})
+    assert [r["comparison"] for r in records] == ["up vs ref", "ten-crop acc vs last test acc"]
+    assert records[1]["metric"] == "ten-crop acc vs last test acc, same runs of ref"
+    assert records[1]["verdict"] == "undecided" and records[1]["n"] == 5
+    assert second_stage(exp, runs) == {"ref"}  # "up vs ref" is decided; ten-crop is not
+    with_column(runs[:5], "ten-crop acc", SAME)
+    assert second_stage(exp, runs) == set()
+
+
+def test_a_fill_of_chapter_02_records_ten_crop_against_the_centre_crop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapter 02's declaration filled (``fit`` and the data faked): seed 0 of the recipe and of
+    each activation is its grid run at the chosen rate, and verdicts.json holds every ablation
+    row against the recipe, then ten-crop against the centre crop of the recipe's own runs."""
+    from alexnet_course import run
+    from alexnet_course.chapters import alexnet_paper
+    from alexnet_course.course import experiments
+
+    def fit(*args, step_metrics: bool = False, **kwargs) -> History:
+        return fake_fit(*args, **kwargs)  # the race's per-batch accuracies are not faked
+
+    monkeypatch.setattr(experiments, "fit", fit)
+    monkeypatch.setattr(experiments, "load_dataset", tiny_dataset)
+    assert run.main(["02", "--profile", "smoke", "--root", str(tmp_path), "--device", "cpu"]) == 0
+    folder = tmp_path / "results" / "smoke" / alexnet_paper.NAME
+    stored = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")
+              if p.name != protocol.VERDICTS}
+    for name in ("ablation_recipe", "activation_relu", "activation_tanh"):
+        assert stored[name]["same_as"].startswith(f"{name}_lr")
+    assert {"ablation_recipe_e1", "ablation_recipe_e3"} <= set(stored)  # the pilot around E = 2
+    assert "ten-crop acc" in stored["ablation_recipe"]["row"]  # the row's extra columns, stored flat
+    ablation = alexnet_paper.experiments(PROFILES["smoke"])["ablation"]
+    records = protocol.read_verdicts(folder)
+    assert [r["comparison"] for r in records] == (
+        [f"{v} vs ablation_recipe" for v in ablation.against] + ["ten-crop acc vs last test acc"])
+    assert len(ablation.against) == 9 and "ablation_paper_init_scaled" in ablation.against
+    assert records[-1]["metric"] == "ten-crop acc vs last test acc, same runs of ablation_recipe"
+    assert all(r["question"] == ablation.question and r["n"] == 1 for r in records)

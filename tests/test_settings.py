@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from alexnet_course.data import load_fashion_mnist
-from alexnet_course.settings import TrainSettings, make_warmup
+from alexnet_course.settings import TrainSettings, make_warmup, step_epochs
 from alexnet_course.train import evaluate, fit
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
@@ -43,7 +43,7 @@ def test_epochs_must_be_a_whole_number_from_one(epochs):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'; choose one of: sgd, adam, adamw"),
-    ({"scheduler": "poly"}, "unknown scheduler 'poly'; choose one of: plateau, step, linear, cosine, onecycle"),
+    ({"scheduler": "poly"}, "unknown scheduler 'poly'; choose one of: plateau, step, multistep, linear, cosine, onecycle"),
     ({"scheduler": "linear", "scheduler_kwargs": {"step_size": 1}}, r"do not apply to scheduler='linear'; it takes: none"),
     ({"ema": 1.0}, r"ema is a decay per step in \[0, 1\)"),
     ({"nesterov": True}, "nesterov=True needs momentum > 0"),
@@ -54,6 +54,14 @@ def test_epochs_must_be_a_whole_number_from_one(epochs):
     ({"scheduler_kwargs": {"step_size": 1}}, "apply to no scheduler"),
     ({"scheduler": "step", "scheduler_kwargs": {"step_size": 0}}, r"step_size'\] must be a whole number ≥ 1"),
     ({"scheduler": "step", "scheduler_kwargs": {"gamma": 2}}, r"gamma'\] must be in \(0, 1\]"),
+    ({"scheduler": "multistep", "scheduler_kwargs": {"fractions": (0.75, 0.5)}},
+     r"fractions'\] must be increasing fractions of the run strictly between 0 and 1"),
+    ({"scheduler": "multistep", "scheduler_kwargs": {"fractions": (0.5, 1.0)}}, r"fractions'\] must be"),
+    ({"scheduler": "multistep", "scheduler_kwargs": {"fractions": 0.5}}, r"fractions'\] must be"),
+    ({"scheduler": "multistep", "scheduler_kwargs": {"fractions": ()}}, r"fractions'\] must be"),
+    ({"scheduler": "multistep", "scheduler_kwargs": {"milestones": [5, 8]}},
+     r"\['milestones'\] do not apply to scheduler='multistep'; it takes: fractions, gamma"),
+    ({"scheduler": "multistep", "scheduler_kwargs": {"gamma": 0}}, r"gamma'\] must be in \(0, 1\]"),
     ({"warmup_steps": -1}, "warmup_steps must be a whole number ≥ 0"),
     ({"warmup_steps": 2.5}, "warmup_steps must be a whole number ≥ 0"),
     ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
@@ -113,6 +121,19 @@ def test_warmup_is_a_per_batch_scheduler_on_top_of_the_schedule():
     assert used == pytest.approx(expected, rel=1e-12)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     assert isinstance(make_warmup(opt, 15), torch.optim.lr_scheduler.LinearLR)
+
+
+def test_multistep_divides_the_rate_at_fractions_of_the_run():
+    """AlexNet's ÷10 steps at 50 % and 75 % of the run: after epochs 5 and 8 of 10, 8 and 12
+    of 15 (an epoch pilot's longer run moves them with it); each epoch's record holds the
+    rate it trained at, so a stored run shows where the steps fired."""
+    assert step_epochs(10, (0.5, 0.75)) == [5, 8] and step_epochs(15, (0.5, 0.75)) == [8, 12]
+    assert step_epochs(5, [0.5, 0.75]) == [3, 4]
+    s = TrainSettings(epochs=4, lr=0.1, scheduler="multistep", scheduler_kwargs={"fractions": [0.5, 0.75]})
+    assert s.scheduler_kwargs == {"fractions": (0.5, 0.75), "gamma": 0.1}  # a stored list reads back
+    train, test = load_fashion_mnist(64, train_size=128, test_size=64, device="cpu")
+    history = fit(net(), train, test, epochs=4, lr=0.1, scheduler="multistep", log=None)
+    assert [r["lr"] for r in history.records] == pytest.approx([0.1, 0.1, 0.01, 0.001])
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "onecycle"])

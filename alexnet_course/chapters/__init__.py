@@ -41,7 +41,10 @@ class Experiment:
 
     ``question`` names the homework question its comparisons answer (in ``verdicts.json``);
     ``more_seeds`` is the protocol's second stage: both sides of a comparison still
-    undecided after ``seeds`` seeds get this many (see :mod:`..course.protocol`)."""
+    undecided after ``seeds`` seeds get this many (see :mod:`..course.protocol`).
+    ``same_runs`` compares two measures of the same runs: ``{name: (variant, metric,
+    reference metric)}``, e.g. ``{"ten-crop": ("recipe", "ten-crop acc", "last test acc")}``,
+    paired by run; it is judged, recorded and extended like ``against``."""
 
     specs: list[Spec]
     seeds: int
@@ -53,6 +56,7 @@ class Experiment:
     tune: Callable[[list[Any]], dict[str, dict[str, Any]]] | None = None
     question: str = ""
     more_seeds: int | None = None
+    same_runs: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @property
     def waits(self) -> bool:
@@ -102,14 +106,18 @@ def train(ch: Any, experiment: Experiment, variants: list[str] | None = None) ->
 
 def second_stage(experiment: Experiment, runs: list[Any]) -> set[str]:
     """The variants that get ``more_seeds`` seeds: both sides of each comparison that the
-    first stage's runs leave undecided (none without ``more_seeds`` or in a dry run)."""
-    if not experiment.more_seeds or not experiment.against or not runs:
+    first stage's runs leave undecided, and the variant of each undecided ``same_runs``
+    comparison (none without ``more_seeds`` or in a dry run)."""
+    if not experiment.more_seeds or not (experiment.against or experiment.same_runs) or not runs:
         return set()
     from ..course import protocol
 
     present = {r.row.extra.get("variant") for r in runs}
     against = {v: ref for v, ref in experiment.against.items() if v in present and ref in present}
-    return protocol.to_extend(protocol.compare(runs, against))
+    extend = protocol.to_extend(protocol.compare(runs, against))
+    return extend | {variant for variant, metric, reference in experiment.same_runs.values()
+                     if variant in present
+                     and not protocol.compare_metrics(runs, variant, metric, reference).settled}
 
 
 def train_all(ch: Any, experiments: dict[str, Experiment],
@@ -134,14 +142,19 @@ def train_all(ch: Any, experiments: dict[str, Experiment],
 
 def chapter_verdicts(experiments: dict[str, Experiment],
                      runs: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """The ``verdicts.json`` records of a chapter: every comparison (``against``) of every
-    experiment that answers a ``question``, judged by the protocol on its ``runs``
+    """The ``verdicts.json`` records of a chapter: every comparison (``against``, then
+    ``same_runs``) of every experiment that answers a ``question``, judged by the protocol on its ``runs``
     (``train_all``'s result)."""
     from ..course import protocol
 
     records = []
     for name, exp in experiments.items():
-        if exp.question and exp.against and runs.get(name):
+        if not exp.question or not runs.get(name):
+            continue
+        if exp.against:
             records += protocol.verdict_records(exp.question, protocol.compare(runs[name], exp.against))
+        for key, (variant, metric, reference) in exp.same_runs.items():
+            c = {key: protocol.compare_metrics(runs[name], variant, metric, reference)}
+            records += protocol.verdict_records(exp.question, c,
+                                                metric=f"{metric} vs {reference}, same runs of {variant}")
     return records
-

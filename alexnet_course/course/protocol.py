@@ -1,7 +1,8 @@
 """The conclusive protocol every chapter's comparisons follow, as code.
 
 * **Converged training**: each run's rate decays to zero along a cosine over the run
-  (:func:`recipe`), and its number of epochs ``E`` is checked by a *pilot*: the setting's
+  (:func:`recipe`; or falls by the paper's ÷10 steps, at least two of them inside the run),
+  and its number of epochs ``E`` is checked by a *pilot*: the setting's
   slowest-converging variant trained for ``1.5 E`` epochs (and ``E / 2``, for the curve)
   must end within :data:`PILOT_TOLERANCE` of the ``E``-epoch run's validation accuracy.
 * **Choices on the validation split**: :data:`VAL_SIZE` training images are held out;
@@ -12,7 +13,10 @@
   :data:`FIRST_SEEDS` seeds per variant; a comparison still undecided after them is given
   :data:`MORE_SEEDS` (a two-stage rule, fixed before any run).
 * **Three verdicts**: "A higher", "B higher", "equivalent within ±1 point" (:data:`MARGIN`)
-  or "undecided", with the interval (:func:`.stats.paired_compare`).
+  or "undecided", with the interval (:func:`.stats.paired_compare`); two measures of the
+  same runs (ten-crop against centre-crop accuracy) are paired by run (:func:`compare_metrics`).
+* **Dead runs** are counted per variant, and their rates compared by Fisher's exact test only
+  with at least :data:`FISHER_MIN` runs a side (:func:`dead_counts`).
 
 A chapter's verdicts are written beside its runs, in ``verdicts.json``
 (:func:`write_verdicts`), which the results page counts.
@@ -30,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from .ablations import Spec, mark_ended_at_chance, verdicts
-from .stats import Comparison, mean_ci
+from .stats import Comparison, mean_ci, paired_compare
 from . import store
 
 MARGIN = 0.01          # ±1 point of accuracy: "equivalent" when the whole interval is inside
@@ -40,16 +44,18 @@ VAL_SIZE = 5_000       # training images held out to choose epochs and rates
 PILOT_FACTOR = 1.5     # the pilot trains this many times the chosen epochs ...
 PILOT_TOLERANCE = 0.003  # ... and must move validation accuracy by less than this
 METRIC = "last test acc"  # the accuracy compared: at the end of the decayed schedule
+FISHER_MIN = 8         # runs a side before rates of dead runs are compared (Fisher's exact test)
 VERDICTS = "verdicts.json"
 VERDICT_FIELDS = ("question", "comparison", "metric", "difference", "interval", "n", "verdict")
 
 
-def recipe(epochs: int, **keywords: Any) -> dict[str, Any]:
+def recipe(epochs: int, *, scheduler: str = "cosine", **keywords: Any) -> dict[str, Any]:
     """``train_run`` keywords for a converged run of ``epochs`` epochs: a cosine decay to
-    zero over the whole run (per batch), the validation split held out, augmentation paired
-    by seed; ``keywords`` add to them (``lr``, ``optimizer`` ...)."""
+    zero over the whole run (per batch; ``scheduler="multistep"`` with its
+    ``scheduler_kwargs`` for the paper's ÷10 steps instead), the validation split held out,
+    augmentation paired by seed; ``keywords`` add to them (``lr``, ``optimizer`` ...)."""
     data = {"val_size": VAL_SIZE, "paired_augment": True, **keywords.pop("data_kwargs", {})}
-    return dict(epochs=epochs, scheduler="cosine", data_kwargs=data, **keywords)
+    return dict(epochs=epochs, scheduler=scheduler, data_kwargs=data, **keywords)
 
 
 def val_acc(run: Any) -> float:
@@ -141,6 +147,47 @@ def to_extend(comparisons: Mapping[str, Comparison]) -> set[str]:
     return {name for c in comparisons.values() if not c.settled for name in c.names}
 
 
+def metric_value(run: Any, metric: str) -> float:
+    """A finished run's ``metric``: :data:`METRIC` or a column its row added (a final
+    evaluation such as ``"ten-crop acc"``); NaN for a failed run."""
+    if run.failed:
+        return math.nan
+    return float(run.row.last_test_acc if metric == METRIC else run.row.extra[metric])
+
+
+def compare_metrics(runs: Iterable[Any], variant: str, metric: str,
+                    reference: str = METRIC) -> Comparison:
+    """``metric`` against ``reference`` measured on the same runs of ``variant`` (ten-crop
+    against centre-crop accuracy of the same networks), paired by run, with the ±:data:`MARGIN`
+    verdict; runs that ended at chance drop out."""
+    runs = [r for r in runs if r.row.extra.get("variant", r.run) == variant]
+    if not runs:
+        raise ValueError(f"no runs of {variant!r} to compare {metric!r} with {reference!r} on")
+    mark_ended_at_chance(runs)
+    return paired_compare([metric_value(r, metric) for r in runs],
+                          [metric_value(r, reference) for r in runs],
+                          names=(metric, reference), margin=MARGIN)
+
+
+def dead_counts(runs: Iterable[Any], variant: str, reference: str) -> dict[str, Any]:
+    """How many runs of ``variant`` and of ``reference`` died (stopped by a guard or ended at
+    chance), and Fisher's exact test of the two rates (``p``) only when both have at least
+    :data:`FISHER_MIN` runs; with fewer, ``p`` is None: counted, not claimed."""
+    from scipy.stats import fisher_exact
+
+    runs = list(runs)
+    mark_ended_at_chance(runs)
+    out: dict[str, Any] = {}
+    for side, name in (("variant", variant), ("reference", reference)):
+        mine = [r for r in runs if r.row.extra.get("variant", r.run) == name]
+        out[side] = {"name": name, "runs": len(mine), "dead": sum(bool(r.failed) for r in mine)}
+    a, b = out["variant"], out["reference"]
+    enough = min(a["runs"], b["runs"]) >= FISHER_MIN
+    out["p"] = (float(fisher_exact([[a["dead"], a["runs"] - a["dead"]],
+                                    [b["dead"], b["runs"] - b["dead"]]])[1]) if enough else None)
+    return out
+
+
 def verdict_word(c: Comparison) -> str:
     """The protocol's verdict: "<A> higher", "<B> higher", "equivalent within ±1 point" or
     "undecided" (with too few pairs: "not decidable")."""
@@ -196,6 +243,8 @@ def answer(comparisons: Mapping[str, Comparison], labels: Mapping[str, str]) -> 
     whose whole interval is also inside the margin is said with its direction."""
     def said(key: str) -> str:
         c = comparisons[key]
+        if not math.isfinite(c.diff):  # every pair dropped out (dead runs): no difference to give
+            return f"{labels.get(key, key)} (no finished pair, n = {c.n})"
         interval = (f"{100 * c.low:+.1f} to {100 * c.high:+.1f}" if math.isfinite(c.low) else "no interval")
         small = f", a direction within ±{100 * MARGIN:g} point" if c.decided and c.equivalent else ""
         return f"{labels.get(key, key)} ({100 * c.diff:+.1f} points, {interval}, n = {c.n}{small})"
@@ -211,13 +260,14 @@ def answer(comparisons: Mapping[str, Comparison], labels: Mapping[str, str]) -> 
 
 
 def verdict_records(question: str, comparisons: Mapping[str, Comparison],
-                    why_wide: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+                    why_wide: Mapping[str, str] | None = None,
+                    metric: str = METRIC) -> list[dict[str, Any]]:
     """The comparisons as ``verdicts.json`` records: ``question``, ``comparison`` ("A vs B"),
     ``metric``, ``difference`` and ``interval`` (points of accuracy), ``n`` (paired seeds),
     ``verdict``, and ``why_wide`` where given for a half-width above 1 point."""
     out = []
     for variant, c in comparisons.items():
-        record = c.to_record(question, f"{c.names[0]} vs {c.names[1]}", METRIC)
+        record = c.to_record(question, f"{c.names[0]} vs {c.names[1]}", metric)
         record["difference"] = _points(c.diff)
         record["interval"] = [_points(c.low), _points(c.high)]
         record["verdict"] = verdict_word(c)

@@ -26,6 +26,16 @@ from ._registry import register_model
 from ._utils import check_input_size, check_model_args, init_weights, plan_fixed_head
 
 
+# Each layer's fan-in (inputs per output unit) in the paper's full-width network on 224-pixel
+# RGB images, single-GPU layout. A weight of std σ multiplies the scale of its input by about
+# σ·√fan-in, so N(0, 0.01²) in a narrower network (smaller fan-ins) shrinks the signal more
+# at every layer; init="paper_scaled" uses σ = 0.01·√(PAPER_FAN_IN / fan-in), which gives each
+# layer the full-width network's gain (grouped layers: both fan-ins halved, the same ratio).
+PAPER_FAN_IN = {"conv1": 3 * 11 * 11, "conv2": 96 * 5 * 5, "conv3": 256 * 3 * 3,
+                "conv4": 384 * 3 * 3, "conv5": 384 * 3 * 3, "fc6": 256 * 6 * 6,
+                "fc7": 4096, "fc8": 4096}
+
+
 @register_model("alexnet_paper", params=58_299_082, min_input_size=63, input_size=224)
 class AlexNetPaper(nn.Module):
     """The 2012 AlexNet, single-GPU layout; accepts both 224×224 and 227×227 input.
@@ -106,14 +116,20 @@ class AlexNetPaper(nn.Module):
         self.reset_parameters(init)
 
     def reset_parameters(self, init: str = "paper") -> None:
-        """``"paper"``: Section 5's scheme; ``"default"``: PyTorch's; ``"kaiming"``: He et al."""
-        if init != "paper":
+        """``"paper"``: Section 5's scheme; ``"paper_scaled"``: the same with each layer's
+        standard deviation rescaled for this network's fan-in (see :data:`PAPER_FAN_IN`);
+        ``"default"``: PyTorch's; ``"kaiming"``: He et al."""
+        if init not in ("paper", "paper_scaled"):
             init_weights(self, init)
             return
         ones = {"features.conv2", "features.conv4", "features.conv5", "classifier.fc6", "classifier.fc7"}
         for name, m in self.named_modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(m.weight, mean=0.0, std=0.01)
+                std = 0.01
+                if init == "paper_scaled":  # deviation: the paper's std suits its own fan-ins
+                    groups = getattr(m, "groups", 1)
+                    std *= (PAPER_FAN_IN[name.split(".")[-1]] / groups / m.weight[0].numel()) ** 0.5
+                nn.init.normal_(m.weight, mean=0.0, std=std)
                 # Bias 1 "accelerates the early stages of learning by providing the ReLUs
                 # with positive inputs" (Section 5).
                 nn.init.constant_(m.bias, 1.0 if name in ones else 0.0)
