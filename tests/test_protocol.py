@@ -172,6 +172,14 @@ def test_answer_says_each_comparison_once_a_small_direction_with_its_direction()
     assert "SAME" in rest and "UNSURE" in rest.split("Undecided")[1]
 
 
+def test_summary_says_which_row_is_the_reference_and_leaves_no_cell_empty() -> None:
+    runs = three_way()
+    table = protocol.summary(runs, protocol.compare(runs, AGAINST))
+    assert not table.isna().any().any()
+    assert table.loc["ref", "verdict"] == "the reference" and table.loc["ref", "Δ (points)"] == "—"
+    assert table.loc["up", "Δ (points)"] == "+2.00" and table.loc["up", "pairs"] == 5
+
+
 def test_to_extend_takes_both_sides_of_unsettled_comparisons_only() -> None:
     c = protocol.compare(three_way(), AGAINST)
     assert protocol.to_extend(c) == {"unsure", "ref"}

@@ -200,14 +200,16 @@ def verdict_word(c: Comparison) -> str:
 
 def summary(runs: Iterable[Any], comparisons: Mapping[str, Comparison]) -> pd.DataFrame:
     """One row per variant (in run order): its final test accuracy as mean ± 95 % (n), and
-    for a compared variant its reference, the paired difference in points with its
-    interval, the number of pairs and the verdict."""
+    for a compared variant its reference, the paired difference in points ("+2.09") with
+    its interval, the number of pairs and the verdict; a variant compared with nothing
+    says so in those columns rather than leaving them empty."""
     runs = list(runs)
     values: dict[str, list[float]] = {}
     for r in runs:
         finished = values.setdefault(r.row.extra.get("variant", r.run), [])
         if not r.failed:
             finished.append(r.row.last_test_acc)
+    reference = {c.names[1] for c in comparisons.values()}
     rows = {}
     for variant, accs in values.items():
         ci = mean_ci(accs)
@@ -216,8 +218,13 @@ def summary(runs: Iterable[Any], comparisons: Mapping[str, Comparison]) -> pd.Da
                                "stopped": sum(bool(r.failed) for r in runs
                                               if r.row.extra.get("variant", r.run) == variant)}
         c = comparisons.get(variant)
-        if c is not None:
-            row.update({"compared with": c.names[1], "Δ (points)": 100 * c.diff,
+        if c is None:  # a reference (or a variant no comparison names)
+            row.update({"compared with": "—", "Δ (points)": "—", "95 % interval": "—",
+                        "pairs": "—", "verdict": "the reference" if variant in reference
+                        else "not compared"})
+        else:
+            row.update({"compared with": c.names[1],
+                        "Δ (points)": f"{100 * c.diff:+.2f}" if math.isfinite(c.diff) else "—",
                         "95 % interval": (f"{100 * c.low:+.1f} to {100 * c.high:+.1f}"
                                           if math.isfinite(c.low) else "—"),
                         "pairs": c.n, "verdict": verdict_word(c)})
