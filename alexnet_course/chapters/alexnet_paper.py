@@ -102,8 +102,7 @@ def settings(P: Profile, *, dataset: str, crop: int | None, width: float | None,
     0.827 at 15 epochs and at 20 (one seed). Twenty epochs (the rate ÷ 10 at 10 and 15) of
     ~95 s a run make the first stage (5 grid runs, 2 pilot runs, 10 ablation rows × 5
     seeds, 10 + 10 race runs of 10 epochs) ~1.7 CPU-hours, leaving ~1.3 for the second
-    stage. A subset also gives the regularisers something to do: on all 55,000 images a
-    net this small cannot overfit.
+    stage. Fewer images also leave the regularisers more overfitting to prevent.
     """
     native = 32 if dataset == "cifar10" else 28
     # full: 128, not 112, so conv1's map (31 → 15 → 7) is odd at every pooling and the
