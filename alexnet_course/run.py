@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .chapters import chapter_module, chapter_verdicts, second_stage, train, train_all
+from .chapters import chapter_module, chapter_pilots, chapter_verdicts, second_stage, train, train_all
 from .course import protocol, store
 from .course.chapter import Chapter
 from .course.ablations import run_calls, seeded_runs
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{module.NAME} ({args.profile}): all {len(runs)} runs stored under {ch.results_dir}")
     records = chapter_verdicts(experiments, done) if args.variant is None else []
     if records:
-        path = protocol.write_verdicts(ch.results_dir, records)
+        path = protocol.write_verdicts(ch.results_dir, records, chapter_pilots(experiments, done))
         counts = protocol.tally(records)
         print(f"{path}: {counts['comparisons']} comparisons, {counts['higher']} with a direction, "
               f"{counts['equivalent']} equivalent, {counts['undecided']} undecided")

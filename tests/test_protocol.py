@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from alexnet_course.augment import Compose, RandomCrop, RandomHorizontalFlip
-from alexnet_course.chapters import Experiment, chapter_verdicts, second_stage, train
+from alexnet_course.chapters import Experiment, chapter_pilots, chapter_verdicts, second_stage, train
 from alexnet_course.course import protocol, store
 from alexnet_course.course.ablations import Spec
 from alexnet_course.course.experiments import RunResult
@@ -381,6 +381,19 @@ def test_chapter_verdicts_cover_experiments_with_a_question_and_comparisons() ->
     assert chapter_verdicts(exps, {}) == []  # no runs yet: no records
 
 
+def test_chapter_pilots_record_each_piloted_variant_with_its_verdict() -> None:
+    tol = protocol.PILOT_TOLERANCE
+    pilot = [fake_run("a_e5", 0, val=0.80), fake_run("a_e15", 0, val=0.850 + 2 * tol)]
+    exps = {"grid": Experiment([Spec("a", "a", "lenet")], 1, {}),
+            "pilot": Experiment([], 1, {}, notes={"epochs": {"a": 10}})}
+    records = chapter_pilots(exps, {"grid": [fake_run("a", 0, val=0.850)], "pilot": pilot})
+    assert records == [{"variant": "a", "epochs": 10, "val_acc": [0.8, 0.85, round(0.85 + 2 * tol, 5)],
+                        "moved_points": pytest.approx(100 * 2 * tol), "converged": False}]
+    json.dumps(records)  # what verdicts.json stores
+    assert chapter_pilots(exps, {"grid": []}) == []  # the pilot not run yet: nothing to record
+    assert chapter_pilots({"grid": exps["grid"]}, {"grid": pilot}) == []  # a chapter without one
+
+
 # --- run.py: a fill writes the chapter's verdicts -------------------------------------------
 
 def fake_fit(net, train_iter, test_iter, *, epochs, lr, device=None, val_iter=None,
@@ -455,6 +468,8 @@ def test_a_fill_of_chapter_01_writes_its_verdicts_and_leaves_nothing_to_train(
         assert set(protocol.VERDICT_FIELDS) <= set(r) and r["metric"] == protocol.METRIC
         assert r["n"] == 1 and r["verdict"].startswith("not decidable")  # one seed in smoke
     assert f"{protocol.VERDICTS}: {len(asked)} comparisons" in out
+    pilots = protocol.read_pilots(folder)
+    assert [p["variant"] for p in pilots] == list(declared["pilot"].notes["epochs"]) and pilots
 
     assert run.main(args + ["--status"]) == 0
     status = capsys.readouterr().out

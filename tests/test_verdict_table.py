@@ -74,7 +74,8 @@ def test_totals_and_sentence(store):
     assert totals == {"chapters": 3, "under the protocol": 2, "comparisons": 7,
                       "with a direction": 4, "equivalent": 1, "undecided": 2,
                       "wide unexplained": 1, "decided": 5,
-                      "decided (%)": pytest.approx(100 * 5 / 7), "meeting the target": 1}
+                      "decided (%)": pytest.approx(100 * 5 / 7), "meeting the target": 1,
+                      "pilot not converged": 0, "pilot not recorded": 2}
     said = verdict_table.verdicts_said(totals)
     assert said.startswith("2 of the 3 chapters that train have written their verdicts")
     assert "5 of their 7 comparisons are decided (71.4 %: 4 with a direction, 1 equivalent" in said
@@ -125,3 +126,29 @@ def test_list_of_every_comparison(store):
     undecidable = listed[listed["chapter"] == "03_not_yet"].iloc[0]
     assert math.isnan(undecidable["half-width"]) and math.isnan(undecidable["difference"])
     assert undecidable["interval"].startswith("none")
+
+
+def _pilot(variant: str, moved: float) -> dict:
+    return {"variant": variant, "epochs": 10, "val_acc": [0.80, 0.85, 0.85 + moved / 100],
+            "moved_points": moved, "converged": abs(moved) < 100 * protocol.PILOT_TOLERANCE}
+
+
+def test_the_epoch_pilot_is_read_back_and_a_failed_one_is_said(tmp_path):
+    protocol.write_verdicts(tmp_path / "01_converged", [_record(HIGHER)], [_pilot("lenet", 0.1)])
+    protocol.write_verdicts(tmp_path / "02_late", [_record(HIGHER)],
+                            [_pilot("lenet", 0.1), _pilot("baseline", 0.72)])
+    protocol.write_verdicts(tmp_path / "03_unpiloted", [_record(HIGHER)])
+    table = verdict_table.verdict_table(tmp_path, []).set_index("chapter")
+    assert table.loc["01_converged", "epoch pilot"] == verdict_table.PILOT_PASSED
+    late = table.loc["02_late", "epoch pilot"]
+    assert late.startswith("not converged: 1 of 2") and "baseline +0.72" in late and "lenet" not in late
+    assert table.loc["03_unpiloted", "epoch pilot"] == verdict_table.PILOT_MISSING
+    totals = verdict_table.verdict_totals(table.reset_index())
+    assert (totals["pilot not converged"], totals["pilot not recorded"]) == (1, 1)
+    said = verdict_table.verdicts_said(totals)
+    assert "In 1 chapter the epoch pilot failed" in said and "1 chapter recorded no epoch pilot" in said
+
+
+def test_a_pilot_record_without_its_verdict_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="converged"):
+        protocol.write_verdicts(tmp_path, [_record(HIGHER)], [{"variant": "lenet", "converged": "yes"}])

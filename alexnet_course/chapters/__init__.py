@@ -16,6 +16,8 @@ from typing import Any
 
 from ..course.ablations import Spec
 
+PILOT = "pilot"  # the name of a chapter's epoch-pilot experiment
+
 # chapter name -> the module (in this package) that declares its experiments
 CHAPTERS = {"01_lenet_to_alexnet": "lenet_to_alexnet",
             "02_alexnet_paper": "alexnet_paper",
@@ -44,7 +46,10 @@ class Experiment:
     undecided after ``seeds`` seeds get this many (see :mod:`..course.protocol`).
     ``same_runs`` compares two measures of the same runs: ``{name: (variant, metric,
     reference metric)}``, e.g. ``{"ten-crop": ("recipe", "ten-crop acc", "last test acc")}``,
-    paired by run; it is judged, recorded and extended like ``against``."""
+    paired by run; it is judged, recorded and extended like ``against``.
+
+    A chapter's epoch pilot is the experiment named ``pilot`` (:data:`PILOT`), whose
+    ``notes["epochs"]`` maps each piloted variant to its ``E`` (see ``chapter_pilots``)."""
 
     specs: list[Spec]
     seeds: int
@@ -158,3 +163,28 @@ def chapter_verdicts(experiments: dict[str, Experiment],
             records += protocol.verdict_records(exp.question, c,
                                                 metric=f"{metric} vs {reference}, same runs of {variant}")
     return records
+
+
+def chapter_pilots(experiments: dict[str, Experiment],
+                   runs: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The epoch pilot's records for ``verdicts.json``: for each variant the ``pilot``
+    experiment pilots, its ``E``, validation accuracy at ``E / 2``, ``E`` and ``1.5 E``
+    epochs, how far the last step moved it (points) and whether that is within the
+    protocol's tolerance (empty without a pilot or its runs)."""
+    from ..course import protocol
+
+    pilot = experiments.get(PILOT)
+    if pilot is None or not runs.get(PILOT):
+        return []
+    every = [r for group in runs.values() for r in group]
+    table = protocol.pilot_table(pilot.notes["epochs"], every)
+    return [{"variant": name, "epochs": int(row["E"]),
+             "val_acc": [_number(row["val acc at E / 2"]), _number(row["val acc at E"]),
+                         _number(row["val acc at 1.5 E"])],
+             "moved_points": _number(row["1.5 E − E (points)"]), "converged": bool(row["converged"])}
+            for name, row in table.iterrows()]
+
+
+def _number(x: float) -> float | None:
+    """A JSON-safe accuracy: rounded, None for NaN (a dead run has none)."""
+    return None if x != x else round(float(x), 5)

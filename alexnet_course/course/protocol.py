@@ -289,15 +289,20 @@ def _points(x: float) -> float | None:
     return None if not math.isfinite(x) else round(100 * x, 3)
 
 
-def write_verdicts(folder: Path, records: Sequence[Mapping[str, Any]]) -> Path:
+def write_verdicts(folder: Path, records: Sequence[Mapping[str, Any]],
+                   pilots: Sequence[Mapping[str, Any]] = ()) -> Path:
     """``verdicts.json`` in a chapter's store folder (atomically); each record must carry
-    :data:`VERDICT_FIELDS`."""
+    :data:`VERDICT_FIELDS`. ``pilots``: the epoch pilot's records (``chapter_pilots``), so
+    that whoever counts the verdicts also sees whether the runs behind them converged."""
     for r in records:
         lacking = [f for f in VERDICT_FIELDS if f not in r]
         if lacking:
             raise ValueError(f"verdict record {r!r} lacks {', '.join(lacking)}")
+    for p in pilots:
+        if "variant" not in p or not isinstance(p.get("converged"), bool):
+            raise ValueError(f"pilot record {p!r} needs a 'variant' and 'converged' (True or False)")
     path = Path(folder) / VERDICTS
-    store.write(path, {"margin_points": 100 * MARGIN, "verdicts": list(records)})
+    store.write(path, {"margin_points": 100 * MARGIN, "verdicts": list(records), "pilots": list(pilots)})
     return path
 
 
@@ -307,6 +312,15 @@ def read_verdicts(folder: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return json.loads(path.read_text())["verdicts"]
+
+
+def read_pilots(folder: Path) -> list[dict[str, Any]]:
+    """The epoch pilot's records in a chapter's ``verdicts.json`` (empty when it has none,
+    or was written before pilots were recorded)."""
+    path = Path(folder) / VERDICTS
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text()).get("pilots", [])
 
 
 def half_width(record: Mapping[str, Any]) -> float | None:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from .protocol import MARGIN, VERDICTS, half_width, read_verdicts, tally, wide_unexplained
+from .protocol import (MARGIN, PILOT_FACTOR, PILOT_TOLERANCE, VERDICTS, half_width, read_pilots,
+                       read_verdicts, tally, wide_unexplained)
 
 TARGET = 0.80  # the share of a chapter's comparisons that must be decided
 MEETS = f"meets the target (≥ {100 * TARGET:.0f} % decided)"
@@ -19,7 +20,9 @@ BELOW = "below target"
 NOT_YET = f"not yet under the protocol (no {VERDICTS})"
 EMPTY = f"no comparisons in its {VERDICTS}"
 TABLE_COLUMNS = ["chapter", "comparisons", "with a direction", "equivalent", "undecided",
-                 "decided (%)", "wide unexplained", "status"]
+                 "decided (%)", "wide unexplained", "status", "epoch pilot"]
+PILOT_PASSED = "converged"
+PILOT_MISSING = "not recorded"
 LIST_COLUMNS = ["chapter", "question", "comparison", "difference", "interval", "half-width",
                 "n", "verdict", "why wide", "wide unexplained"]
 
@@ -42,7 +45,7 @@ def verdict_table(root: Path, chapters: Iterable[str] | None = None) -> pd.DataF
     direction, are equivalent or undecided, the share decided (a direction or an equivalence,
     in %), how many report a half-width above 1 point without saying why, and its ``status``
     (:data:`MEETS`, :data:`BELOW`, :data:`NOT_YET` for a chapter without ``verdicts.json``,
-    whose counts are missing, or :data:`EMPTY`)."""
+    whose counts are missing, or :data:`EMPTY`) and its ``epoch pilot`` (:func:`pilot_status`)."""
     rows = []
     for name in training_chapters(root, chapters):
         folder = Path(root) / name
@@ -57,12 +60,28 @@ def verdict_table(root: Path, chapters: Iterable[str] | None = None) -> pd.DataF
                      "undecided": t["undecided"], "decided (%)": share,
                      "wide unexplained": t["wide unexplained"],
                      "status": EMPTY if not t["comparisons"] else
-                     MEETS if share >= 100 * TARGET else BELOW})
+                     MEETS if share >= 100 * TARGET else BELOW,
+                     "epoch pilot": pilot_status(read_pilots(folder))})
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     for column in TABLE_COLUMNS[1:5] + ["wide unexplained"]:
         table[column] = table[column].astype("Int64")
     table["decided (%)"] = table["decided (%)"].astype(float)
     return table
+
+
+def pilot_status(pilots: list[dict[str, Any]]) -> str:
+    """A chapter's epoch pilot in words: :data:`PILOT_PASSED` when every piloted variant's
+    validation accuracy moved by less than the tolerance from ``E`` to ``1.5 E`` epochs,
+    else which did not and by how much; :data:`PILOT_MISSING` without pilot records."""
+    if not pilots:
+        return PILOT_MISSING
+    late = [p for p in pilots if not p["converged"]]
+    if not late:
+        return PILOT_PASSED
+    moved = ", ".join(f"{p['variant']} {p['moved_points']:+.2f}" if p.get("moved_points") is not None
+                      else f"{p['variant']} (no accuracy)" for p in late)
+    return (f"not converged: {len(late)} of {len(pilots)} piloted variants moved by "
+            f"≥ {100 * PILOT_TOLERANCE:g} points from E to {PILOT_FACTOR:g} E ({moved})")
 
 
 def _interval(record: Mapping[str, Any]) -> str:
@@ -91,15 +110,19 @@ def verdict_totals(table: pd.DataFrame) -> dict[str, Any]:
     """The sums of :func:`verdict_table`'s rows: ``chapters`` and ``under the protocol``
     (those with a ``verdicts.json``), ``comparisons``, ``with a direction``, ``equivalent``,
     ``decided`` (both), ``undecided``, ``decided (%)`` (NaN with no comparison), ``wide
-    unexplained`` and ``meeting the target`` (chapters)."""
+    unexplained``, ``meeting the target``, ``pilot not converged`` and ``pilot not
+    recorded`` (chapters)."""
     under = table[table["status"] != NOT_YET]
+    pilots = under["epoch pilot"].astype(str)
     sums = {c: int(under[c].sum()) for c in
             ("comparisons", "with a direction", "equivalent", "undecided", "wide unexplained")}
     decided = sums["with a direction"] + sums["equivalent"]
     return {"chapters": len(table), "under the protocol": len(under), **sums,
             "decided": decided,
             "decided (%)": 100 * decided / sums["comparisons"] if sums["comparisons"] else math.nan,
-            "meeting the target": int((table["status"] == MEETS).sum())}
+            "meeting the target": int((table["status"] == MEETS).sum()),
+            "pilot not converged": int(pilots.str.startswith("not converged").sum()),
+            "pilot not recorded": int((pilots == PILOT_MISSING).sum())}
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -141,6 +164,13 @@ def verdicts_said(totals: Mapping[str, Any]) -> str:
              "point without a reason." if not wide else
              f" {_count(wide, 'accuracy difference')} {'is' if wide == 1 else 'are'} reported "
              f"with a half-width above {100 * MARGIN:g} point without saying why.")
+    late, unknown = totals.get("pilot not converged", 0), totals.get("pilot not recorded", 0)
+    if late:
+        said += (f" In {_count(late, 'chapter')} the epoch pilot failed (validation accuracy still "
+                 f"moved by {100 * PILOT_TOLERANCE:g} points or more from E to {PILOT_FACTOR:g} E), so "
+                 f"{'its' if late == 1 else 'their'} verdicts compare runs that had not finished learning.")
+    if unknown:
+        said += f" {_count(unknown, 'chapter')} recorded no epoch pilot with its verdicts."
     if under < chapters:
         said += (f" The other {_count(chapters - under, 'chapter')} {'is' if chapters - under == 1 else 'are'} "
                  f"not yet under the protocol, so the book-wide target (≥ {target} of the training "
