@@ -122,7 +122,7 @@ def settings(P: Profile, *, seeds: int | None, sizes: list[int] | None, pool_siz
     32 px, 64 px and 384 wide) ≈ 15 min; the first stage (5 seeds, seed 0 copied from the
     grid run at the chosen rate) ≈ 51 min; the second stage, at worst every variant
     undecided (5 more seeds each), ≈ 64 min; probes ≈ 2 min. Worst case ≈ 2.8 h, inside the
-    3 CPU-hour budget; about 2.2 h if half the variants need the second stage.
+    3 CPU-hour budget; about 2.3 h if half the variants need the second stage.
 
     Why this scale: ¼ width keeps 24–96 channels (AlexNet's full width costs ~16× the
     FLOPs, see the full-width probe); 10,000 images let 20 epochs converge for ~80 s a run
