@@ -73,3 +73,16 @@ def test_smoke_fits_the_hand_made_cifar10_and_a_bad_pool_size_is_refused() -> No
 def test_the_shifts_pad_by_a_twentieth_of_the_side() -> None:
     assert ch03.shift(64, 0.1).padding == 3 and ch03.shift(64, 0.1).size == 64
     assert ch03.shift(32, 0.1).padding == 2 and ch03.shift(8, 0.1).padding == 1
+
+
+def test_a_variant_whose_grid_all_died_trains_at_the_middle_rate() -> None:
+    exps = ch03.experiments(PROFILES["standard"])
+    lrs = exps["rates"].notes["lrs"]
+    variants = [s.name.rsplit("_lr", 1)[0] for s in exps["rates"].specs]
+    runs = [grid_run(f"{v}_lr{lr:g}", 0.9 if lr == lrs[0] else 0.8) for v in dict.fromkeys(variants) for lr in lrs]
+    for r in runs:
+        if r.run.startswith("strided"):
+            r.failed = "stopped by the stall guard"
+    rates = {s.name: s.train["lr"] for s in exps["pooling"].given(runs).specs}
+    assert rates["strided_64px"] == sorted(lrs)[len(lrs) // 2] != lrs[0]
+    assert rates["max_64px"] == rates["conv1x1_64px"] == lrs[0]
