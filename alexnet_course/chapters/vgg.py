@@ -125,17 +125,18 @@ def settings(P: Profile, *, seeds: int | None, epochs: int | None, ratio: int | 
                                                 full=protocol.MORE_SEEDS),
         # the pilot needs E ≥ 2; smoke and quick only run every cell
         "epochs": epochs or P.pick(smoke=2, quick=4, standard=15, full=15),
-        "ratio": ratio or P.pick(smoke=16, quick=16, standard=8, full=4),
-        "fc_width": fc_width or P.pick(smoke=64, quick=256, standard=512, full=4096),
+        "ratio": ratio or P.pick(smoke=8, quick=16, standard=8, full=4),
+        "fc_width": fc_width or P.pick(smoke=128, quick=256, standard=512, full=4096),
         "stage_side": stage_side or P.pick(smoke=36, quick=36, standard=36, full=96),
         "big_side": big_side or P.pick(smoke=84, quick=84, standard=84, full=224),
         # standard: a subset, so that converged training of 8 variants × 5–10 seeds fits
-        "train_size": train_size or P.pick(smoke=128, quick=4000, standard=10_000, full=None),
+        "train_size": train_size or P.pick(smoke=1024, quick=4000, standard=10_000, full=None),
         "test_size": P.pick(smoke=64, quick=1000, standard=None, full=None),  # None: all 10,000
         "val_size": P.pick(smoke=64, quick=500, standard=protocol.VAL_SIZE, full=protocol.VAL_SIZE),
-        "batch_size": P.pick(smoke=64, quick=64, standard=128, full=128),
-        # smoke: the grid's two middle rates, enough to run every cell
-        "lrs": list(lrs or P.pick(smoke=LRS[1:3], quick=LRS, standard=LRS, full=LRS)),
+        "batch_size": P.pick(smoke=32, quick=64, standard=128, full=128),
+        # smoke: the grid's two highest rates; at 1/16 width, 2 epochs of 16 batches ended
+        # near ln 10 at both (a grid whose every run ends at chance has no rate to choose)
+        "lrs": list(lrs or P.pick(smoke=LRS[2:], quick=LRS, standard=LRS, full=LRS)),
         "probe_steps": P.pick(smoke=2, quick=4, standard=15, full=15),
         "probe_batch": P.pick(smoke=16, quick=128, standard=128, full=128),
     }
