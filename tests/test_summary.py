@@ -97,3 +97,20 @@ def test_answers_are_read_from_the_executed_pages_glue(tmp_path):
     assert a["question"].tolist() == ["is it faster? (Q1)", "and Q2?"]
     assert a.loc[0, "answer"] == "Yes, by 3 points." and a.loc[0, "profile"] == "standard"
     assert a.loc[1, "answer"].startswith("not answered")
+
+
+def test_the_best_configuration_is_never_a_timing_probe(tmp_path):
+    """A timing probe (a few batches, run timed alone) scores by chance; it must not be picked
+    as a model's best configuration, neither through the page's tables nor if one reaches
+    the pickers directly (chapter 04's probes once did: 'VGG-11's best configuration')."""
+    from alexnet_course.course import configs
+
+    _write(tmp_path, "04_v", "k3", _run("04_v", "k3", 0.80))
+    _write(tmp_path, "04_v", "timing_k3", _run("04_v", "timing_k3", 0.99))
+    runs = summary.runs_frame(summary.load_results(tmp_path))
+    assert list(runs["run"]) == ["k3"]
+    leaked = pd.concat([runs, runs.assign(run="timing_k3", variant="timing_k3", **{
+        "best test acc": 0.99, "last test acc": 0.99})], ignore_index=True)
+    assert summary.best_per_model(leaked)["run"].tolist() == ["k3"]
+    best = configs.best_per_model(configs.configurations(leaked))
+    assert best["variant"].tolist() == ["k3"] and best["test acc"].iloc[0] == 0.80

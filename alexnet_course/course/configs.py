@@ -93,8 +93,10 @@ def settings(configs: pd.DataFrame) -> pd.DataFrame:
 
 def best_per_model(configs: pd.DataFrame) -> pd.DataFrame:
     """Within each setting, each model's configuration with the highest mean test accuracy
-    (configurations with no finished run left out)."""
-    done = configs[configs["n"] > 0]
+    (configurations with no finished run left out, and timing probes, whose accuracy after a
+    few batches is no result, whatever table they reach this from)."""
+    probe = configs["variant"].astype(str).str.startswith(PROBE_PREFIX) if "variant" in configs else False
+    done = configs[(configs["n"] > 0) & ~probe]
     if done.empty:
         return done
     idx = done.groupby([*SETTING, "model"], dropna=False)["test acc"].idxmax()

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..train import History
-from .configs import ended_at_chance, is_probe, variant_of
+from .configs import PROBE_PREFIX, ended_at_chance, is_probe, variant_of
 from .rows import RunRow
 
 CHAPTER_FILE = "_chapter.json"
@@ -172,7 +172,9 @@ REFERENCES = pd.DataFrame([
 
 
 def best_per_model(frame: pd.DataFrame, acc: str = "best test acc") -> pd.DataFrame:
-    """For each (profile, model), the run with the highest ``acc`` (failed runs included)."""
+    """For each (profile, model), the run with the highest ``acc`` (failed runs included;
+    timing probes, runs named ``timing_*``, never: their accuracy is no result)."""
+    frame = frame[~frame["run"].astype(str).str.startswith(PROBE_PREFIX)] if "run" in frame else frame
     if frame.empty:
         return frame
     idx = frame.groupby(["profile", "model"])[acc].idxmax().dropna()
