@@ -44,9 +44,15 @@ ACC_FLIPS = 2      # images whose prediction may flip between machines, per accu
 # and up to 4 images flipped (its LeNets, and every run at 1e-3 in the earlier constant-rate
 # recipe, stayed within 1e-5).
 NOISY = {"06_inception_successors": ("bn_", "v3", "v4", "resnet"),
+         # VGG without batch norm barely leaves chance in smoke's 64 steps: under AVX2 kernels
+         # its losses moved by up to 1.2 % and 8 of 64 validation images flipped (see NOISIER)
+         "04_vgg": ("k", "s", "vgg11_"),
          "01_lenet_to_alexnet": ("baseline", "no_", "lr_up", "fc_128", "half_width", "deeper",
                                  "wider", "batch_")}
 NOISY_LOSS_RTOL, NOISY_FLIPS = 5e-2, 10
+# ... and where even those move: VGG's running training accuracy over 1,024 images moved by
+# 15 images under AVX2 (its specs, epochs, parameters and deaths are still held exactly)
+NOISIER = {"04_vgg": (NOISY_LOSS_RTOL, 20)}
 # A timing probe (run name "timing_...") is kept for its seconds, which the canary ignores;
 # its few batches, trained at the unchosen default rate, vary most between CPUs (11 of 1,920
 # images flipped under AVX2), so only its spec, epochs and parameter count are held.
@@ -92,7 +98,8 @@ def compare_stores(fresh: Path, reference: Path) -> dict[str, list[str]]:
             continue
         new = fresh / ref.name
         loose = ((math.inf, math.inf) if ref.stem.startswith(PROBE)
-                 else (NOISY_LOSS_RTOL, NOISY_FLIPS) if ref.stem.startswith(noisy) else ())
+                 else NOISIER.get(reference.name, (NOISY_LOSS_RTOL, NOISY_FLIPS))
+                 if ref.stem.startswith(noisy) else ())
         diffs = (["not trained by the fresh fill"] if not new.is_file()
                  else differences(json.loads(new.read_text()), json.loads(ref.read_text()), *loose))
         if diffs:

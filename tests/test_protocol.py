@@ -108,6 +108,8 @@ def test_best_rate_is_chosen_by_last_epoch_validation_ignoring_failed_runs() -> 
     dead = [fake_run("b_lr0.001", 0.9, failed="stopped"), fake_run("b_lr0.002", 0.1, at_chance=True)]
     with pytest.raises(ValueError, match=r"every grid run of 'b' failed.*'w'"):
         protocol.best_rates({"w": "b"}, [1e-3, 2e-3], dead)
+    dead.append(fake_run("b_lr0.004", 0.9, failed="stopped"))
+    assert protocol.best_rates({"w": "b"}, [1e-3, 2e-3, 4e-3], dead, all_dead="middle") == {"w": {"lr": 2e-3}}
 
 
 def test_pilot_trains_half_and_one_and_a_half_times_the_epochs() -> None:

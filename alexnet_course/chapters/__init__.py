@@ -8,7 +8,7 @@ Every chapter that trains is listed in :data:`CHAPTERS`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import import_module
 from types import ModuleType
@@ -49,7 +49,8 @@ class Experiment:
     paired by run; it is judged, recorded and extended like ``against``.
 
     A chapter's epoch pilot is the experiment named ``pilot`` (:data:`PILOT`), whose
-    ``notes["epochs"]`` maps each piloted variant to its ``E`` (see ``chapter_pilots``)."""
+    ``notes["epochs"]`` (or ``notes["epochs_of"]``) maps each piloted variant to its ``E``
+    (see ``chapter_pilots``)."""
 
     specs: list[Spec]
     seeds: int
@@ -177,7 +178,12 @@ def chapter_pilots(experiments: dict[str, Experiment],
     if pilot is None or not runs.get(PILOT):
         return []
     every = [r for group in runs.values() for r in group]
-    table = protocol.pilot_table(pilot.notes["epochs"], every)
+    # variant -> E: ``notes["epochs_of"]`` where a chapter's notes keep ``epochs`` for the profile's number
+    epochs = pilot.notes.get("epochs_of", pilot.notes.get("epochs"))
+    if not isinstance(epochs, Mapping):
+        raise ValueError(f"the pilot experiment's notes must map each piloted variant to its epochs "
+                         f"(notes['epochs'] or notes['epochs_of']), got {epochs!r}")
+    table = protocol.pilot_table(epochs, every)
     return [{"variant": name, "epochs": int(row["E"]),
              "val_acc": [_number(row["val acc at E / 2"]), _number(row["val acc at E"]),
                          _number(row["val acc at 1.5 E"])],

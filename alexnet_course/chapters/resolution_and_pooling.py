@@ -198,10 +198,5 @@ def _own_rates(lrs: list[float], grid: list[str], names: list[str],
     (``runs``: the grid of the variants ``grid``); a pilot's ``<variant>_e<epochs>`` takes
     its variant's. A variant whose grid runs all died has no best rate: it trains at the
     grid's middle rate (the page's rate table shows its grid dead)."""
-    best = {}
-    for n in grid:
-        try:
-            best.update(protocol.best_rates({n: n}, lrs, runs))
-        except ValueError:  # every grid run of n failed or ended at chance
-            best[n] = {"lr": float(sorted(lrs)[len(lrs) // 2])}
+    best = protocol.best_rates({n: n for n in grid}, lrs, runs, all_dead="middle")
     return {name: dict(best[name if name in best else name.rsplit("_e", 1)[0]]) for name in names}

@@ -136,7 +136,7 @@ def settings(P: Profile, *, seeds: int | None, epochs: int | None, ratio: int | 
         "batch_size": P.pick(smoke=32, quick=64, standard=128, full=128),
         # smoke: the grid's two highest rates; at 1/16 width, 2 epochs of 16 batches ended
         # near ln 10 at both (a grid whose every run ends at chance has no rate to choose)
-        "lrs": list(lrs or P.pick(smoke=LRS[2:], quick=LRS, standard=LRS, full=LRS)),
+        "lrs": list(lrs or P.pick(smoke=LRS[2:3], quick=LRS, standard=LRS, full=LRS)),
         "probe_steps": P.pick(smoke=2, quick=4, standard=15, full=15),
         "probe_batch": P.pick(smoke=16, quick=128, standard=128, full=128),
     }
@@ -194,8 +194,9 @@ def _tune(lrs: list[float], grid: dict[str, str], names: list[str],
           runs: list[Any]) -> dict[str, dict[str, Any]]:
     """The rate of each of ``names``, chosen from ``lrs`` on the validation split by its
     grid run (``grid``: variant → the first stage whose grid decides it); a pilot's
-    ``<variant>_e<epochs>`` takes its variant's."""
-    best = protocol.best_rates({n: n for n in set(grid.values())}, lrs, runs)
+    ``<variant>_e<epochs>`` takes its variant's. A stage whose grid runs all died trains at
+    the grid's middle rate (the page's rate table shows its grid dead)."""
+    best = protocol.best_rates({n: n for n in set(grid.values())}, lrs, runs, all_dead="middle")
     out = {}
     for name in names:
         variant = name if name in grid else name.rsplit("_e", 1)[0]

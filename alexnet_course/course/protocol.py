@@ -73,19 +73,24 @@ def rate_specs(specs: Sequence[Spec], lrs: Sequence[float]) -> list[Spec]:
                     train={**s.train, "lr": lr}) for s in specs for lr in lrs]
 
 
-def best_rates(grid: Mapping[str, str], lrs: Sequence[float],
-               runs: Iterable[Any]) -> dict[str, dict[str, float]]:
+def best_rates(grid: Mapping[str, str], lrs: Sequence[float], runs: Iterable[Any], *,
+               all_dead: str = "raise") -> dict[str, dict[str, float]]:
     """``{variant: {"lr": best}}`` for each ``variant → grid spec`` of ``grid``: the rate of
-    ``lrs`` whose grid run of that spec ended with the best validation accuracy."""
+    ``lrs`` whose grid run of that spec ended with the best validation accuracy. Where every
+    grid run of a spec died there is no best rate: ``all_dead="raise"`` says so, ``"middle"``
+    takes the grid's middle rate (tiny smoke runs, which may all end at chance)."""
+    if all_dead not in ("raise", "middle"):
+        raise ValueError(f"all_dead must be 'raise' or 'middle', got {all_dead!r}")
     runs = list(runs)
     mark_ended_at_chance(runs)
     by_name = {r.run: r for r in runs}
     out = {}
     for variant, source in grid.items():
         scores = pd.Series({lr: val_acc(by_name[f"{source}_lr{lr:g}"]) for lr in lrs})
-        if scores.isna().all():
+        if scores.isna().all() and all_dead == "raise":
             raise ValueError(f"every grid run of {source!r} failed: no rate to choose for {variant!r}")
-        out[variant] = {"lr": float(scores.idxmax())}
+        best = sorted(lrs)[len(lrs) // 2] if scores.isna().all() else scores.idxmax()
+        out[variant] = {"lr": float(best)}
     return out
 
 
