@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no variant {', '.join(unknown)} in {module.NAME}; variants: {', '.join(sorted(known))}")
     root = Path(args.root).resolve()
     ch = make_chapter(module.NAME, args.profile, root, device=args.device, plan_only=True)
-    runs = list_runs(ch, experiments, args.variant)
+    runs = _once(list_runs(ch, experiments, args.variant))
     missing = [(run, why) for run, why in runs if why is not None]
     if args.status:
         print(status_report(ch, runs))
@@ -106,6 +106,13 @@ def list_runs(ch: Chapter, experiments: dict, variants: list[str] | None) -> lis
         if exp.more_seeds and (exp.against or exp.same_runs) and specs:
             rows += _second_stage(ch, exp, specs, first)
     return rows
+
+
+def _once(runs: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """Each run once: two experiments may declare the same spec (chapter 04's VGG-11 at 36
+    px answers Q2a and Q2b), which the store trains and keeps once."""
+    seen: set[str] = set()
+    return [(run, why) for run, why in runs if not (run in seen or seen.add(run))]
 
 
 def _planned(ch: Chapter, specs: list, seeds: int, common: dict) -> list[tuple[str, str | None]]:

@@ -89,6 +89,16 @@ def test_status_then_fill_one_variant(tmp_path: Path, capsys: pytest.CaptureFixt
         store_cli.main(args + ["--variant", "lenet5"])  # a typo is named, not ignored
 
 
+def test_status_lists_a_run_that_two_experiments_share_once(capsys: pytest.CaptureFixture) -> None:
+    """Chapter 04's VGG-11 at 36 px is declared by Q2a and by Q2b; the store keeps it once,
+    and so must the status (it read 30 runs where 29 are stored)."""
+    root = Path(__file__).resolve().parents[1]  # the committed smoke store: read, never written
+    assert store_cli.main(["04", "--profile", "smoke", "--root", str(root), "--status"]) == 0
+    listed = [line.split()[1] for line in capsys.readouterr().out.splitlines()
+              if line.startswith(("done ", "missing "))]
+    assert "k3" in listed and len(listed) == len(set(listed))
+
+
 def test_describe_names_transforms_and_refuses_lambdas() -> None:
     aug = Compose(RandomCrop(28, padding=2), RandomHorizontalFlip())
     d = store.describe(aug)
