@@ -213,7 +213,11 @@ def test_an_undecidable_comparison_is_recorded_without_nan() -> None:
     assert protocol.tally([record])["undecided"] == 1
     dead = seeded("ref", REF[:2]) + seeded("up", UP[:2], at_chance=True)  # every pair drops out
     said = protocol.answer(protocol.compare(dead, {"up": "ref"}), {"up": "the change"})
-    assert said == "Undecided: the change (no finished pair, n = 0)."
+    assert said == "Not decidable: the change (no finished pair, n = 0)."
+    both = protocol.compare(three_way() + seeded("gone", REF[:2], at_chance=True), {**AGAINST, "gone": "ref"})
+    text = protocol.answer(both, {"unsure": "UNSURE", "gone": "GONE"})
+    assert "UNSURE" in text.split("Undecided: ")[1].split("Not decidable")[0]
+    assert "GONE" in text.split("Not decidable: ")[1] and "GONE" not in text.split("Not decidable")[0]
 
 
 def test_write_verdicts_refuses_incomplete_records_and_writes_atomically(

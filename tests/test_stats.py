@@ -79,6 +79,15 @@ def test_sentence_interval_has_the_sign_of_the_stated_difference():
     assert 0 < low < 40.0 < high
 
 
+def test_sentence_names_the_variants_by_their_labels():
+    c = stats.compare([0.1, 0.11, 0.12], [0.5, 0.52, 0.51], names=("x", "x_wide"))
+    text = c.sentence(labels={"x": "narrow", "x_wide": "wide"})
+    assert "wide higher by 40.0 points" in text and "x_wide" not in text
+    assert c.sentence().count("x_wide higher") == 1  # without labels: the names as given
+    alone = stats.compare([], [0.5, 0.52], names=("x", "x_wide"))
+    assert "x_wide" not in alone.sentence(labels={"x": "narrow", "x_wide": "wide"})
+
+
 def test_summarise_keeps_order_and_formats():
     frame = pd.DataFrame({"variant": ["b", "a", "b", "a", "c"],
                           "acc": [0.8, 0.7, 0.82, 0.72, 0.5]})

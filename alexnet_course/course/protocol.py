@@ -266,7 +266,9 @@ def answer(comparisons: Mapping[str, Comparison], labels: Mapping[str, str]) -> 
                              if c.decided and c.verdict != f"{c.names[0]} higher"],
               f"Equivalent within ±{100 * MARGIN:g} point": [k for k, c in comparisons.items()
                                                              if c.equivalent and not c.decided],
-              "Undecided": [k for k, c in comparisons.items() if not c.settled]}
+              "Undecided": [k for k, c in comparisons.items() if not c.settled and c.n >= 2],
+              # fewer than two pairs (every run of a side died, say): no interval to be undecided in
+              "Not decidable": [k for k, c in comparisons.items() if not c.settled and c.n < 2]}
     return " ".join(f"{head}: {'; '.join(said(k) for k in keys)}." for head, keys in groups.items()
                     if keys)
 

@@ -16,7 +16,7 @@ experiment up rather than that the effect is absent.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,17 +112,27 @@ class Comparison:
                 "difference": self.diff, "interval": [self.low, self.high], "n": self.n,
                 "verdict": self.verdict}
 
-    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
+    def named_verdict(self, labels: Mapping[str, str] | None = None) -> str:
+        """The verdict with each compared name replaced by its label (``{"relu": "ReLU"}``)."""
+        text = self.verdict
+        for name in sorted(self.names, key=len, reverse=True):  # a name inside another: longest first
+            text = text.replace(name, (labels or {}).get(name, name))
+        return text
+
+    def sentence(self, scale: float = 100.0, unit: str = "points",
+                 labels: Mapping[str, str] | None = None) -> str:
         """The comparison in words for the prose, e.g. ``"0.884 ± 0.003 (n = 3) against
-        0.861 ± 0.005 (n = 3): relu higher by 2.3 points (95 % interval +1.6 to +3.0)"``."""
+        0.861 ± 0.005 (n = 3): relu higher by 2.3 points (95 % interval +1.6 to +3.0)"``;
+        ``labels`` names the compared variants in the verdict (:meth:`named_verdict`)."""
         pct = f"{self.a.confidence:.0%}".replace("%", " %")
         head = f"{self.a} against {self.b}: "
+        verdict = self.named_verdict(labels)
         if self.decided:
-            body = f"{self.verdict} by {abs(self.diff) * scale:.1f} {unit}"
+            body = f"{verdict} by {abs(self.diff) * scale:.1f} {unit}"
         else:  # an equivalence margin in the sentence's unit, not the metric's
             m = self.margin * scale if self.margin is not None else math.nan
             said = (f"equivalent within ±{m:g} {unit[:-1] if m == 1 and unit.endswith('s') else unit}"
-                    if self.equivalent else self.verdict)
+                    if self.equivalent else verdict)
             body = f"{said} (difference {self.diff * scale:+.1f} {unit}"
         low, high = self.low, self.high
         if self.decided and self.diff < 0:  # "B higher by x": the interval of b − a, same sign as x
@@ -132,7 +142,7 @@ class Comparison:
         if self.decided:
             return head + body + (f" ({interval})" if interval else "")
         if not math.isfinite(self.diff):  # a side without runs: there is no difference to give
-            return head + self.verdict
+            return head + verdict
         return head + body + (f"; {interval})" if interval else ")")
 
 
