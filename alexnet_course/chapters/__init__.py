@@ -151,14 +151,15 @@ def chapter_verdicts(experiments: dict[str, Experiment],
     """The ``verdicts.json`` records of a chapter: every comparison (``against``, then
     ``same_runs``) of every experiment that answers a ``question``, judged by the protocol on its ``runs``
     (``train_all``'s result)."""
-    from ..course import protocol
+    from ..course import explain, protocol
 
     records = []
     for name, exp in experiments.items():
         if not exp.question or not runs.get(name):
             continue
-        if exp.against:
-            records += protocol.verdict_records(exp.question, protocol.compare(runs[name], exp.against))
+        if exp.against:  # wide intervals with their reasons; all-dead comparisons by their rate of deaths
+            records += explain.against_records(exp.question, runs[name],
+                                               protocol.compare(runs[name], exp.against))
         for key, (variant, metric, reference) in exp.same_runs.items():
             c = {key: protocol.compare_metrics(runs[name], variant, metric, reference)}
             records += protocol.verdict_records(exp.question, c,
