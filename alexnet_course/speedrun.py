@@ -20,6 +20,7 @@ training on all 60,000).
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -35,6 +36,7 @@ from .settings import TrainSettings
 from .train import evaluate, fit, flip_tta, set_seed
 
 VAL_SIZE = 5_000
+TRAIN_IMAGES = 60_000  # Fashion-MNIST's training set
 VAL_SEED = 20_260_101  # fixed: every seed and every setting is tuned on the same 5,000 images
 # The homework's simplified AlexNet (chapter 01, Q1b, the `fc_256` row on two CPU cores).
 HOMEWORK = ("alexnet_28", {"width": 0.25, "fc_width": 256, "drop_fc7": True,
@@ -92,19 +94,84 @@ class SpeedrunSettings:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name}={getattr(self, name)!r}; choose one of {', '.join(valid)}")
+        _check_kinds(self)
         if not 0 < self.target <= 1:
             raise ValueError(f"target is an accuracy in (0, 1], got {self.target}")
-        if not self.epochs > 0 or self.batch_size < 1 or self.eval_per_epoch < 1:
-            raise ValueError("epochs must be > 0, batch_size and eval_per_epoch >= 1")
-        if self.eval_from < 0:
-            raise ValueError(f"eval_from is an epoch >= 0, got {self.eval_from}")
-        if not 0 <= self.ema < 1 or not 0 <= self.label_smoothing < 1 or not 0 <= self.warmup < 1:
-            raise ValueError("ema, label_smoothing and warmup are fractions in [0, 1)")
+        for name in ("epochs", "lr", "logit_scale"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, e.g. {_example(name)}; got {getattr(self, name)!r}")
+        for name in ("eval_from", "momentum", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, e.g. {_example(name)}; got {getattr(self, name)!r}")
+        for name in ("ema", "label_smoothing", "warmup"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} is a fraction in [0, 1), e.g. {_example(name)}; "
+                                 f"got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["widths"], d["residual"] = list(self.widths), list(self.residual)
         return d
+
+
+# what each field must be, checked before its range: a string such as lr='abc' from the
+# command line is refused here, not deep inside the optimiser after the data is loaded
+_NUMBERS = ("target", "logit_scale", "epochs", "lr", "momentum", "weight_decay", "warmup",
+            "label_smoothing", "ema", "eval_from")
+_WHOLE = {"batch_size": 1, "translate": 0, "eval_per_epoch": 1}
+_FLAGS = ("batch_norm", "flip", "nesterov", "tta", "channels_last", "compile", "amp",
+          "stop_at_target")
+
+
+def _example(name: str) -> str:
+    """``name=<its default>``, the example a message gives."""
+    value = SpeedrunSettings.__dataclass_fields__[name].default
+    return f"{name}={value!r}"
+
+
+def _check_kinds(s: SpeedrunSettings) -> None:
+    for name in _NUMBERS:
+        value = getattr(s, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+            raise ValueError(f"{name} must be a number, e.g. {_example(name)}; got {value!r}")
+    for name, low in _WHOLE.items():
+        value = getattr(s, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be a whole number >= {low}, e.g. {_example(name)}; "
+                             f"got {value!r}")
+    for name in _FLAGS:
+        if not isinstance(getattr(s, name), bool):
+            raise ValueError(f"{name} must be True or False, e.g. {_example(name)}; "
+                             f"got {getattr(s, name)!r}")
+    for name in ("widths", "residual"):
+        value = getattr(s, name)
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                   for v in value):
+            raise ValueError(f"{name} must be whole numbers >= 1, e.g. {_example(name)}; "
+                             f"got {value!r}")
+    for name in ("threads", "time_limit_s"):
+        value = getattr(s, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                                  or not value > 0):
+            raise ValueError(f"{name} must be None or a number > 0, got {value!r}")
+
+
+def check_runnable(s: SpeedrunSettings, train_size: int | None = None) -> None:
+    """What a run of ``s`` checks only once it has started, checked now (a ``ValueError``
+    naming the field): the training set holds a batch, the loop's
+    :class:`~.settings.TrainSettings` accept the recipe, and the network can be built. The
+    benchmark calls it before its first seed, so a bad ``--set`` costs a message."""
+    available = TRAIN_IMAGES - (VAL_SIZE if s.split == "val" else 0)
+    if train_size is not None and not (isinstance(train_size, int) and 1 <= train_size <= available):
+        raise ValueError(f"train_size must be between 1 and the {available:,} training images of "
+                         f"split={s.split!r}, e.g. 512; got {train_size!r}")
+    examples = train_size or available
+    if s.batch_size > examples:
+        raise ValueError(f"batch_size={s.batch_size} is more than the {examples:,} training images "
+                         f"(the last partial batch is dropped, so no step would run); e.g. "
+                         f"{_example('batch_size')}")
+    recipe(s, examples // s.batch_size)
+    build_network(s)
 
 
 def validation_split(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -275,6 +342,6 @@ def settings_from(base: SpeedrunSettings, **changes: Any) -> SpeedrunSettings:
     return SpeedrunSettings(**{**base.to_dict(), **changes})
 
 
-__all__ = ["HOMEWORK", "SpeedrunSettings", "TimedEvaluations", "VAL_SEED", "VAL_SIZE",
-           "build_network", "device_loaders", "flip_tta", "recipe", "settings_from",
-           "train_to_target", "validation_split"]
+__all__ = ["HOMEWORK", "SpeedrunSettings", "TRAIN_IMAGES", "TimedEvaluations", "VAL_SEED",
+           "VAL_SIZE", "build_network", "check_runnable", "device_loaders", "flip_tta", "recipe",
+           "settings_from", "train_to_target", "validation_split"]

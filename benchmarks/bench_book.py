@@ -4,7 +4,7 @@ Each executed chapter writes ``results/<chapter>/_chapter.json`` (``wall_seconds
 ``profile``, ``device_name``, ``date``); smoke runs write under ``_build/smoke-results``.
 Chapters that have not been executed (or not written yet) are listed as missing.
 
-    python -m benchmarks.bench_book
+    python -m benchmarks.bench_book [--replace-record]   # make bench passes the flag
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from alexnet_course.course.summary import format_seconds
 
 from .common import REPO_ROOT, write_json
+from .records import add_record_options, changed_options, destination
 
 DEFAULT_ROOTS = (REPO_ROOT / "results", REPO_ROOT / "_build" / "smoke-results")
 
@@ -91,13 +92,17 @@ def markdown_table(payload: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description="The book's execution time per profile.")
     p.add_argument("--roots", nargs="+", default=[str(r) for r in DEFAULT_ROOTS])
+    add_record_options(p, "benchmarks/results/book.json")
     args = p.parse_args(argv)
+    out = destination("book", differs=changed_options(p, args, "roots"),
+                      replace=args.replace_record, out=args.out)
     chapters = expected_chapters()
     rows = collect(args.roots)
     payload = {"benchmark": "book", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "expected_chapters": chapters, "profiles": summarise(rows, chapters)}
     print(markdown_table(payload))
-    write_json("book", payload)
+    write_json(out.stem, payload, out.parent)
+    print(f"wrote {out}")
     return payload
 
 

@@ -13,7 +13,8 @@
   window sums into a zero tensor, then one vectorised division.
 
 ``python -m benchmarks.bench_lrn [--device cpu|cuda] [--batches 8 16 32]``: prints a table and
-writes ``benchmarks/results/lrn_<device>.json``. The source material's loop gets slower with
+writes ``benchmarks/results/lrn_<device>.json`` with ``--replace-record`` (``make bench``
+passes it), else ``_build/benchmarks/`` (``benchmarks/records.py``). The source material's loop gets slower with
 the *square* of the batch: autograd's backward of each of its ``N·C`` slice assignments
 copies a gradient the size of the whole tensor (one pass at batch 32 takes minutes on two
 CPU cores), so the default batches stop at 32; the ratio to it only grows with the batch.
@@ -26,7 +27,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,8 @@ from torch import nn
 
 from alexnet_course.layers import LocalResponseNorm
 
-from .common import RESULTS_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .common import SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .records import add_record_options, changed_options, destination
 
 SIZE, ALPHA, BETA, K = 5, 1e-4, 0.75, 2.0
 
@@ -140,9 +141,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--budget", type=float, default=20.0,
                    help="seconds after which an implementation stops repeating (default 20)")
-    p.add_argument("--out", default=None, help="JSON path (default results/lrn_<device>.json)")
+    add_record_options(p, "benchmarks/results/lrn_<device>.json")
     args = p.parse_args(argv)
     device = torch.device(args.device)
+    out = destination(f"lrn_{device.type}", replace=args.replace_record, out=args.out,
+                      differs=changed_options(p, args, "batches", "channels_hw", "repeats",
+                                              "warmup", "budget"))
     load_start = loadavg()
     rows = []
     for batch in args.batches:
@@ -155,7 +159,6 @@ def main(argv: list[str] | None = None) -> dict:
                "reference": "float64 loop over channels; max_abs_diff_* are against it",
                "hardware": hardware(device), "loadavg_start": load_start, "loadavg_end": loadavg(),
                "note": SHARED_NOTE}
-    out = Path(args.out) if args.out else RESULTS_DIR / f"lrn_{device.type}.json"
     write_json(out.stem, payload, out.parent)
     print(f"LRN forward and backward, float32, median of up to {args.repeats} passes after "
           f"{args.warmup} warm-up\n{hardware_line(payload['hardware'])}")

@@ -24,6 +24,10 @@ data loading out. The first ``--warmup`` epochs of every row are run and discard
 
     python -m benchmarks.bench_training                       # CPU defaults, all models
     python -m benchmarks.bench_training --models lenet alexnet --variants d2l ours compile
+
+The published ``results/training_<device>.json`` is ``make bench``'s plan
+(``benchmarks/run_all.py``); a run of this command writes ``_build/benchmarks/`` unless
+``--replace-record`` (or ``--out``) says otherwise (``benchmarks/records.py``).
 """
 
 from __future__ import annotations
@@ -44,10 +48,11 @@ from torch import nn
 from alexnet_course.data import FASHION_MNIST_MD5, load_fashion_mnist, stratified_indices  # noqa: F401
 from alexnet_course.train import fit, set_seed
 
-from .common import RESULTS_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .common import SHARED_NOTE, hardware, hardware_line, loadavg, write_json
 from .d2l_reference import (PREFETCH, SHM, Accumulator, _sync, d2l_accuracy,  # noqa: F401
                             d2l_evaluate_accuracy_gpu, d2l_loaders, d2l_train_ch6, d2l_workers,
                             torchvision_root)
+from .records import add_record_options, destination
 
 
 @dataclass(frozen=True)
@@ -274,10 +279,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="repeat every variant this many times (alternating the order); "
                         "speed-ups are the median of the per-round ratios")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument("--out", default=None, help="JSON path (default results/training_<device>.json)")
+    add_record_options(p, "benchmarks/results/training_<device>.json")
     args = p.parse_args(argv)
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = destination(f"training_{device.type}", replace=args.replace_record, out=args.out,
+                      differs=["the record is `make bench`'s plan (benchmarks/run_all.py)"])
     if args.threads:
         torch.set_num_threads(args.threads)
     on_gpu = device.type == "cuda"
@@ -295,19 +302,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "batch_size": args.batch_size or spec.batch_size,
                      "variants": args.variants or list(DEFAULT_VARIANTS[device.type]),
                      "epochs": args.epochs, "warmup": args.warmup, "rounds": args.rounds})
-    out = Path(args.out) if args.out else None
     return run_plan(plan, device, out=out, argv=sys.argv[1:] if argv is None else argv)
 
 
 def run_plan(plan: list[dict[str, Any]], device: torch.device, *, out: Path | None = None,
              argv: list[str] | None = None) -> dict[str, Any]:
     """Time every entry of ``plan`` (keyword arguments of :func:`run_model` plus ``name``),
-    print the table and write ``results/training_<device>.json`` (or ``out``)."""
+    print the table and write ``out`` (default: as :func:`~.records.destination` decides
+    for the record's own plan without ``--replace-record``)."""
+    out = out or destination(f"training_{device.type}", differs=[], replace=False)
     load_start = loadavg()
     started = time.perf_counter()
     hw = hardware(device)
     print(f"training benchmark on {hardware_line(hw)}; loadavg {load_start}", flush=True)
-    out = out or RESULTS_DIR / f"training_{device.type}.json"
     rows: list[dict[str, Any]] = []
 
     def save(current: list[dict[str, Any]], complete: bool = False) -> dict[str, Any]:

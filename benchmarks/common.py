@@ -84,13 +84,19 @@ def hardware_line(hw: dict[str, Any]) -> str:
 
 
 def write_json(name: str, payload: dict[str, Any], results_dir: Path | None = None) -> Path:
-    """Write ``<name>.json`` atomically: a write cut short (a full disk, a kill) leaves the
-    previous record whole, never a truncated one."""
+    """Write ``<name>.json`` atomically (:func:`write_text_atomic`)."""
     path = (results_dir or RESULTS_DIR) / f"{name}.json"
+    return write_text_atomic(path, json.dumps(payload, indent=1, default=str) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: a
+    write cut short (a full disk, a kill) leaves the previous file whole, never a truncated
+    one (the rename is atomic within one folder, hence the temporary file's place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n")
+        tmp.write_text(text)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,7 +1,10 @@
 """Markdown tables from ``benchmarks/results/*.json`` for the book's Performance page.
 
 ``python -m benchmarks.report`` writes ``benchmarks/results/summary.md``, which
-``book/performance.md`` includes. Results that do not exist yet are named as missing.
+``book/performance.md`` includes. Results that do not exist yet are named as missing; a
+result that exists but cannot be read stops the report with
+:class:`~alexnet_course.course.speedruns.DamagedRecord`, naming the file and how to
+regenerate it (showing it as "not measured" would hide it).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import bench_book, bench_training
-from .common import RESULTS_DIR, hardware_line
+from .common import RESULTS_DIR, hardware_line, write_text_atomic
+from .records import read_record
 
 TRAINING_EXPLAINED = (
     "`train s` is the wall-clock of one training epoch, data loading and preparation "
@@ -23,10 +27,8 @@ TRAINING_EXPLAINED = (
 
 
 def _load(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    """The record at ``path``, ``None`` when it is missing; a damaged one raises."""
+    return read_record(path)
 
 
 def training_section(payload: dict[str, Any], device: str) -> str:
@@ -276,8 +278,7 @@ def build_summary(results_dir: Path = RESULTS_DIR) -> str:
 
 
 def main() -> Path:
-    path = RESULTS_DIR / "summary.md"
-    path.write_text(build_summary() + "\n")
+    path = write_text_atomic(RESULTS_DIR / "summary.md", build_summary() + "\n")
     print(f"wrote {path}")
     return path
 

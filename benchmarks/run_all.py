@@ -4,7 +4,8 @@ On a CPU the training comparison uses small training subsets so that the whole r
 around ten minutes on two cores (and longer when other processes share them); on a GPU it
 uses the whole dataset. Then the LRN benchmark (``benchmarks/bench_lrn.py``), the book's
 execution time per profile, and ``results/summary.md`` for the book's Performance page.
-Writes ``benchmarks/results/*.json``.
+Writes ``benchmarks/results/*.json`` with ``--replace-record`` (``make bench`` passes it);
+without it a record that exists is left alone and the run writes ``_build/benchmarks/``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import traceback
 
 import torch
 
-from . import bench_book, bench_lrn, bench_training, report
+from . import bench_book, bench_lrn, bench_training, records, report
 from .common import cpu_model, loadavg, write_json
 
 # name, training subset, measured epochs, warm-up epochs, rounds, variants (CPU). On this
@@ -52,15 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default=None)
     p.add_argument("--skip", nargs="*", default=[], choices=["training", "lrn", "book"])
+    p.add_argument(records.REPLACE_FLAG, dest="replace_record", action="store_true",
+                   help="replace the published records (each step prints what it replaced)")
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    # every destination is decided (and checked writable) before the first step
+    replace = [records.REPLACE_FLAG] if args.replace_record else []
+    training_out = None if "training" in args.skip else records.destination(
+        f"training_{device.type}", differs=[], replace=args.replace_record)
+    out = records.destination("run_all", replace=args.replace_record,
+                              differs=[f"--skip {' '.join(args.skip)}"] if args.skip else [])
     started, load_start = time.perf_counter(), loadavg()
     steps: dict[str, dict] = {}
     failed = False
     steps_to_run = (
-        ("training", lambda: bench_training.run_plan(training_plan(device), device, argv=["run_all"])),
-        ("lrn", lambda: bench_lrn.main(["--device", device.type])),
-        ("book", lambda: bench_book.main([])),
+        ("training", lambda: bench_training.run_plan(training_plan(device), device, out=training_out,
+                                                     argv=["run_all"])),
+        ("lrn", lambda: bench_lrn.main(["--device", device.type, *replace])),
+        ("book", lambda: bench_book.main(replace)),
     )
     for step, fn in steps_to_run:
         if step in args.skip:
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"benchmark": "run_all", "device": device.type, "cpu": cpu_model(),
                "seconds": time.perf_counter() - started, "steps": steps,
                "loadavg_start": load_start, "loadavg_end": loadavg()}
-    write_json("run_all", payload)
+    write_json(out.stem, payload, out.parent)
     report.main()
     print(f"run_all: {payload['seconds']:.0f} s; " +
           ", ".join(f"{k} {v['status']} ({v['seconds']:.0f} s)" for k, v in steps.items()))

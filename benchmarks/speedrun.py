@@ -10,11 +10,13 @@ Each seed runs in a fresh Python process: the clock starts when this process sta
 the IDX files and every evaluation are inside the seconds-to-target. The JSON
 (``results/speedrun_<device>_<target>.json``) is rewritten atomically after every seed, so
 a killed run keeps what finished, and ``--resume`` runs only the seeds it lacks. Only the
-record's own recipe writes the record (``make speedrun``); a run with ``--set``,
-``--train-size``, ``--split val`` or fewer seeds writes ``_build/benchmarks/`` instead,
-unless ``--replace`` (or ``--out``) says otherwise. A seed that never
-reaches the target is recorded as not reached (``seconds_to_target: null``), never as a
-time; the median counts it as slower than every reached seed.
+record's own recipe with ``--replace-record`` replaces a published record (``make
+speedrun``); a run with ``--set``, ``--train-size``, ``--split val``, ``--in-process`` or
+fewer seeds writes ``_build/benchmarks/`` instead (``benchmarks/records.py``). ``--set``
+values are checked before the first seed. A seed that never reaches the target is recorded
+as not reached (``seconds_to_target: null``), never as a time; the median counts it as
+slower than every reached seed. A seed whose process fails is recorded as failed, with its
+error, and the command exits non-zero.
 
 Hyper-parameters are chosen with ``--split val`` (train on 55,000, evaluate on 5,000 held
 out of the 60,000 training images by ``alexnet_course.speedrun.validation_split``); the
@@ -24,7 +26,6 @@ recorded runs use ``--split test`` (all 60,000, the 10,000 test images).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import statistics
@@ -39,7 +40,9 @@ import torch
 
 from alexnet_course.speedrun import SpeedrunSettings, settings_from, train_to_target
 
-from .common import RESULTS_DIR, SCRATCH_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .common import SHARED_NOTE, hardware, hardware_line, loadavg, write_json
+from .records import add_record_options, destination, read_record
+from .speedrun_args import checked_settings, parse_sets  # noqa: F401 (parse_sets: its old home)
 
 # ---------------------------------------------------------------- the hyper-parameter block
 # 0.90: chosen on the validation split (benchmarks/NOTES.md, "Speed-run": tuning table);
@@ -146,7 +149,8 @@ def run_one(s: SpeedrunSettings, seed: int, *, t0: float, device: str,
 
 def run_seed_subprocess(s: SpeedrunSettings, seed: int, *, device: str,
                         train_size: int | None = None) -> dict[str, Any]:
-    """One seed in a fresh interpreter, timed from the moment it is started."""
+    """One seed in a fresh interpreter, timed from the moment it is started; a process that
+    fails gives a record marked ``failed`` with its error (never "not reached")."""
     with tempfile.TemporaryDirectory(prefix="speedrun-") as tmp:
         result = Path(tmp) / "seed.json"
         cmd = [sys.executable, "-m", "benchmarks.speedrun", "--child", json.dumps(s.to_dict()),
@@ -154,17 +158,27 @@ def run_seed_subprocess(s: SpeedrunSettings, seed: int, *, device: str,
         if train_size is not None:
             cmd += ["--train-size", str(train_size)]
         t0 = time.time()
-        proc = subprocess.run(cmd + ["--t0", repr(t0)], cwd=Path(__file__).resolve().parent.parent)
-        if proc.returncode != 0 or not result.exists():
-            return {"seed": seed, "reached": False, "seconds_to_target": None, "final_acc": None,
-                    "stopped": f"failed (exit status {proc.returncode})", "evals": []}
-        return json.loads(result.read_text())
+        proc = subprocess.run(cmd + ["--t0", repr(t0)], cwd=Path(__file__).resolve().parent.parent,
+                              stderr=subprocess.PIPE, text=True)
+        sys.stderr.write(proc.stderr)  # the child's warnings, or its traceback
+        if proc.returncode == 0 and result.exists():
+            return json.loads(result.read_text())
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        error = lines[-1].strip() if lines else "no error message"
+        if proc.returncode == 0:
+            error = "the process ended without writing its result"
+        return {"seed": seed, "failed": True, "error": error, "exit_status": proc.returncode,
+                "reached": False, "seconds_to_target": None, "final_acc": None,
+                "stopped": "failed", "evals": []}
 
 
 # ---------------------------------------------------------------- seeds and their summary
 def summarise(records: list[dict[str, Any]], target: float, budget_s: float | None) -> dict[str, Any]:
     """Median and range of seconds-to-target; a seed that did not reach it counts as slower
-    than any that did, so the median is ``None`` when half or more did not."""
+    than any that did, so the median is ``None`` when half or more did not. A seed whose
+    process failed measured nothing: it is counted in ``failed``, not in ``n``."""
+    failed = sum(bool(r.get("failed")) for r in records)
+    records = [r for r in records if not r.get("failed")]
     n = len(records)
     times = sorted(r["seconds_to_target"] for r in records if r["reached"])
     ranked = times + [math.inf] * (n - len(times))
@@ -177,12 +191,14 @@ def summarise(records: list[dict[str, Any]], target: float, budget_s: float | No
            "final_acc_median": statistics.median(finals) if finals else None,
            "final_acc_min": min(finals) if finals else None,
            "final_acc_max": max(finals) if finals else None,
-           "budget_s": budget_s, "within_budget": within}
-    out["meets"] = (within is not None and n >= 5 and within >= MEETS_FRACTION * n)
+           "budget_s": budget_s, "within_budget": within, "failed": failed}
+    out["meets"] = (within is not None and n >= 5 and not failed and within >= MEETS_FRACTION * n)
     return out
 
 
 def _seed_line(r: dict[str, Any]) -> str:
+    if r.get("failed"):
+        return f"  seed {r['seed']}: FAILED (exit status {r.get('exit_status')}): {r['error']}"
     reached = (f"reached in {r['seconds_to_target']:.1f} s (epoch {r['epochs_to_target']:.2f})"
                if r["reached"] else f"not reached ({r.get('stopped')})")
     final = f"{r['final_acc']:.4f}" if r.get("final_acc") is not None else "—"
@@ -192,8 +208,8 @@ def _seed_line(r: dict[str, Any]) -> str:
 def run_seeds(s: SpeedrunSettings, seeds: list[int], *, device: str, done: list[dict] | None = None,
               save=None, in_process: bool = False, train_size: int | None = None) -> list[dict]:
     """Run the seeds not in ``done`` (records of these same settings), calling ``save(records)``
-    after each."""
-    records = list(done or [])
+    after each. A failed seed in ``done`` is run again."""
+    records = [r for r in done or [] if not r.get("failed")]
     have = {r["seed"] for r in records}
     for seed in seeds:
         if seed in have:
@@ -211,9 +227,9 @@ def run_seeds(s: SpeedrunSettings, seeds: list[int], *, device: str, done: list[
 
 def _load_resumable(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """The finished part of ``path`` when it was written with the same settings, else None."""
-    if not path.exists():
+    old = read_record(path)
+    if old is None:
         return None
-    old = json.loads(path.read_text())
     if old.get("resume_key") != key:
         raise SystemExit(f"{path} was written with other settings; drop --resume (it is then "
                          f"overwritten) or pass another --out")
@@ -237,10 +253,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
                    help="run seeds in this process (the clock then starts at each seed, not at "
                         "process start; for tests)")
     p.add_argument("--train-size", type=int, default=None, help="a stratified subset (tests, probes)")
-    p.add_argument("--out", default=None, help="JSON path (default: the published record "
-                   "benchmarks/results/speedrun_….json for its recipe, else _build/benchmarks/)")
-    p.add_argument("--replace", action="store_true",
-                   help="let a run that differs from the record's recipe replace the record")
+    add_record_options(p, "benchmarks/results/speedrun_<device>_<target>.json")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
@@ -253,59 +266,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         Path(args.result).write_text(json.dumps(rec))
         return None
     if args.seeds < 1:
-        p.error(f"--seeds must be at least 1, got {args.seeds}")
-    settings = settings_from(PRESETS[args.target], split=args.split, **parse_sets(args.set))
+        p.error(f"--seeds must be at least 1, e.g. --seeds 5; got {args.seeds}")
+    # every check before the first seed: the settings, then where the JSON goes
+    settings = checked_settings(PRESETS[args.target], args.set, train_size=args.train_size,
+                                split=args.split)
     tag = f"{'ablation_' if args.ablate else ''}{'val_' if args.split == 'val' else ''}" \
           f"{torch.device(device).type}_{round(100 * args.target)}"
-    out = output_path(tag, args)
+    out = destination(f"speedrun_{tag}", differs=differences(args), replace=args.replace_record,
+                      out=args.out)
     common = dict(device=device, seeds=list(range(args.seeds)), in_process=args.in_process,
                   train_size=args.train_size, resume=args.resume, out=out)
-    if args.ablate:
-        return run_ablation(settings, **common)
-    return run_recipe(settings, **common)
+    payload = run_ablation(settings, **common) if args.ablate else run_recipe(settings, **common)
+    stop_if_failed(payload, out)
+    return payload
 
 
 # seeds of the published records: `make speedrun` and `make speedrun-ablation`
 PUBLISHED_SEEDS = {"recipe": 5, "ablation": 3}
 
 
-def output_path(tag: str, args: argparse.Namespace) -> Path:
-    """Where a run writes: ``--out``; else the published record, but only for the record's
-    own recipe (no ``--set`` or ``--train-size``, the test split, at least its seeds) or
-    with ``--replace``; any other run goes to the scratch folder, so a probe never
-    overwrites what the book reads."""
-    if args.out:
-        return Path(args.out)
-    record = RESULTS_DIR / f"speedrun_{tag}.json"
-    own = (not args.set and args.train_size is None and args.split == "test"
-           and args.seeds >= PUBLISHED_SEEDS["ablation" if args.ablate else "recipe"])
-    if own:
-        return record
-    if args.replace:
-        if record.exists():
-            old = json.loads(record.read_text())
-            print(f"--replace: {record} (written {old.get('hardware', {}).get('date', '?')}, "
-                  f"{len(old.get('seeds') or old.get('rows') or [])} rows) is replaced", flush=True)
-        return record
-    print(f"not the recipe of {record.name} (--set, --train-size, --split val or fewer seeds): "
-          f"writing {SCRATCH_DIR / record.name} instead (--replace overwrites the record)", flush=True)
-    return SCRATCH_DIR / record.name
+def differences(args: argparse.Namespace) -> list[str]:
+    """What makes this run other than its published record's recipe (empty: the recipe)."""
+    seeds = PUBLISHED_SEEDS["ablation" if args.ablate else "recipe"]
+    return [what for what, differs in (
+        (f"--set {' '.join(args.set)}", bool(args.set)),
+        (f"--train-size {args.train_size}", args.train_size is not None),
+        ("--split val", args.split != "test"),
+        (f"--seeds {args.seeds}, the record has {seeds}", args.seeds < seeds),
+        ("--in-process: the clock starts at each seed, not at process start", args.in_process),
+    ) if differs]
 
 
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    """``["lr=0.3", "flip=False"]`` -> ``{"lr": 0.3, "flip": False}`` (values as Python literals)."""
-    fields = set(SpeedrunSettings().to_dict())
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in fields:
-            raise SystemExit(f"--set takes FIELD=VALUE with FIELD one of {', '.join(sorted(fields))}; "
-                             f"got {pair!r}")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value  # a bare word: a string choice such as schedule=onecycle
-    return out
+def stop_if_failed(payload: dict[str, Any], out: Path) -> None:
+    """Exit non-zero when a seed's process failed (after its error was written to ``out``)."""
+    seeds = payload.get("seeds") or [r for row in payload.get("rows", []) for r in row["seeds"]]
+    failed = [r for r in seeds if r.get("failed")]
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(seeds)} seeds failed (recorded in {out}); "
+                         f"the first: {failed[0]['error']}")
 
 
 def _header(device: str) -> dict[str, Any]:
@@ -328,15 +326,17 @@ def run_recipe(s: SpeedrunSettings, *, device: str, seeds: list[int], in_process
 
     def save(records: list[dict]) -> None:
         payload.update(seeds=records, summary=summarise(records, s.target, budget),
-                       loadavg_end=loadavg(), complete=len(records) >= len(seeds))
+                       loadavg_end=loadavg(), complete=len(records) >= len(seeds)
+                       and not any(r.get("failed") for r in records))
         write_json(out.stem, payload, out.parent)
 
     records = run_seeds(s, seeds, device=device, done=old["seeds"] if old else None, save=save,
                         in_process=in_process, train_size=train_size)
     save(records)
     sm = payload["summary"]
-    med = f"{sm['median_s']:.1f} s" if sm["median_s"] is not None else "not reached"
-    print(f"target {s.target}: median {med}, {sm['reached']}/{sm['n']} seeds reached it; wrote {out}")
+    med = f"{sm['median_s']:.1f} s" if sm["median_s"] is not None else "not reached" if sm["n"] else "none"
+    failed = f", {sm['failed']} failed" if sm["failed"] else ""
+    print(f"target {s.target}: median {med}, {sm['reached']}/{sm['n']} seeds reached it{failed}; wrote {out}")
     return payload
 
 
@@ -371,7 +371,8 @@ def run_ablation(recipe: SpeedrunSettings, *, device: str, seeds: list[int], in_
 
         save(run_seeds(s, seeds, device=device, done=entry["seeds"], save=save,
                        in_process=in_process, train_size=train_size))
-    payload["complete"] = True  # every planned row has every seed (a killed run keeps False)
+    # every planned row has every seed (a killed run keeps False, a failed seed makes it False)
+    payload["complete"] = not any(r.get("failed") for row in payload["rows"] for r in row["seeds"])
     write_json(out.stem, payload, out.parent)
     print(f"wrote {out}")
     return payload

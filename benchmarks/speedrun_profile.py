@@ -6,7 +6,9 @@
 
 The phases are timed around the same calls as ``alexnet_course.speedrun.train_to_target``
 makes (after ``--warmup`` untimed steps); "other" is the step's wall-clock minus the four
-phases (Python and the loop). Writes ``results/speedrun_profile_<device>_<target>.json``.
+phases (Python and the loop). Writes ``results/speedrun_profile_<device>_<target>.json``
+(an existing one only with ``--replace-record``; a ``--set``, ``--steps`` or ``--warmup``
+run writes ``_build/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,8 +26,10 @@ from alexnet_course.augment import RandomCrop, RandomHorizontalFlip
 from alexnet_course.settings import make_optimizer, make_schedulers
 from alexnet_course.speedrun import build_network, device_loaders, recipe, settings_from
 
-from .common import RESULTS_DIR, hardware, write_json
-from .speedrun import PRESETS, parse_sets
+from .common import hardware, write_json
+from .records import add_record_options, changed_options, destination
+from .speedrun import PRESETS
+from .speedrun_args import checked_settings
 
 PHASES = ("data", "forward", "backward", "optimizer")
 
@@ -101,18 +104,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--device", default=None)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--out", default=None)
+    add_record_options(p, "benchmarks/results/speedrun_profile_<device>_<target>.json")
     args = p.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    s = settings_from(PRESETS[args.target], **parse_sets(args.set))
+    s = checked_settings(PRESETS[args.target], args.set)
+    out = destination(f"speedrun_profile_{torch.device(device).type}_{round(100 * args.target)}",
+                      differs=changed_options(p, args, "set", "steps", "warmup"),
+                      replace=args.replace_record, out=args.out)
     result = {"benchmark": "speedrun_profile", "hardware": hardware(device), "settings": s.to_dict(),
               **profile_steps(s, device=device, steps=args.steps, warmup=args.warmup)}
     ph = result["phases_s"]
     print(f"{result['step_s'] * 1e3:.1f} ms per step of {s.batch_size} ({result['examples_per_s']:.0f} "
           f"examples/s): " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in ph.items()) +
           f"; convolutions {100 * result['conv_share_of_op_time']:.0f} % of op time")
-    out = Path(args.out) if args.out else (
-        RESULTS_DIR / f"speedrun_profile_{torch.device(device).type}_{round(100 * args.target)}.json")
     write_json(out.stem, result, out.parent)
     return result
 

@@ -201,33 +201,6 @@ def test_a_resumed_ablation_killed_early_keeps_every_row(tmp_path, monkeypatch) 
     assert [len(r["seeds"]) for r in kept["rows"]] == [2] + [1] * (len(names) - 1)
 
 
-def test_a_probe_never_overwrites_the_published_record(tmp_path, monkeypatch, capsys) -> None:
-    record_dir, scratch = tmp_path / "results", tmp_path / "scratch"
-    monkeypatch.setattr(bench, "RESULTS_DIR", record_dir)
-    monkeypatch.setattr(bench, "SCRATCH_DIR", scratch)
-
-    def out(**changes):
-        import argparse
-
-        ns = dict(out=None, set=[], train_size=None, split="test", seeds=5, ablate=False,
-                  replace=False)
-        return bench.output_path("cpu_90", argparse.Namespace(**{**ns, **changes}))
-
-    record = record_dir / "speedrun_cpu_90.json"
-    assert out() == record  # the recipe itself: the record
-    assert out(seeds=1) == scratch / record.name  # fewer seeds
-    assert out(train_size=512) == scratch / record.name
-    assert out(set=["lr=0.3"]) == scratch / record.name
-    assert out(split="val") == scratch / record.name
-    assert "writing" in capsys.readouterr().out  # it says where
-    record_dir.mkdir()
-    record.write_text(json.dumps({"hardware": {"date": "2026-12-01"}, "seeds": [1, 2, 3, 4, 5]}))
-    assert out(seeds=1, replace=True) == record
-    assert "2026-12-01, 5 rows) is replaced" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        bench.main(["--seeds", "0"])
-
-
 def test_a_benchmark_record_is_written_whole_or_not_at_all(tmp_path, monkeypatch) -> None:
     from benchmarks import common
 

@@ -38,16 +38,41 @@ def speedrun_folder(root: Path | None = None) -> Path | None:
 def load_speedruns(folder: Path | None = None) -> dict[str, dict[str, Any]]:
     """Every ``speedrun_*.json`` in ``folder`` (default :func:`speedrun_folder`) by file stem;
     tuning runs on the validation split (``speedrun_val_…``) are left out: the book reports
-    test accuracy only."""
+    test accuracy only. A damaged file raises :class:`DamagedRecord` naming it."""
     folder = folder if folder is not None else speedrun_folder()
     if folder is None or not folder.is_dir():
         return {}
     out = {}
     for path in sorted(folder.glob("speedrun_*.json")):
-        payload = json.loads(path.read_text())
+        how = "make speedrun-ablation" if path.name.startswith("speedrun_ablation_") else "make speedrun"
+        payload = read_json(path, regenerate=how)
         if is_speedrun(payload) and payload.get("split", "test") == "test":
             out[path.stem] = payload
     return out
+
+
+class DamagedRecord(ValueError):
+    """A benchmark record that exists but cannot be read: not the same as "not measured"."""
+
+
+def read_json(path: Path, *, regenerate: str) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or ``None`` when there is no file. A file that is not a
+    JSON object (a write cut short, a bad merge) raises :class:`DamagedRecord` naming it and
+    ``regenerate``, the command that writes it again: reporting it as "not measured" would
+    hide a measurement that was made."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        payload = json.loads(text)
+    except ValueError as err:
+        raise DamagedRecord(f"{path} is damaged: not readable JSON ({err}); regenerate it with "
+                            f"`{regenerate}` (or restore the committed one: git checkout -- {path})") from None
+    if not isinstance(payload, dict):
+        raise DamagedRecord(f"{path} is damaged: a JSON {type(payload).__name__}, not an object; "
+                            f"regenerate it with `{regenerate}`")
+    return payload
 
 
 def is_speedrun(payload: dict[str, Any]) -> bool:
@@ -181,5 +206,5 @@ def plot_frontier(runs: dict[str, dict[str, Any]], variants: pd.DataFrame | None
     return fig
 
 
-__all__ = ["SUMMARY_COLUMNS", "ablations", "frontier_answer", "hardware_text", "is_speedrun",
+__all__ = ["DamagedRecord", "read_json", "SUMMARY_COLUMNS", "ablations", "frontier_answer", "hardware_text", "is_speedrun",
            "load_speedruns", "plot_frontier", "recipe_phrase", "recipes", "speedrun_folder", "to_frame", "trajectory"]
