@@ -1,18 +1,20 @@
 """Inputs of the book tooling that could mislead it: a ``_toc.yml`` entry outside the
-repository or malformed. Each is named with its fix; none lets ``colab`` delete a rendition."""
+repository or malformed, a notebook cell whose ``outputs`` or ``source`` has the wrong type.
+Each is named with its fix; none crashes ``check`` or lets ``colab`` delete a rendition."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tools.book import paths
+from tools.book import checks, paths
 from tools.book.cli import main
 from tools.book.paths import BookError
 from tools.book.rendition import command_colab
 
-from book_helpers import code, notebook, write, write_nb
+from book_helpers import code, install_cell, markdown, notebook, write, write_nb
 
 TOC = "format: jb-book\nroot: book/intro\nchapters:\n"
 
@@ -90,3 +92,39 @@ def test_other_toc_entries_are_still_read(project: Path) -> None:
           "  - file: book/02_second.ipynb\n")
     assert [e.docname for e in paths.parse_toc(project)] == [
         "book/intro", "book/01_first", "book/02_second.ipynb"]
+
+
+# ------------------------------------------------------------------ malformed notebook cells
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("outputs", None, "'outputs' is None"),
+    ("outputs", "text", "'outputs' is 'text'"),
+    ("source", 5, "'source' is 5"),
+    ("source", ["x = 1\n", 2], "'source' is ['x = 1\\n', 2]"),
+])
+def test_check_names_a_cell_with_a_malformed_field(project: Path, capsys: pytest.CaptureFixture,
+                                                   field: str, value: object, said: str) -> None:
+    bad = code("x = 1", 2)
+    bad[field] = value
+    write_nb(project / "book" / "01_first.ipynb",
+             notebook(markdown("# First"), install_cell(), bad))
+    assert main(["--root", str(project), "check"]) == 1
+    captured = capsys.readouterr()
+    assert f"error: book/01_first.ipynb: cell 2: {said}" in captured.out
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_check_names_a_malformed_cell_of_a_source_notebook(project: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    nb = notebook(install_cell(count=None), "not a cell", code("x", None))
+    nb["cells"][2]["source"] = 7
+    (project / "notebooks" / "02_second.ipynb").write_text(json.dumps(nb))
+    assert main(["--root", str(project), "check"]) == 1
+    out = capsys.readouterr().out
+    assert "notebooks/02_second.ipynb: cell 1: " in out and "cell 2: 'source' is 7" in out
+
+
+def test_check_notebook_accepts_a_cell_without_outputs() -> None:
+    assert checks.check_notebook(notebook(markdown("# t"), {"cell_type": "code", "source": "",
+                                                            "execution_count": None})) == []

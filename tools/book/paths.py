@@ -48,10 +48,36 @@ def read_json(path: Path) -> Any:
 
 
 def read_notebook(path: Path) -> dict[str, Any]:
+    """The notebook at ``path``; one whose cells the tooling cannot read (nbformat 4: each a
+    mapping, ``source`` a string or list of strings, ``outputs`` a list of mappings) is a
+    :class:`BookError` naming each such cell, not a crash of whichever command reads it."""
     nb = read_json(path)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise BookError(f"{path}: not a Jupyter notebook (no list of cells)")
+    problems = [f"cell {index}: {problem}" for index, cell in enumerate(nb["cells"])
+                if (problem := _cell_problem(cell))]
+    if problems:
+        raise BookError(f"{path}: {'; '.join(problems)} (nbformat 4; re-save the notebook in "
+                        "Jupyter or fix the JSON by hand)")
     return nb
+
+
+def _cell_problem(cell: Any) -> str | None:
+    if not isinstance(cell, dict):
+        return f"{cell!r} is not a cell (a mapping with cell_type and source)"
+    source = cell.get("source", "")
+    if not (isinstance(source, str) or isinstance(source, list)
+            and all(isinstance(line, str) for line in source)):
+        return f"'source' is {_short(source)}; expected a string or a list of strings"
+    outputs = cell.get("outputs", [])  # markdown cells have none
+    if not (isinstance(outputs, list) and all(isinstance(out, dict) for out in outputs)):
+        return f"'outputs' is {_short(outputs)}; expected a list of outputs (mappings)"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_yaml(path: Path) -> Any:
