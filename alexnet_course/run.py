@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         p.error(f"--seeds must be at least 1, got {args.seeds}")
-    module = chapter_module(args.chapter)
+    try:  # a chapter is named, never a path: "../01" would put results outside results/
+        store.plain_name(args.chapter, "chapter", "01 or 01_lenet_to_alexnet")
+        module = chapter_module(args.chapter)
+    except ValueError as error:
+        p.error(f"{error}; CHAPTER is a chapter's name or number, e.g. 01")
     prof = PROFILES[args.profile]
     experiments = module.experiments(prof, seeds=args.seeds)
     known = {s.name for e in experiments.values() for s in e.specs}

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tools.book import driver, manifest
+from tools.book import driver, manifest, papermill_run
 from tools.book.cli import main
 from tools.book.paths import REPO_ROOT
 
@@ -152,10 +152,15 @@ def driver_mid_chapter(tmp_path: Path, **popen: Any) -> tuple[Path, bytes, subpr
     before = page.read_bytes()
     proc = subprocess.Popen([sys.executable, "-m", "tools.book", "--root", str(root), "run",
                              "--profile", "smoke"], cwd=REPO_ROOT, **popen)
-    deadline = time.monotonic() + 120
-    while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
+    deadline = time.monotonic() + 300  # a loaded 2-core machine starts all three slowly
+    try:
+        while not pid_file.is_file() or len(pid_file.read_text().split()) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, "the kernel never ran"
+            time.sleep(0.2)
+    except BaseException:  # the caller's clean-up never gets the driver: stop it here
+        proc.kill()  # papermill_run.py then ends papermill and the kernel
+        proc.wait(timeout=10)
+        raise
     return root, before, proc, [int(pid) for pid in pid_file.read_text().split()]
 
 
@@ -187,6 +192,67 @@ def test_kill_9_of_the_driver_leaves_no_papermill_or_kernel_behind(tmp_path: Pat
         proc.wait(timeout=10)
         assert wait_gone(pids, seconds=20) == [], "papermill, the kernel or its child survived"
         assert (root / "book" / "01_first.ipynb").read_bytes() == before  # unchanged
+    finally:
+        kill([proc.pid, *pids])
+
+
+def test_papermill_whose_driver_died_before_it_started_runs_nothing(tmp_path: Path) -> None:
+    # the driver killed while papermill_run.py is still starting: a parent-death signal armed
+    # after the parent died never comes, and the notebook used to run on, orphaned
+    pid_file, log = tmp_path / "kernel.pid", tmp_path / "papermill.log"
+    source = write_nb(tmp_path / "nb.ipynb", notebook(code(
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(300)", None)))
+    cmd = driver.papermill_command(source, tmp_path / "out.ipynb")
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                                 os.environ.get("PATH", "")]))
+    # the shell plays the driver: it is gone a second before its child execs papermill_run
+    shell = subprocess.run(["sh", "-c", f'export {papermill_run.DRIVER_PID}=$$; '
+                            f'(sleep 1; exec "$@") >{log} 2>&1 & echo $!', "sh", *cmd],
+                           env=env, capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    pid = int(shell.stdout)
+    try:
+        assert wait_gone([pid], seconds=180) == [], "papermill ran without its driver"
+        assert not pid_file.exists()  # no kernel was started
+        assert "the book driver" in log.read_text() and "is gone" in log.read_text()
+    finally:
+        kill([pid, *([int(pid_file.read_text())] if pid_file.is_file() else [])])
+
+
+# papermill as papermill_run.py guards it, but deaf to SIGINT (a kernel shutdown that hangs),
+# with a kernel started in a session of its own, as jupyter_client starts one, which has a child
+HUNG_PAPERMILL = """
+import os, signal, subprocess, sys, time
+sys.path.insert(0, {tools!r})
+from papermill_run import guard_driver
+guard_driver(os.getppid(), grace_s=1.0)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+kernel = subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300"], start_new_session=True)
+open({pids!r}, "w").write(f"{{os.getpid()}} {{kernel.pid}}")
+time.sleep(300)
+"""
+
+
+def test_kill_9_of_the_driver_ends_a_hung_papermill_and_its_kernels_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids.txt"
+    fake = HUNG_PAPERMILL.format(tools=str(Path(papermill_run.__file__).parent),
+                                 pids=str(pid_file))
+    proc = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time\n"
+                             f"subprocess.Popen([sys.executable, '-c', {fake!r}])\n"
+                             "time.sleep(300)"])
+    pids: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not pid_file.is_file() or len(pid_file.read_text().split()) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no fake papermill"
+            time.sleep(0.2)
+        pids = [int(pid) for pid in pid_file.read_text().split()]
+        while len(pids) < 3:  # the kernel's child
+            pids += [child.pid for child in psutil.Process(pids[1]).children()]
+            assert time.monotonic() < deadline
+        proc.kill()
+        proc.wait(timeout=10)
+        assert wait_gone(pids, seconds=30) == [], "papermill, the kernel or its child survived"
     finally:
         kill([proc.pid, *pids])
 

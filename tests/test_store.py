@@ -273,3 +273,38 @@ def test_the_same_spec_under_another_name_is_stored_again_not_trained(
     with pytest.raises(AssertionError, match="a second time"):  # a twin has no weights to keep
         train_run(ch, "r4", "alexnet_28", keep_net=True, **kw)
     assert not (tmp_path / "c" / "r3.json").exists() and not (tmp_path / "c" / "r4.json").exists()
+
+
+# ------------------------------------------------- names that become paths stay plain
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "..", ".", "", "a\\b", "/abs"])
+def test_a_chapter_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="chapter name") as error:
+        Chapter(name=name, profile=PROFILES["quick"], device=torch.device("cpu"), seed=0,
+                results=tmp_path)
+    assert repr(name) in str(error.value) and "e.g. 01_lenet_to_alexnet" in str(error.value)
+
+
+@pytest.mark.parametrize("run", ["../../escape", "a/b", ".."])
+def test_a_run_name_that_is_not_a_plain_name_is_refused(tmp_path: Path, run: str) -> None:
+    ch = chapter(tmp_path)
+    with pytest.raises(ValueError, match="run name") as error:
+        ch.save_run(run, None)
+    assert repr(run) in str(error.value)
+    assert list(tmp_path.rglob("*.json")) == []  # nothing written, inside or out
+
+
+def test_a_run_name_keeps_its_label_characters(tmp_path: Path) -> None:
+    assert chapter(tmp_path).run_path("lenet lr=0.01 (×2)").name == "lenet_lr_0.01_2_.json"
+
+
+@pytest.mark.parametrize("name", ["../01", "../../x", "01/../02"])
+def test_the_store_command_refuses_a_chapter_that_is_a_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture, name: str) -> None:
+    with pytest.raises(SystemExit) as stop:
+        store_cli.main([name, "--profile", "smoke", "--root", str(tmp_path), "--status"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert repr(name) in err and "a chapter's name or number, e.g. 01" in err
+    assert "Traceback" not in err and not (tmp_path / "results").exists()

@@ -135,6 +135,10 @@ class Chapter:
     date: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc)
                       .strftime("%Y-%m-%d %H:%M UTC"))
 
+    def __post_init__(self) -> None:
+        # results_dir joins the name onto the store's folder: "../x" would escape it
+        store.plain_name(self.name, "chapter name", "01_lenet_to_alexnet")
+
     @property
     def device_name(self) -> str:
         return device_name(self.device)
@@ -145,6 +149,7 @@ class Chapter:
 
     def run_path(self, run: str) -> Path:
         """The stored file of ``run``: ``<results>/<chapter>/<run>.json``."""
+        store.plain_name(run, "run name", "lenet_lr0.001")  # a slug would hide "../" as "_"
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", run)  # file name; `run` keeps the label
         return self.results_dir / f"{slug}.json"
 

@@ -62,6 +62,19 @@ def describe(obj: Any) -> Any:
     return {"class": name, **attrs}
 
 
+def plain_name(name: str, what: str, example: str) -> str:
+    """``name`` when it can name a file or folder of the store by itself: not empty, no
+    path separator, not ``.`` or ``..``. The store joins a chapter's and a run's names onto
+    its folder, so ``../x`` would write outside it; a ValueError names the value and the
+    valid form (``what``: e.g. "chapter name"; ``example``: a valid one)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or any(
+            sep in name for sep in ("/", "\\", "\0")):
+        raise ValueError(f"{what} {name!r} is not a plain name: the run store names a file "
+                         f"or folder after it, so it must be one name without '/' or '\\' "
+                         f"and not '.' or '..' (e.g. {example})")
+    return name
+
+
 def spec_hash(spec: dict[str, Any]) -> str:
     """The first 16 hex digits of the SHA-256 of the spec's canonical JSON."""
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)

@@ -96,14 +96,18 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
 
     papermill runs in a session of its own, so a Ctrl-C reaches the driver only. To stop it
     (timeout, signal) the driver sends it SIGINT: papermill then interrupts and shuts down its
-    kernel (nbclient), which ends its own subprocesses (ipykernel); so does the death of the
-    driver, even by kill -9 (papermill_run.py). A papermill that hangs is killed.
+    kernel (nbclient), which ends its own subprocesses (ipykernel). A papermill that hangs is
+    killed. The death of the driver, even by kill -9, ends papermill, its kernel and the
+    kernel's children too (papermill_run.guard_driver).
     """
+    from .papermill_run import DRIVER_PID  # imported here: it imports jupyter_client
+
     # standard and full read their runs from the store, train none; $COURSE_STORE overrides
     store = os.environ.get("COURSE_STORE") or ("require" if profile in ("standard", "full")
                                                else "train")
     env = dict(os.environ, COURSE_PROFILE=profile, COURSE_RESULTS_DIR=str(results),
                COURSE_STORE=store, PYTHONUNBUFFERED="1")
+    env[DRIVER_PID] = str(os.getpid())  # papermill_run.py ends all it started when we die
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = papermill_command(source, output)

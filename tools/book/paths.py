@@ -48,10 +48,36 @@ def read_json(path: Path) -> Any:
 
 
 def read_notebook(path: Path) -> dict[str, Any]:
+    """The notebook at ``path``; one whose cells the tooling cannot read (nbformat 4: each a
+    mapping, ``source`` a string or list of strings, ``outputs`` a list of mappings) is a
+    :class:`BookError` naming each such cell, not a crash of whichever command reads it."""
     nb = read_json(path)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise BookError(f"{path}: not a Jupyter notebook (no list of cells)")
+    problems = [f"cell {index}: {problem}" for index, cell in enumerate(nb["cells"])
+                if (problem := _cell_problem(cell))]
+    if problems:
+        raise BookError(f"{path}: {'; '.join(problems)} (nbformat 4; re-save the notebook in "
+                        "Jupyter or fix the JSON by hand)")
     return nb
+
+
+def _cell_problem(cell: Any) -> str | None:
+    if not isinstance(cell, dict):
+        return f"{cell!r} is not a cell (a mapping with cell_type and source)"
+    source = cell.get("source", "")
+    if not (isinstance(source, str) or isinstance(source, list)
+            and all(isinstance(line, str) for line in source)):
+        return f"'source' is {_short(source)}; expected a string or a list of strings"
+    outputs = cell.get("outputs", [])  # markdown cells have none
+    if not (isinstance(outputs, list) and all(isinstance(out, dict) for out in outputs)):
+        return f"'outputs' is {_short(outputs)}; expected a list of outputs (mappings)"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_yaml(path: Path) -> Any:
@@ -126,21 +152,55 @@ class TocEntry:
         return self.root / Path(self.docname).parent / f"{self.name}.ipynb"
 
 
-def _toc_files(node: Any) -> Iterator[str]:
-    if isinstance(node, list):
-        for child in node:
-            yield from _toc_files(child)
-    elif isinstance(node, dict):
-        if isinstance(node.get("file"), str):
-            yield node["file"]
-        for key in ("parts", "chapters", "sections"):
-            yield from _toc_files(node.get(key) or [])
+# keys of a toc entry: a document (only ``file`` is one the tooling executes or renders),
+# and the subtrees an entry may hold
+DOCUMENT_KEYS = ("file", "glob", "url")
+SUBTREE_KEYS = ("parts", "chapters", "sections")
+ENTRY_FORM = "each entry is `- file: book/NAME` (or url:/glob:), parts hold `chapters:` lists"
+
+
+def _toc_docname(value: Any, where: str, root: Path) -> str:
+    """``value``, a ``file`` of the toc, when it names a document inside the repository: the
+    driver publishes the executed notebook beside it, so ``../../x`` would write outside."""
+    if not isinstance(value, str) or not value.strip():
+        raise BookError(f"{root / '_toc.yml'}: {where} has file {value!r}; {ENTRY_FORM}")
+    path = Path(value)
+    inside = (root / path).resolve().is_relative_to(root.resolve())
+    if path.is_absolute() or ".." in path.parts or not inside:
+        raise BookError(f"{root / '_toc.yml'}: {where}: file {value!r} is not inside the "
+                        "repository; a toc file is a path relative to the repository root "
+                        "without '..', e.g. book/04_vgg")
+    return value
+
+
+def _toc_files(node: Any, where: str, root: Path) -> Iterator[str]:
+    """The ``file`` of each entry of the list ``node`` and of its subtrees, in reading order.
+    An entry that names neither a document nor a subtree is an error that names it: dropped,
+    its chapter would vanish from the book and `colab` would delete its rendition."""
+    if not isinstance(node, list):
+        raise BookError(f"{root / '_toc.yml'}: {where} is {node!r}, not a list of entries; "
+                        f"{ENTRY_FORM}")
+    for index, entry in enumerate(node):
+        here = f"{where}[{index}]"
+        if not isinstance(entry, dict) or not set(entry) & {*DOCUMENT_KEYS, *SUBTREE_KEYS}:
+            raise BookError(f"{root / '_toc.yml'}: {here} is {entry!r}, which names no "
+                            f"document; {ENTRY_FORM}")
+        if "file" in entry:
+            yield _toc_docname(entry["file"], here, root)
+        for key in SUBTREE_KEYS:
+            if key in entry:
+                yield from _toc_files(entry[key], f"{here}.{key}", root)
 
 
 def parse_toc(root: Path = REPO_ROOT) -> list[TocEntry]:
-    """The documents of ``_toc.yml`` (jb-book or jb-article) in reading order."""
+    """The documents of ``_toc.yml`` (jb-book or jb-article) in reading order; an entry that
+    is malformed or lies outside the repository is a :class:`BookError` naming it."""
     toc = read_yaml(root / "_toc.yml") or {}
     if not isinstance(toc, dict) or "root" not in toc:
         raise BookError(f"{root / '_toc.yml'}: expected a jb-book table of contents with a "
                         "'root' key")
-    return [TocEntry(doc, root) for doc in dict.fromkeys([str(toc["root"]), *_toc_files(toc)])]
+    docs = [_toc_docname(toc["root"], "root", root)]
+    for key in SUBTREE_KEYS:
+        if key in toc:
+            docs += _toc_files(toc[key], key, root)
+    return [TocEntry(doc, root) for doc in dict.fromkeys(docs)]
