@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from alexnet_course.devices import DeviceError, check_device
+from alexnet_course.jsonfiles import read_json
 from alexnet_course.speedrun import SpeedrunSettings, settings_from, train_to_target
 
 from .common import RESULTS_DIR, SCRATCH_DIR, SHARED_NOTE, hardware, hardware_line, loadavg, write_json
@@ -213,7 +215,8 @@ def _load_resumable(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """The finished part of ``path`` when it was written with the same settings, else None."""
     if not path.exists():
         return None
-    old = json.loads(path.read_text())
+    old = read_json(path, fix="drop --resume to run every seed again (the file is then "
+                              "overwritten), or pass another --out")
     if old.get("resume_key") != key:
         raise SystemExit(f"{path} was written with other settings; drop --resume (it is then "
                          f"overwritten) or pass another --out")
@@ -247,6 +250,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:  # before any seed's process starts: each would fail the same way
+        check_device(device)
+    except DeviceError as err:
+        p.error(f"--device: {err}")
     if args.child:  # one seed, timed from args.t0 (when the parent started this process)
         rec = run_one(SpeedrunSettings(**json.loads(args.child)), args.seed, t0=args.t0,
                       device=device, train_size=args.train_size)
@@ -283,7 +290,7 @@ def output_path(tag: str, args: argparse.Namespace) -> Path:
         return record
     if args.replace:
         if record.exists():
-            old = json.loads(record.read_text())
+            old = read_json(record, fix="delete it, or pass --out to write elsewhere")
             print(f"--replace: {record} (written {old.get('hardware', {}).get('date', '?')}, "
                   f"{len(old.get('seeds') or old.get('rows') or [])} rows) is replaced", flush=True)
         return record

@@ -13,7 +13,6 @@ got there has no time and ranks after every seed that did.
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..jsonfiles import read_json
 from .chapter import book_root
 
 SUMMARY_COLUMNS = ("n", "reached", "median_s", "min_s", "max_s", "within_budget",
@@ -44,7 +44,8 @@ def load_speedruns(folder: Path | None = None) -> dict[str, dict[str, Any]]:
         return {}
     out = {}
     for path in sorted(folder.glob("speedrun_*.json")):
-        payload = json.loads(path.read_text())
+        payload = read_json(path, fix="delete it or record it again with `python -m "
+                                      "benchmarks.speedrun` (`make speedrun`)")
         if is_speedrun(payload) and payload.get("split", "test") == "test":
             out[path.stem] = payload
     return out

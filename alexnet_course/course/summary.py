@@ -10,7 +10,6 @@ its source.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..jsonfiles import DamagedFile, read_json
 from ..train import History
 from .configs import PROBE_PREFIX, ended_at_chance, is_probe, variant_of
 from .rows import RunRow
@@ -35,6 +35,9 @@ class ResultsError(ValueError):
     """A results JSON that cannot be read."""
 
 
+_RERUN = "re-run the chapter that wrote it, or delete the file"
+
+
 def load_results(root: str | Path, exclude: tuple[str, ...] = ("results",)) -> list[dict[str, Any]]:
     """Every ``*.json`` under ``root`` (recursively), parsed, with ``_path`` added.
 
@@ -47,13 +50,14 @@ def load_results(root: str | Path, exclude: tuple[str, ...] = ("results",)) -> l
     records = []
     for path in sorted(root.glob("**/*.json")) if root.is_dir() else []:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ResultsError(f"{path}: cannot read this results file ({error}); re-run the "
-                               "chapter that wrote it, or delete the file") from error
+            data = read_json(path, fix=_RERUN)
+        except DamagedFile as error:
+            raise ResultsError(str(error)) from error
+        except OSError as error:
+            raise ResultsError(f"{path}: cannot read this results file ({error}); {_RERUN}") from error
         if not isinstance(data, dict):
             raise ResultsError(f"{path}: expected a JSON object, found {type(data).__name__}; "
-                               "re-run the chapter that wrote it, or delete the file")
+                               f"{_RERUN}")
         data.setdefault("chapter", path.parent.name)
         if data["chapter"] in exclude:
             continue
@@ -194,7 +198,8 @@ def answers(pages: Iterable[str | Path]) -> pd.DataFrame:
     before that cell) shows as not answered, never as a blank."""
     rows = []
     for page in sorted(Path(p) for p in pages):
-        nb = json.loads(page.read_text(encoding="utf-8"))
+        nb = read_json(page, fix="delete it and execute the chapter again (`make book` builds "
+                                 "every page)")
         glued: dict[str, str] = {}
         for cell in nb.get("cells", []):
             for out in cell.get("outputs", []):
