@@ -36,7 +36,7 @@ from ._runtime import autocast, compiled, is_channels_last, show_progress, sync,
 from .analysis import eval_mode
 from .checkpoint import Checkpoint, CheckpointError
 from .devices import check_device, device_name
-from .guards import TrainingFailed, check_divergence, check_stall
+from .guards import TrainingFailed, check_divergence, check_stall, label_did_not_learn
 from .history import History
 from .inputs import check_labels, empty_loader
 from .settings import TrainSettings, make_optimizer, make_schedulers
@@ -315,6 +315,7 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
                     channels_last=s.channels_last, reduce=reduce)
     step_hook = None if on_step is None else partial(_call_on_step, on_step, evaluated)
     show = show_progress(progress)
+    num_classes = None
     for epoch in range(len(history) + 1, s.epochs + 1):
         distributed.set_epoch(train_iter, epoch - 1)  # the same shuffle whether resumed or not
         stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device,
@@ -324,6 +325,7 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
                                 step_metrics=step_metrics, scaler=schedulers["scaler"],
                                 reduce=reduce, on_step=step_hook,
                                 first_step=(epoch - 1) * (steps_per_epoch or 0))
+        num_classes = stats.num_classes
         if s.guard:  # before evaluating: a diverged network is not worth a test pass
             check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
                              history)
@@ -355,4 +357,6 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
         if ckpt is not None:
             ckpt.save(net, optimizer, schedulers, history)  # rank 0 only
             distributed.barrier()  # no rank runs ahead of a checkpoint it may resume from
+    if num_classes is not None and "stopped_at_step" not in history.meta:  # on_step: reached
+        label_did_not_learn(history, num_classes, log)
     return history

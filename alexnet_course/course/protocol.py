@@ -61,8 +61,8 @@ def recipe(epochs: int, *, scheduler: str = "cosine", **keywords: Any) -> dict[s
 
 
 def val_acc(run: Any) -> float:
-    """A run's validation accuracy at its last epoch; NaN for a run stopped by a guard or
-    ended at chance (it has none to choose by)."""
+    """A run's validation accuracy at its last epoch; NaN for a run stopped by a guard,
+    ended at chance or that did not learn (it has none to choose by)."""
     if run.failed or not run.history.records:
         return math.nan
     return float(run.history.last.get("val_acc", math.nan))
@@ -141,8 +141,8 @@ def pilot_table(epochs: Mapping[str, int], runs: Iterable[Any]) -> pd.DataFrame:
 
 def compare(runs: Iterable[Any], against: Mapping[str, str]) -> dict[str, Comparison]:
     """Each ``variant → reference`` of ``against`` as a paired comparison of :data:`METRIC`
-    with the ±:data:`MARGIN` equivalence verdict; runs that ended at chance are labelled
-    failed first (their pairs drop out)."""
+    with the ±:data:`MARGIN` equivalence verdict; runs that ended at chance or did not learn
+    are labelled failed first (their pairs drop out)."""
     runs = list(runs)
     mark_ended_at_chance(runs)
     return verdicts(runs, against, metric=METRIC, margin=MARGIN, paired=True)

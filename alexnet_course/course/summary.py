@@ -20,14 +20,14 @@ import pandas as pd
 
 from ..jsonfiles import DamagedFile, read_json
 from ..train import History
-from .configs import PROBE_PREFIX, ended_at_chance, is_probe, variant_of
+from .configs import PROBE_PREFIX, ended_at_chance, is_probe, never_learned, variant_of
 from .rows import RunRow
 
 CHAPTER_FILE = "_chapter.json"
 
 RUN_COLUMNS = ["chapter", "run", "variant", "seed", "model", "input", "parameters", "GFLOPs",
                "profile", "device", "epochs", "train examples", "seconds", "examples/sec",
-               "best test acc", "last test acc", "failed", "ended at chance", "stopped"]
+               "best test acc", "last test acc", "failed", "ended at chance", "did not learn", "stopped"]
 CHAPTER_COLUMNS = ["chapter", "profile", "device", "wall seconds", "wall time", "runs", "date"]
 
 
@@ -84,7 +84,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     a developer's ``_probe.json``) are not runs of the book and are left out, and so are timing
     probes (runs named ``timing_*``: their accuracy after a few batches means nothing). ``failed``:
     a guard stopped the run; ``ended at chance``: its last epoch sat at loss ln 10 with
-    chance accuracy, unstopped; ``stopped``: either, so it has no accuracy to report."""
+    chance accuracy, unstopped; ``did not learn``: neither, but it never left chance
+    (``guards.did_not_learn``); ``stopped``: any of them, so it has no accuracy to report."""
     rows = []
     for rec in records:
         row = rec.get("row")
@@ -93,6 +94,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             continue
         r = RunRow.from_dict(row)
         failed, dead = bool(rec.get("failed")), ended_at_chance(rec)
+        stuck = not (failed or dead) and never_learned(rec)
         rows.append({
             "chapter": rec.get("chapter", ""), "run": rec.get("run", r.run),
             "variant": variant_of(rec), "seed": row.get("seed", rec.get("seed")),
@@ -103,7 +105,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "epochs": r.epochs, "train examples": r.train_examples, "seconds": r.seconds,
             "examples/sec": r.examples_per_sec, "best test acc": r.best_test_acc,
             "last test acc": r.last_test_acc,
-            "failed": failed, "ended at chance": dead, "stopped": failed or dead,
+            "failed": failed, "ended at chance": dead, "did not learn": stuck,
+            "stopped": failed or dead or stuck,
         })
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in ("parameters", "GFLOPs", "epochs", "train examples", "seconds", "examples/sec",
