@@ -197,14 +197,34 @@ class Checkpoint:
             os.replace(self.tmp, self.path)
         except BaseException as err:
             self.tmp.unlink(missing_ok=True)
+            if isinstance(err, RuntimeError) and _zip_writer_failed(err):
+                raise CheckpointError(
+                    f"could not write the checkpoint {self.path}: {self._free_space()}; torch's "
+                    f"writer failed ({str(err)[:200]}). Free some space or pass a checkpoint= "
+                    f"path on another device; {self._kept()}") from err
             if not isinstance(err, OSError):
                 raise
             if err.errno == errno.ENOSPC:
-                mount = _mount_point(self.path.parent)
-                free = shutil.disk_usage(mount).free / 2**20
                 raise CheckpointError(
-                    f"no space left on {mount} while saving the checkpoint {self.path} "
-                    f"({free:.0f} MiB free there now). Free some space or pass a checkpoint= "
-                    f"path on another device.", errno.ENOSPC) from err
-            raise CheckpointError(f"could not save the checkpoint {self.path}: {err}",
-                                  err.errno) from err
+                    f"no space left on {_mount_point(self.path.parent)} while saving the "
+                    f"checkpoint {self.path} ({self._free_space()}). Free some space or pass a "
+                    f"checkpoint= path on another device; {self._kept()}", errno.ENOSPC) from err
+            raise CheckpointError(f"could not save the checkpoint {self.path}: {err}; "
+                                  f"{self._kept()}", err.errno) from err
+
+    def _free_space(self) -> str:
+        mount = _mount_point(self.path.parent)
+        return f"{shutil.disk_usage(mount).free / 2**20:.0f} MiB free on {mount} now"
+
+    def _kept(self) -> str:
+        """What a failed save left: the previous checkpoint, whole (the save is atomic)."""
+        return (f"{self.path} still holds the last saved epoch" if self.path.exists()
+                else "no epoch had been saved yet")
+
+
+def _zip_writer_failed(err: RuntimeError) -> bool:
+    """Whether ``err`` is torch's zip writer failing to write (a full disk, a quota, a
+    vanished folder): it raises a RuntimeError from ``inline_container.cc``, not an OSError."""
+    text = str(err)
+    return any(mark in text for mark in ("inline_container", "PytorchStreamWriter",
+                                         "file write failed"))

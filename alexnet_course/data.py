@@ -29,7 +29,7 @@ from .datafiles import (CIFAR10_DIR, CIFAR10_MD5, DEBIAN_DIR, FASHION_MNIST_MD5,
                         HOW_TO_GET_DATA, DataError, DataNotFound, cache_dir, cifar10_tensors,
                         fashion_mnist_tensors, fetch_fashion_mnist, find_fashion_mnist, read_idx,
                         verify_fashion_mnist)
-from .devices import default_device
+from .devices import check_device, default_device
 
 FASHION_MNIST_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat",
                          "sandal", "shirt", "sneaker", "bag", "ankle boot")
@@ -142,6 +142,8 @@ class DeviceLoader:
             raise DataArgumentError(f"images must be a uint8 tensor N×C×H×W, got {got}")
         if not isinstance(labels, Tensor) or labels.shape != (len(images),):
             raise DataArgumentError(f"labels must be a tensor of {len(images)} class indices, one per image")
+        if len(images) == 0:  # evaluating it would report an accuracy of 0, training nothing
+            raise DataArgumentError("the dataset has no images: check the split and its size")
         check_loader_args(batch_size, resize, transform=transform, seed=seed)
         if batch_size > len(images):
             raise DataArgumentError(f"batch_size={batch_size} does not fit a dataset of {len(images)} "
@@ -150,7 +152,7 @@ class DeviceLoader:
             raise DataArgumentError("pass both mean and std, or neither")
         if mean is not None:
             mean, std = _check_mean_std(mean, std, channels=images.shape[1])
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = check_device(device) if device is not None else default_device()
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
         self.batch_size, self.shuffle = batch_size, shuffle
@@ -296,7 +298,7 @@ def _split_loaders(train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], ba
         mean, std = normalize
     else:
         mean = std = None
-    device = torch.device(device) if device is not None else default_device()
+    device = check_device(device) if device is not None else default_device()
     common = dict(resize=resize, mean=mean, std=std, device=device, seed=seed)
     loaders = [DeviceLoader(xt, yt, batch_size, shuffle=True, transform=transform,
                             drop_last="auto", paired_augment=paired_augment, **common)]

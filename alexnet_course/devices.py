@@ -22,6 +22,54 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+class DeviceError(ValueError):
+    """A device this machine does not have; the message lists the ones it has."""
+
+
+def available_devices() -> list[str]:
+    """The devices a run may name here: ``cpu``, every ``cuda:i`` and ``mps`` if present."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
+def _missing(device: torch.device) -> str | None:
+    """Why ``device`` cannot be used here, or None when it can."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            built = torch.version.cuda is not None
+            return ("no CUDA GPU is visible (torch.cuda.is_available() is False)" if built else
+                    f"this torch ({torch.__version__}) was built without CUDA")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            return f"this machine has {torch.cuda.device_count()} CUDA device(s)"
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            return "Apple's MPS backend is not available (it needs Apple silicon and macOS 12.3+)"
+    return None
+
+
+def check_device(device: torch.device | str) -> torch.device:
+    """``device`` as a ``torch.device``, refused with :class:`DeviceError` (naming it and
+    the available ones) when this machine lacks it: torch's own error comes later and
+    names neither (or, for a CUDA index out of range, only at the first tensor)."""
+    available = ", ".join(available_devices())
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise DeviceError(f"unknown device {str(device)!r} ({err}). Available: {available}.") from None
+    why = _missing(parsed)
+    if why is not None:
+        raise DeviceError(f"device {str(device)!r} is not available here: {why}. Available: "
+                          f"{available}. Pass one of them, or leave the device unset to use "
+                          f"the best one (CUDA, then MPS, then the CPU).")
+    return parsed
+
+
 def _cpu_model() -> str:
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()

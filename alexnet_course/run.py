@@ -18,15 +18,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .chapters import chapter_module, chapter_pilots, chapter_verdicts, second_stage, train, train_all
 from .course import protocol, store
 from .course.chapter import Chapter
 from .course.ablations import run_calls, seeded_runs
 from .course.experiments import PlannedRun, train_run
 from .course.profiles import PROFILES
-from .devices import default_device
+from .devices import DeviceError, check_device, default_device
 from .train import set_seed
 
 
@@ -39,7 +37,7 @@ def make_chapter(name: str, profile: str, root: Path, *, device: str | None = No
     results = root / "results" / profile
     set_seed(0)
     return Chapter(name=name, profile=prof, seed=0, workdir=root, results=results,
-                   device=torch.device(device) if device else default_device(),
+                   device=check_device(device) if device else default_device(),
                    checkpoints=root / "_build" / "checkpoints" / profile / name,
                    plan_only=plan_only)
 
@@ -56,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.seeds is not None and args.seeds < 1:
         p.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.device is not None:
+        try:
+            check_device(args.device)
+        except DeviceError as err:
+            p.error(f"--device: {err}")
     try:  # a chapter is named, never a path: "../01" would put results outside results/
         store.plain_name(args.chapter, "chapter", "01 or 01_lenet_to_alexnet")
         module = chapter_module(args.chapter)

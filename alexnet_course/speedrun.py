@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from .augment import Compose, RandomCrop, RandomHorizontalFlip
 from .data import DeviceLoader, fashion_mnist_tensors, stratified_indices
+from .devices import check_device
 from .models import get_model
 from .settings import TrainSettings
 from .train import evaluate, fit, flip_tta, set_seed
@@ -286,7 +287,7 @@ def train_to_target(s: SpeedrunSettings, seed: int, *, t0: float | None = None,
     (``evals``: step, epoch, seconds, acc) and why it ``stopped``.
     """
     t0 = time.time() if t0 is None else t0
-    device = torch.device(device)
+    device = check_device(device)
     if s.threads:
         torch.set_num_threads(s.threads)
     set_seed(seed)

@@ -35,9 +35,10 @@ from . import distributed
 from ._runtime import autocast, compiled, is_channels_last, show_progress, sync, with_progress
 from .analysis import eval_mode
 from .checkpoint import Checkpoint, CheckpointError
-from .devices import device_name
-from .guards import TrainingFailed, check_divergence, check_stall
+from .devices import check_device, device_name
+from .guards import TrainingFailed, check_divergence, check_stall, label_did_not_learn
 from .history import History
+from .inputs import check_labels, empty_loader
 from .settings import TrainSettings, make_optimizer, make_schedulers
 
 __all__ = ["CheckpointError", "EpochStats", "History", "TrainSettings", "TrainingFailed",
@@ -76,9 +77,9 @@ def evaluate(net: nn.Module, data_iter: Batches, *, device: str | torch.device |
     ``predict(net, X)`` replaces ``net(X)``, e.g. :func:`flip_tta` or ten-crop testing. With
     ``channels_last="auto"`` the batches follow the layout of the network's weights.
     ``reduce`` sums the hits and the count over processes, each holding a shard.
-    (0.0 if it is empty.)
+    An empty loader (over all processes) is an error: it has no accuracy, not 0.0.
     """
-    device = torch.device(device) if device is not None else next(net.parameters()).device
+    device = check_device(device) if device is not None else next(net.parameters()).device
     if channels_last == "auto":
         channels_last = is_channels_last(net)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -89,12 +90,17 @@ def evaluate(net: nn.Module, data_iter: Batches, *, device: str | torch.device |
             if channels_last:
                 X = X.contiguous(memory_format=torch.channels_last)
             logits = predict(net, X) if predict is not None else net(X)
+            if count == 0:  # one host sync per evaluation, at its first batch
+                check_labels(data_iter, y, logits.shape[1], "evaluated")
             correct += (logits.argmax(1) == y).sum()
             count += len(y)
     if reduce is not None:
         correct, count = reduce(torch.stack([correct, torch.tensor(count, device=device)])).tolist()
-        return correct / max(count, 1)
-    return correct.item() / max(count, 1)
+    else:
+        correct = correct.item()
+    if count == 0:
+        raise ValueError(empty_loader("evaluation"))
+    return correct / count
 
 
 @dataclass
@@ -148,6 +154,8 @@ def train_one_epoch(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim
             X = X.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             logits = model(X)
+            if steps == 0:  # before the loss, which would fail without naming the labels
+                check_labels(data_iter, y, logits.shape[1], "training")
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is None:
@@ -265,7 +273,7 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
         raise ValueError(f"pass the settings or their fields as keywords, not both "
                          f"(got settings and {', '.join(sorted(recipe))})")
     settings = settings if settings is not None else TrainSettings(**recipe)
-    device = torch.device(device or getattr(train_iter, "device", None)
+    device = check_device(device or getattr(train_iter, "device", None)
                           or next(net.parameters()).device)
     s = settings.resolved(device, train_iter)
     ddp = distributed.active()
@@ -296,6 +304,9 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
                                                       writer=distributed.is_main())
     if ckpt is not None:
         ckpt.start(net, optimizer, schedulers, history, log)  # resumes, or checks it can write
+    for name, it in (("test", test_iter), ("val", val_iter)):  # found before an epoch trains
+        if it is not None and hasattr(it, "__len__") and len(it) == 0:
+            raise ValueError(empty_loader(name, f"{name}_iter"))
     model = distributed.wrap(net, device) if ddp else net  # after resuming: DDP copies rank 0's
     model = compiled(model, s.compile)
     reduce = distributed.all_sum if ddp else None
@@ -304,6 +315,7 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
                     channels_last=s.channels_last, reduce=reduce)
     step_hook = None if on_step is None else partial(_call_on_step, on_step, evaluated)
     show = show_progress(progress)
+    num_classes = None
     for epoch in range(len(history) + 1, s.epochs + 1):
         distributed.set_epoch(train_iter, epoch - 1)  # the same shuffle whether resumed or not
         stats = train_one_epoch(model, loss_fn, optimizer, train_iter, device,
@@ -313,6 +325,7 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
                                 step_metrics=step_metrics, scaler=schedulers["scaler"],
                                 reduce=reduce, on_step=step_hook,
                                 first_step=(epoch - 1) * (steps_per_epoch or 0))
+        num_classes = stats.num_classes
         if s.guard:  # before evaluating: a diverged network is not worth a test pass
             check_divergence(epoch, stats.loss, stats.acc, stats.nonfinite, stats.num_classes,
                              history)
@@ -344,4 +357,6 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
         if ckpt is not None:
             ckpt.save(net, optimizer, schedulers, history)  # rank 0 only
             distributed.barrier()  # no rank runs ahead of a checkpoint it may resume from
+    if num_classes is not None and "stopped_at_step" not in history.meta:  # on_step: reached
+        label_did_not_learn(history, num_classes, log)
     return history

@@ -38,6 +38,8 @@ from typing import Any
 
 import torch
 
+from alexnet_course.course.speedruns import DamagedRecord
+from alexnet_course.devices import DeviceError, check_device
 from alexnet_course.speedrun import SpeedrunSettings, settings_from, train_to_target
 
 from .common import SHARED_NOTE, hardware, hardware_line, loadavg, write_json
@@ -227,7 +229,11 @@ def run_seeds(s: SpeedrunSettings, seeds: list[int], *, device: str, done: list[
 
 def _load_resumable(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """The finished part of ``path`` when it was written with the same settings, else None."""
-    old = read_record(path)
+    try:
+        old = read_record(path)
+    except DamagedRecord as err:  # under --resume the way out is to start afresh
+        raise DamagedRecord(f"{err}; or drop --resume to run every seed again (the file is then "
+                            f"overwritten), or pass another --out", path) from None
     if old is None:
         return None
     if old.get("resume_key") != key:
@@ -260,6 +266,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:  # before any seed's process starts: each would fail the same way
+        check_device(device)
+    except DeviceError as err:
+        p.error(f"--device: {err}")
     if args.child:  # one seed, timed from args.t0 (when the parent started this process)
         rec = run_one(SpeedrunSettings(**json.loads(args.child)), args.seed, t0=args.t0,
                       device=device, train_size=args.train_size)

@@ -172,3 +172,26 @@ def test_with_verdicts_names_the_reference_instead_of_empty_cells() -> None:
     assert not out.isna().any().any()
     assert out.loc["base", "verdict"] == "the reference" and out.loc["other", "verdict"] == "not compared"
     assert out.loc["variant", "Δ (points)"] == "+10.0" and out.loc["variant", "verdict"] == "variant higher"
+
+
+def test_a_run_that_did_not_learn_is_labelled_not_reported():
+    from alexnet_course.course.ablations import compare, mark_ended_at_chance
+    from alexnet_course.course.experiments import RunResult
+    from alexnet_course.course.rows import RunRow
+    from alexnet_course.train import History
+
+    def run(seed, losses, accs, batch=128):
+        h = History(records=[{"epoch": i + 1, "train_loss": loss, "train_acc": a, "test_acc": a,
+                              "seconds": 1.0, "train_seconds": 1.0, "examples": 12_800}
+                             for i, (loss, a) in enumerate(zip(losses, accs))],
+                    meta={"batch_size": batch})
+        row = RunRow(run=f"a-{seed}", model="m", last_test_acc=accs[-1],
+                     extra={"variant": "a", "change": "a", "seed": seed})
+        return RunResult(row.run, h, row)
+
+    runs = [run(0, [0.9, 0.5], [0.80, 0.85]), run(1, [2.62, 2.55], [0.10, 0.11]),
+            run(2, [0.9, 0.5], [0.81, 0.86]), run(3, [2.62, 2.55], [0.10, 0.11], batch=10_000)]
+    assert mark_ended_at_chance(runs) == 1  # seed 3 took 2 steps: too short to judge
+    assert runs[1].failed.startswith("did not learn: ") and runs[1].row.failed
+    table = compare(runs)
+    assert table.loc["a", "stopped"] == 1 and table.loc["a", "n"] == 3

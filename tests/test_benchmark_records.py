@@ -143,13 +143,14 @@ def test_a_damaged_record_is_named_not_reported_as_not_measured(tmp_path):
 
     assert "Not measured yet" in report.build_summary(tmp_path)  # nothing there: not measured
     (tmp_path / "speedrun_cpu_90.json").write_text('{"benchmark": "speedrun", "seeds": [')
-    with pytest.raises(speedruns.DamagedRecord, match=r"speedrun_cpu_90.json is damaged.*make speedrun"):
+    with pytest.raises(speedruns.DamagedRecord,
+                       match=r"speedrun_cpu_90.json: this JSON file is damaged.*make speedrun"):
         report.build_summary(tmp_path)
-    with pytest.raises(speedruns.DamagedRecord, match="speedrun_cpu_90.json is damaged"):
+    with pytest.raises(speedruns.DamagedRecord, match="speedrun_cpu_90.json: this JSON file is damaged"):
         speedruns.load_speedruns(tmp_path)  # chapter 01's reader
     (tmp_path / "speedrun_cpu_90.json").unlink()
     (tmp_path / "training_cpu.json").write_text("[1, 2]")
-    with pytest.raises(speedruns.DamagedRecord, match=r"training_cpu.json is damaged.*make bench"):
+    with pytest.raises(speedruns.DamagedRecord, match=r"training_cpu.json: this JSON file is damaged.*make bench"):
         report.build_summary(tmp_path)
 
 

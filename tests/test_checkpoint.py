@@ -240,3 +240,27 @@ def test_ema_run_resumes_to_the_uninterrupted_numbers(tiny, tmp_path):
 def _killed_in_epoch_2(step, loss, net):
     if step == 12:  # 10 batches an epoch
         raise KeyboardInterrupt
+
+
+def test_torch_write_error_names_the_path_and_free_space(tiny, tmp_path, monkeypatch):
+    """torch's zip writer reports a full disk as a RuntimeError from inline_container.cc,
+    not an OSError: it is the course's CheckpointError too, and epoch 1 stays intact."""
+    path = tmp_path / "run.pt"
+    real_save, calls = torch.save, []
+
+    def save_then_fail(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            return real_save(obj, f, *args, **kwargs)
+        f.write(b"half a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(torch, "save", save_then_fail)
+    with pytest.raises(CheckpointError, match=rf"could not write the checkpoint {path}: .* MiB free "
+                                              rf"on /.*Free some space") as err:
+        fit(small_lenet(), *tiny, checkpoint=path, **{**ARGS, "epochs": 2})
+    assert isinstance(err.value.__cause__, RuntimeError)
+    assert "inline_container" in str(err.value)  # torch's own words are kept, after ours
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+    monkeypatch.setattr(torch, "save", real_save)
+    assert len(torch.load(path, weights_only=True)["history"]["records"]) == 1  # epoch 1 intact

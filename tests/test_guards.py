@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from alexnet_course.data import load_fashion_mnist
+from alexnet_course.data import DeviceLoader, load_fashion_mnist
 from alexnet_course.guards import at_chance, check_divergence, check_stall
 from alexnet_course.history import History
 from alexnet_course.models import get_model
@@ -134,3 +134,43 @@ def test_d2l_lenet_plateau_is_not_stopped():
     assert h.last["test_acc"] >= 0.5, h.records
     # the epochs the old guard (one epoch at chance of at least 50 batches) would stop at:
     assert any(at_chance(r, 10) for r in h.records), h.records
+
+
+def _run_of(steps_per_epoch, *epochs, batch=128):
+    h = _history(*epochs)
+    for r in h.records:
+        r["examples"] = steps_per_epoch * batch
+    h.meta["batch_size"] = batch
+    return h
+
+
+def test_a_run_that_never_left_chance_did_not_learn():
+    from alexnet_course.guards import did_not_learn
+
+    # a rate too small: the loss creeps down from 2.6 and ends at 2.55, the accuracy at chance
+    small_lr = [(2.62, 0.09, 0.10), (2.59, 0.10, 0.11), (2.57, 0.10, 0.10), (2.55, 0.10, 0.10)]
+    why = did_not_learn(_run_of(47, *small_lr), 10)
+    assert why.startswith("did not learn: ") and "2.550" in why and "188 steps" in why
+    assert did_not_learn(_run_of(469, *D2L_LENET), 10) is None  # a slow start, then learns
+    # the slowest learner of the standard store (d2l's NiN, seed 2): loss 2.30 but 18 % correct
+    assert did_not_learn(_run_of(469, (2.30, 0.11, 0.15), (2.299, 0.128, 0.18)), 10) is None
+    assert did_not_learn(_run_of(4, *small_lr), 10) is None  # smoke-sized: too short to judge
+    assert did_not_learn(_history(*small_lr), 10) is None    # steps unknown: not judged
+    dipped = small_lr[:2] + [(1.9, 0.3, 0.1)] + small_lr[3:]  # it learned, then lost it
+    assert did_not_learn(_run_of(47, *dipped), 10) is None
+
+
+def test_fit_labels_a_run_that_did_not_learn():
+    """A rate of 1e-9 moves nothing: the history says so, the log too. No guard stops it:
+    its loss (~2.36, random images) is not the stall guard's ln 10; the test images are
+    blank, so the network predicts one class and scores exactly chance."""
+    labels = torch.arange(400) % 10
+    train = DeviceLoader(torch.randint(0, 256, (400, 1, 8, 8), dtype=torch.uint8), labels, 4,
+                         device="cpu")
+    test = DeviceLoader(torch.zeros(40, 1, 8, 8, dtype=torch.uint8), labels[:40], 8, device="cpu")
+    lines = []
+    set_seed(0)
+    h = fit(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), train, test, epochs=1, lr=1e-9,
+            log=lines.append)
+    assert h.meta["did_not_learn"].startswith("did not learn: ")
+    assert lines[-1] == h.meta["did_not_learn"]

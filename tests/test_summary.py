@@ -63,6 +63,19 @@ def test_a_corrupt_results_file_is_an_error_naming_it(tmp_path, content):
         summary.load_results(tmp_path)
 
 
+def test_a_run_that_did_not_learn_reads_as_such(tmp_path):
+    learned = _run("01_a", "ok", 0.8)
+    stuck = _run("01_a", "stuck", 0.11)
+    for r in stuck["records"]:
+        r.update(train_loss=2.55, train_acc=0.1, test_acc=0.1, examples=12_800)
+    stuck["meta"]["batch_size"] = learned["meta"]["batch_size"] = 128
+    _write(tmp_path, "01_a", "ok", learned)
+    _write(tmp_path, "01_a", "stuck", stuck)
+    runs = summary.runs_frame(summary.load_results(tmp_path)).set_index("run")
+    assert runs["did not learn"].tolist() == [False, True]
+    assert runs["stopped"].tolist() == [False, True] and not runs["failed"].any()
+
+
 def test_empty_and_missing_root(tmp_path):
     for root in (tmp_path, tmp_path / "missing"):
         records = summary.load_results(root)

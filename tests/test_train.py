@@ -152,14 +152,19 @@ def test_channels_last_auto_on_cpu_same_result(tiny):
     assert histories["auto"].last["train_loss"] == pytest.approx(histories[False].last["train_loss"], rel=1e-4)
 
 
+# NaN images give NaN logits, whose argmax is class 0, and every label says 1: a validation
+# accuracy that stays 0.0 however the network trains (an empty loader is refused)
+STUCK_AT_ZERO = [(torch.full((4, 1, 28, 28), math.nan), torch.ones(4, dtype=torch.long))]
+
+
 def test_plateau_watches_the_validation_set(tiny):
-    """With val_iter, 'plateau' steps on validation accuracy: an empty validation set scores
-    0.0 every epoch, so with patience 0 the lr drops after the second epoch whatever the
+    """With val_iter, 'plateau' steps on validation accuracy: a validation set that scores
+    0.0 every epoch (STUCK_AT_ZERO), so with patience 0 the lr drops after the second epoch whatever the
     test accuracy does."""
     train, test = tiny
     set_seed(0)
     h = fit(small_lenet(), train, test, epochs=3, lr=0.1, scheduler="plateau",
-            scheduler_kwargs={"patience": 0}, val_iter=[], log=None)
+            scheduler_kwargs={"patience": 0}, val_iter=STUCK_AT_ZERO, log=None)
     assert [r["val_acc"] for r in h.records] == [0.0, 0.0, 0.0]
     assert [r["lr"] for r in h.records] == pytest.approx([0.1, 0.1, 0.01])
 

@@ -191,19 +191,28 @@ def mark_ended_at_chance(results: Iterable[Any], num_classes: int = 10) -> int:
     """Label as failed every finished run whose last epoch is at chance by the stall
     guard's own test (``guards.at_chance``: loss ln C, chance accuracy): a run that sat
     there for fewer epochs than the guard waits for, or whose first epoch's mean loss was
-    still above ln C, ends unstopped but dead, and has no accuracy to report. Returns how
-    many were labelled; their ``failed`` says why, and tables count them as stopped."""
-    from ..guards import at_chance
+    still above ln C, ends unstopped but dead, and has no accuracy to report. So is a run
+    that never left chance at all (``guards.did_not_learn``: a rate too small keeps the loss
+    above ln C, where the stall guard does not look). Returns how many were labelled; their
+    ``failed`` says why ("ended at chance: …", "did not learn: …"), and tables count them as
+    stopped."""
+    from ..guards import at_chance, did_not_learn
 
     marked = 0
     for r in results:
-        if r.failed is None and r.history.records and at_chance(r.history.last, num_classes):
-            last = r.history.last
+        if r.failed is not None or not r.history.records:
+            continue
+        last = r.history.last
+        if at_chance(last, num_classes):
             r.failed = (f"ended at chance: epoch {last['epoch']} at loss {last['train_loss']:.3f} "
                         f"(ln {num_classes} = {math.log(num_classes):.3f}) and test accuracy "
                         f"{last['test_acc']:.3f}")
-            r.row.failed = True
-            marked += 1
+        else:
+            r.failed = did_not_learn(r.history, num_classes)
+            if r.failed is None:
+                continue
+        r.row.failed = True
+        marked += 1
     return marked
 
 

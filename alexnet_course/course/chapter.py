@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from .. import datafiles
-from ..devices import default_device, device_name
+from ..devices import check_device, default_device, device_name
 from ..train import History, set_seed
 from . import store
 from .profiles import Profile, resolve_profile
@@ -216,7 +216,7 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
     if stored == "auto":
         stored = os.environ.get("COURSE_STORE", "train")
     ch = Chapter(name=chapter, profile=prof,
-                 device=torch.device(device) if device else default_device(), seed=seed,
+                 device=check_device(device) if device else default_device(), seed=seed,
                  workdir=folder,
                  require_stored=stored == "require" and prof.measures)
     for key, value in (("profile", prof.name), ("device_name", ch.device_name),

@@ -6,9 +6,10 @@ seeds; the page's unit is therefore the configuration, with ``mean ± 95 % (n)``
 finished seeds, not the single run. Accuracies are comparable only between runs that saw
 the same data for as long at the same input, so every configuration belongs to a
 *setting* — profile, training images, input side and epochs — and the tables are grouped
-by it. Runs that a guard stopped, or whose last epoch ended at chance (the test of
+by it. Runs that a guard stopped, whose last epoch ended at chance (the test of
 ``guards.at_chance`` that ``ablations.mark_ended_at_chance`` applies inside a chapter, after
-the run's JSON was written), count as stopped and stay out of the accuracy.
+the run's JSON was written), or that never left chance (``guards.did_not_learn``), count as
+stopped and stay out of the accuracy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..guards import at_chance
+from ..guards import at_chance, did_not_learn
+from ..history import History
 from .stats import mean_ci
 
 SETTING = ["profile", "train examples", "input", "epochs"]
@@ -48,6 +50,14 @@ def ended_at_chance(record: dict[str, Any], num_classes: int = 10) -> bool:
     last = epochs[-1] if epochs else None
     keys = ("train_loss", "train_acc", "test_acc")
     return bool(last) and all(k in last for k in keys) and at_chance(last, num_classes)
+
+
+def never_learned(record: dict[str, Any], num_classes: int = 10) -> bool:
+    """Whether the run never left chance (``guards.did_not_learn``: its loss stayed near
+    ln C and its accuracy near chance for all of a run long enough to judge), unstopped."""
+    if not record.get("records"):
+        return False
+    return did_not_learn(History.from_dict(record), num_classes) is not None
 
 
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:

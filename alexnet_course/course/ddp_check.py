@@ -24,6 +24,7 @@ import torch
 
 from .. import distributed
 from ..data import DeviceLoader
+from ..jsonfiles import read_json
 from ..models import get_model
 from ..train import fit, set_seed
 
@@ -129,11 +130,12 @@ def compare(a: str | os.PathLike, b: str | os.PathLike) -> dict[str, float]:
     wa = torch.load(Path(a) / "weights.pt", weights_only=True)
     wb = torch.load(Path(b) / "weights.pt", weights_only=True)
     weight_diff = max((wa[k] - wb[k]).abs().max().item() for k in wa)
-    ha = json.loads((Path(a) / "history_rank0.json").read_text())
+    fix = f"delete the run's folder and run `python -m {MODULE}` again"
+    ha = read_json(Path(a) / "history_rank0.json", fix=fix)
     keys = ("train_loss", "train_acc", "test_acc", "lr", "examples")
     history_diff = 0.0
     for hb_path in sorted(Path(b).glob("history_rank*.json")):
-        hb = json.loads(hb_path.read_text())
+        hb = read_json(hb_path, fix=fix)
         if len(hb) != len(ha):
             return {"max_weight_diff": weight_diff, "max_history_diff": float("inf")}
         history_diff = max(history_diff, *(abs(ra[k] - rb[k]) for ra, rb in zip(ha, hb)

@@ -24,7 +24,6 @@ A chapter's verdicts are written beside its runs, in ``verdicts.json``
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -36,6 +35,7 @@ import pandas as pd
 from .ablations import Spec, mark_ended_at_chance, verdicts
 from .stats import Comparison, mean_ci, paired_compare
 from . import store
+from ..jsonfiles import read_json
 
 MARGIN = 0.01          # ±1 point of accuracy: "equivalent" when the whole interval is inside
 FIRST_SEEDS = 5        # paired seeds per compared variant ...
@@ -46,6 +46,8 @@ PILOT_TOLERANCE = 0.003  # ... and must move validation accuracy by less than th
 METRIC = "last test acc"  # the accuracy compared: at the end of the decayed schedule
 FISHER_MIN = 8         # runs a side before rates of dead runs are compared (Fisher's exact test)
 VERDICTS = "verdicts.json"
+# verdicts.json is computed from the stored runs: rewriting it retrains nothing
+_VERDICTS_FIX = "delete it and rerun `{command}`, which writes it again from the stored runs"
 VERDICT_FIELDS = ("question", "comparison", "metric", "difference", "interval", "n", "verdict")
 
 
@@ -59,8 +61,8 @@ def recipe(epochs: int, *, scheduler: str = "cosine", **keywords: Any) -> dict[s
 
 
 def val_acc(run: Any) -> float:
-    """A run's validation accuracy at its last epoch; NaN for a run stopped by a guard or
-    ended at chance (it has none to choose by)."""
+    """A run's validation accuracy at its last epoch; NaN for a run stopped by a guard,
+    ended at chance or that did not learn (it has none to choose by)."""
     if run.failed or not run.history.records:
         return math.nan
     return float(run.history.last.get("val_acc", math.nan))
@@ -139,8 +141,8 @@ def pilot_table(epochs: Mapping[str, int], runs: Iterable[Any]) -> pd.DataFrame:
 
 def compare(runs: Iterable[Any], against: Mapping[str, str]) -> dict[str, Comparison]:
     """Each ``variant → reference`` of ``against`` as a paired comparison of :data:`METRIC`
-    with the ±:data:`MARGIN` equivalence verdict; runs that ended at chance are labelled
-    failed first (their pairs drop out)."""
+    with the ±:data:`MARGIN` equivalence verdict; runs that ended at chance or did not learn
+    are labelled failed first (their pairs drop out)."""
     runs = list(runs)
     mark_ended_at_chance(runs)
     return verdicts(runs, against, metric=METRIC, margin=MARGIN, paired=True)
@@ -318,7 +320,7 @@ def read_verdicts(folder: Path) -> list[dict[str, Any]]:
     path = Path(folder) / VERDICTS
     if not path.is_file():
         return []
-    return json.loads(path.read_text())["verdicts"]
+    return read_json(path, fix=_VERDICTS_FIX.format(command=store.refill_command(folder)))["verdicts"]
 
 
 def read_pilots(folder: Path) -> list[dict[str, Any]]:
@@ -327,7 +329,8 @@ def read_pilots(folder: Path) -> list[dict[str, Any]]:
     path = Path(folder) / VERDICTS
     if not path.is_file():
         return []
-    return json.loads(path.read_text()).get("pilots", [])
+    return read_json(path, fix=_VERDICTS_FIX.format(command=store.refill_command(folder))
+                     ).get("pilots", [])
 
 
 def half_width(record: Mapping[str, Any]) -> float | None:

@@ -13,7 +13,6 @@ got there has no time and ranks after every seed that did.
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..jsonfiles import DamagedFile
+from ..jsonfiles import read_json as read_course_json
 from .chapter import book_root
 
 SUMMARY_COLUMNS = ("n", "reached", "median_s", "min_s", "max_s", "within_budget",
@@ -44,14 +45,15 @@ def load_speedruns(folder: Path | None = None) -> dict[str, dict[str, Any]]:
         return {}
     out = {}
     for path in sorted(folder.glob("speedrun_*.json")):
-        how = "make speedrun-ablation" if path.name.startswith("speedrun_ablation_") else "make speedrun"
+        how = ("make speedrun-ablation" if path.name.startswith("speedrun_ablation_") else
+               "make speedrun")  # both run `python -m benchmarks.speedrun ... --replace-record`
         payload = read_json(path, regenerate=how)
         if is_speedrun(payload) and payload.get("split", "test") == "test":
             out[path.stem] = payload
     return out
 
 
-class DamagedRecord(ValueError):
+class DamagedRecord(DamagedFile):
     """A benchmark record that exists but cannot be read: not the same as "not measured"."""
 
 
@@ -60,18 +62,16 @@ def read_json(path: Path, *, regenerate: str) -> dict[str, Any] | None:
     JSON object (a write cut short, a bad merge) raises :class:`DamagedRecord` naming it and
     ``regenerate``, the command that writes it again: reporting it as "not measured" would
     hide a measurement that was made."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    if not path.is_file():
         return None
+    fix = f"regenerate it with `{regenerate}` (or restore the committed one: git checkout -- {path})"
     try:
-        payload = json.loads(text)
-    except ValueError as err:
-        raise DamagedRecord(f"{path} is damaged: not readable JSON ({err}); regenerate it with "
-                            f"`{regenerate}` (or restore the committed one: git checkout -- {path})") from None
+        payload = read_course_json(path, fix=fix)
+    except DamagedFile as err:
+        raise DamagedRecord(str(err), path) from None
     if not isinstance(payload, dict):
-        raise DamagedRecord(f"{path} is damaged: a JSON {type(payload).__name__}, not an object; "
-                            f"regenerate it with `{regenerate}`")
+        raise DamagedRecord(f"{path}: this JSON file is damaged (a JSON {type(payload).__name__}, "
+                            f"not an object); {fix}", path)
     return payload
 
 

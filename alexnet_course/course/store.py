@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..jsonfiles import read_json
+
 # Bump by hand when a code change moves the numbers of runs whose spec it does not change
 # (the canary test says when): every stored run becomes missing and is trained again.
 RECIPE_VERSION = 1
@@ -81,16 +83,19 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def refill_command(folder: Path) -> str:
+    """The command that fills the store folder ``results/<profile>/<chapter>``."""
+    folder = Path(folder)
+    return f"python -m alexnet_course.run {folder.name} --profile {folder.parent.name}"
+
+
 def read(path: Path) -> dict[str, Any] | None:
     """The stored record at ``path`` (JSON only), or None when there is none; a damaged
-    file is an error that names it."""
+    file is a :class:`~..jsonfiles.DamagedFile` (a ``ValueError``) that names it."""
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: the stored run is damaged ({err}); delete it and run the "
-                         f"chapter's store again (python -m alexnet_course.run)") from err
+    return read_json(path, fix=f"delete it and rerun `{refill_command(path.parent)}` to "
+                               f"retrain it (the chapter's other stored runs are kept)")
 
 
 def stale_reason(record: dict[str, Any] | None, digest: str) -> str | None:

@@ -10,7 +10,6 @@ its source.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -19,20 +18,24 @@ from typing import Any
 
 import pandas as pd
 
+from ..jsonfiles import DamagedFile, read_json
 from ..train import History
-from .configs import PROBE_PREFIX, ended_at_chance, is_probe, variant_of
+from .configs import PROBE_PREFIX, ended_at_chance, is_probe, never_learned, variant_of
 from .rows import RunRow
 
 CHAPTER_FILE = "_chapter.json"
 
 RUN_COLUMNS = ["chapter", "run", "variant", "seed", "model", "input", "parameters", "GFLOPs",
                "profile", "device", "epochs", "train examples", "seconds", "examples/sec",
-               "best test acc", "last test acc", "failed", "ended at chance", "stopped"]
+               "best test acc", "last test acc", "failed", "ended at chance", "did not learn", "stopped"]
 CHAPTER_COLUMNS = ["chapter", "profile", "device", "wall seconds", "wall time", "runs", "date"]
 
 
 class ResultsError(ValueError):
     """A results JSON that cannot be read."""
+
+
+_RERUN = "re-run the chapter that wrote it, or delete the file"
 
 
 def load_results(root: str | Path, exclude: tuple[str, ...] = ("results",)) -> list[dict[str, Any]]:
@@ -47,13 +50,14 @@ def load_results(root: str | Path, exclude: tuple[str, ...] = ("results",)) -> l
     records = []
     for path in sorted(root.glob("**/*.json")) if root.is_dir() else []:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ResultsError(f"{path}: cannot read this results file ({error}); re-run the "
-                               "chapter that wrote it, or delete the file") from error
+            data = read_json(path, fix=_RERUN)
+        except DamagedFile as error:
+            raise ResultsError(str(error)) from error
+        except OSError as error:
+            raise ResultsError(f"{path}: cannot read this results file ({error}); {_RERUN}") from error
         if not isinstance(data, dict):
             raise ResultsError(f"{path}: expected a JSON object, found {type(data).__name__}; "
-                               "re-run the chapter that wrote it, or delete the file")
+                               f"{_RERUN}")
         data.setdefault("chapter", path.parent.name)
         if data["chapter"] in exclude:
             continue
@@ -80,7 +84,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     a developer's ``_probe.json``) are not runs of the book and are left out, and so are timing
     probes (runs named ``timing_*``: their accuracy after a few batches means nothing). ``failed``:
     a guard stopped the run; ``ended at chance``: its last epoch sat at loss ln 10 with
-    chance accuracy, unstopped; ``stopped``: either, so it has no accuracy to report."""
+    chance accuracy, unstopped; ``did not learn``: neither, but it never left chance
+    (``guards.did_not_learn``); ``stopped``: any of them, so it has no accuracy to report."""
     rows = []
     for rec in records:
         row = rec.get("row")
@@ -89,6 +94,7 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             continue
         r = RunRow.from_dict(row)
         failed, dead = bool(rec.get("failed")), ended_at_chance(rec)
+        stuck = not (failed or dead) and never_learned(rec)
         rows.append({
             "chapter": rec.get("chapter", ""), "run": rec.get("run", r.run),
             "variant": variant_of(rec), "seed": row.get("seed", rec.get("seed")),
@@ -99,7 +105,8 @@ def runs_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "epochs": r.epochs, "train examples": r.train_examples, "seconds": r.seconds,
             "examples/sec": r.examples_per_sec, "best test acc": r.best_test_acc,
             "last test acc": r.last_test_acc,
-            "failed": failed, "ended at chance": dead, "stopped": failed or dead,
+            "failed": failed, "ended at chance": dead, "did not learn": stuck,
+            "stopped": failed or dead or stuck,
         })
     frame = pd.DataFrame(rows, columns=RUN_COLUMNS)
     for col in ("parameters", "GFLOPs", "epochs", "train examples", "seconds", "examples/sec",
@@ -194,7 +201,8 @@ def answers(pages: Iterable[str | Path]) -> pd.DataFrame:
     before that cell) shows as not answered, never as a blank."""
     rows = []
     for page in sorted(Path(p) for p in pages):
-        nb = json.loads(page.read_text(encoding="utf-8"))
+        nb = read_json(page, fix="delete it and execute the chapter again (`make book` builds "
+                                 "every page)")
         glued: dict[str, str] = {}
         for cell in nb.get("cells", []):
             for out in cell.get("outputs", []):
