@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .chapters import chapter_module, chapter_pilots, chapter_verdicts, second_stage, train, train_all
+from .chapters import chapter_module, second_stage, train, train_all, write_chapter_verdicts
 from .course import protocol, store
 from .course.chapter import Chapter
 from .course.ablations import run_calls, seeded_runs
@@ -82,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     ch = make_chapter(module.NAME, args.profile, root, device=args.device)
     done = train_all(ch, experiments, args.variant)  # stored runs are read, missing ones trained
     print(f"{module.NAME} ({args.profile}): all {len(runs)} runs stored under {ch.results_dir}")
-    records = chapter_verdicts(experiments, done) if args.variant is None else []
+    records = write_chapter_verdicts(ch.results_dir, experiments, done) if args.variant is None else []
     if records:
-        path = protocol.write_verdicts(ch.results_dir, records, chapter_pilots(experiments, done))
+        path = ch.results_dir / protocol.VERDICTS
         counts = protocol.tally(records)
         print(f"{path}: {counts['comparisons']} comparisons, {counts['higher']} with a direction, "
               f"{counts['equivalent']} equivalent, {counts['undecided']} undecided")

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from alexnet_course.augment import Compose, RandomCrop, RandomHorizontalFlip
-from alexnet_course.chapters import Experiment, chapter_pilots, chapter_verdicts, second_stage, train
+from alexnet_course.chapters import (Experiment, chapter_pilots, chapter_verdicts, second_stage, train,
+                                     write_chapter_verdicts)
 from alexnet_course.course import protocol, store
 from alexnet_course.course.ablations import Spec
 from alexnet_course.course.experiments import RunResult
@@ -358,6 +359,20 @@ def test_chapter_pilots_record_each_piloted_variant_with_its_verdict() -> None:
     json.dumps(records)  # what verdicts.json stores
     assert chapter_pilots(exps, {"grid": []}) == []  # the pilot not run yet: nothing to record
     assert chapter_pilots({"grid": exps["grid"]}, {"grid": pilot}) == []  # a chapter without one
+
+
+def test_a_chapters_verdicts_are_written_with_its_pilot(tmp_path: Path) -> None:
+    # the pages and the fill share one writer: a page once rewrote verdicts.json without the pilot
+    specs = [Spec("a", "a", "lenet"), Spec("b", "b", "lenet")]
+    exps = {"grid": Experiment(specs, 5, {}, {"b": "a"}, question="Q"),
+            "pilot": Experiment([], 1, {}, notes={"epochs": {"a": 10}})}
+    runs = {"grid": seeded("a", REF) + seeded("b", UP),
+            "pilot": [fake_run("a_e5", 0, val=0.80), fake_run("a_e15", 0, val=0.81)]}
+    records = write_chapter_verdicts(tmp_path, exps, runs)
+    assert [r["verdict"] for r in records] == ["b higher"]
+    assert [p["variant"] for p in protocol.read_pilots(tmp_path)] == ["a"]
+    assert write_chapter_verdicts(tmp_path / "none", {"pilot": exps["pilot"]}, runs) == []
+    assert not (tmp_path / "none").exists()  # no comparison: nothing written
 
 
 # --- run.py: a fill writes the chapter's verdicts -------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import import_module
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -190,6 +191,20 @@ def chapter_pilots(experiments: dict[str, Experiment],
                          _number(row["val acc at 1.5 E"])],
              "moved_points": _number(row["1.5 E − E (points)"]), "converged": bool(row["converged"])}
             for name, row in table.iterrows()]
+
+
+def write_chapter_verdicts(folder: Path, experiments: dict[str, Experiment],
+                           runs: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Write ``verdicts.json`` into ``folder`` (a chapter's store folder) with the verdicts
+    and the epoch pilot of ``runs``, the one writer the fill and the pages share (a page
+    that wrote the verdicts alone dropped the pilot's records); returns the verdict records,
+    and writes nothing when there are none."""
+    from ..course import protocol
+
+    records = chapter_verdicts(experiments, runs)
+    if records:
+        protocol.write_verdicts(folder, records, chapter_pilots(experiments, runs))
+    return records
 
 
 def _number(x: float) -> float | None:
