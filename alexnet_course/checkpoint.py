@@ -2,8 +2,9 @@
 
 A checkpoint holds plain types only (tensors, numbers, strings, lists, dicts), so it is read
 with ``torch.load(weights_only=True)``, which runs no code from the file. It records the
-run's :class:`~.settings.TrainSettings` and the model's class and state-dict shapes;
-resuming with anything else is refused with the fields that differ. Saves are atomic
+run's :class:`~.settings.TrainSettings`, the model's class, state-dict shapes and printed
+layers, and the training set's size and a digest of its labels; resuming with anything else
+is refused with the fields that differ. Saves are atomic
 (a temporary file, then ``os.replace``), and a path that cannot be written is reported
 before the first epoch rather than after it.
 """
@@ -11,6 +12,7 @@ before the first epoch rather than after it.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import pickle
 import random
@@ -40,9 +42,36 @@ class CheckpointError(OSError):
 
 
 def describe_model(net: nn.Module) -> dict[str, Any]:
-    """What identifies a model in a checkpoint: its class and its state-dict shapes."""
+    """What identifies a model in a checkpoint: its class, its state-dict shapes and its
+    layers as printed, which carry what the shapes do not (a dropout probability, LRN's
+    constants, an activation)."""
     return {"class": type(net).__name__,
-            "shapes": {k: list(v.shape) for k, v in net.state_dict().items()}}
+            "shapes": {k: list(v.shape) for k, v in net.state_dict().items()},
+            "layers": repr(net)}
+
+
+def describe_data(train_iter: Any) -> dict[str, Any]:
+    """What identifies a run's training set in a checkpoint: how many examples, and for a
+    loader that holds its tensors (:class:`~.data.DeviceLoader`) a digest of its labels and
+    first images, so that another subset of the same size is told apart. Empty when unknown."""
+    out: dict[str, Any] = {}
+    if hasattr(train_iter, "num_examples"):
+        out["examples"] = int(train_iter.num_examples)
+    labels, images = getattr(train_iter, "labels", None), getattr(train_iter, "images", None)
+    if isinstance(labels, torch.Tensor) and isinstance(images, torch.Tensor):
+        digest = hashlib.sha256(labels.detach().cpu().numpy().tobytes())
+        digest.update(images[:256].detach().cpu().numpy().tobytes())  # a sample: the set may be GBs
+        out["sha256"] = digest.hexdigest()
+    return out
+
+
+def _layer_change(old: str, new: str) -> list[str]:
+    """The first printed layer that differs, e.g. ``Dropout(p=0.5) → Dropout(p=0.0)``."""
+    if old == new:
+        return []
+    pairs = zip(old.splitlines(), new.splitlines())
+    first = next(((a.strip(), b.strip()) for a, b in pairs if a != b), ("…", "…"))
+    return [f"layers: {first[0]} → {first[1]}"]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -82,12 +111,21 @@ def _shape_changes(old: dict[str, list[int]], new: dict[str, list[int]],
     return [f"state-dict shapes: {', '.join(changes[:limit])}{more}"]
 
 
-def differences(saved: dict[str, Any], settings: TrainSettings, model: dict[str, Any]) -> list[str]:
-    """``"field: old → new"`` for every way this run differs from the checkpoint's."""
+def differences(saved: dict[str, Any], settings: TrainSettings, model: dict[str, Any],
+                data: dict[str, Any] | None = None) -> list[str]:
+    """``"field: old → new"`` for every way this run differs from the checkpoint's: its
+    settings, its model (:func:`describe_model`) and its training set (:func:`describe_data`)."""
     diffs = []
     if saved["model"]["class"] != model["class"]:
         diffs.append(f"model: {saved['model']['class']} → {model['class']}")
     diffs += _shape_changes(saved["model"]["shapes"], model["shapes"])
+    if "layers" in saved["model"] and "layers" in model:  # checkpoints before it: not compared
+        diffs += _layer_change(saved["model"]["layers"], model["layers"])
+    old_data, new_data = saved.get("data") or {}, data or {}
+    for key in sorted(old_data.keys() & new_data.keys()):
+        if old_data[key] != new_data[key]:
+            what = "training examples" if key == "examples" else "training set (another subset?)"
+            diffs.append(f"{what}: {str(old_data[key])[:12]} → {str(new_data[key])[:12]}")
     old, new, default = saved["settings"], asdict(settings), defaults()
     for name in new:  # a field added since the checkpoint was written had its default then
         if name in FREE_TO_CHANGE or old.get(name, default.get(name)) == new[name]:
@@ -112,10 +150,10 @@ class Checkpoint:
     ranks see, and never writes."""
 
     def __init__(self, path: str | os.PathLike, settings: TrainSettings, net: nn.Module, *,
-                 writer: bool = True) -> None:
+                 writer: bool = True, data: dict[str, Any] | None = None) -> None:
         self.path, self.writer = Path(path), writer
         self.tmp = self.path.with_name(self.path.name + ".tmp")
-        self.settings, self.model = settings, describe_model(net)
+        self.settings, self.model, self.data = settings, describe_model(net), data or {}
 
     def start(self, net: nn.Module, optimizer: torch.optim.Optimizer, schedulers: dict[str, Any],
               history: History, log: Callable[[str], None] | None) -> None:
@@ -163,7 +201,7 @@ class Checkpoint:
             raise CheckpointError(f"cannot read the checkpoint {self.path} ({type(err).__name__}: "
                                   f"{str(err)[:200]}): it is damaged or was written by an older "
                                   f"version of fit. " + _FRESH.format(path=self.path)) from err
-        diffs = differences(state, self.settings, self.model)
+        diffs = differences(state, self.settings, self.model, self.data)
         if diffs:
             raise ValueError(f"checkpoint {self.path} was written by a different run: "
                              f"{'; '.join(diffs)}. " + _FRESH.format(path=self.path))
@@ -182,7 +220,8 @@ class Checkpoint:
         if not self.writer:
             return
         state = {"format": FORMAT, "torch": str(torch.__version__),
-                 "settings": asdict(self.settings), "model": self.model, "net": net.state_dict(),
+                 "settings": asdict(self.settings), "model": self.model, "data": self.data,
+                 "net": net.state_dict(),
                  "optimizer": optimizer.state_dict(),
                  "schedulers": {k: s.state_dict() if s is not None else None
                                 for k, s in schedulers.items()},

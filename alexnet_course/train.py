@@ -34,7 +34,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from . import distributed
 from ._runtime import autocast, compiled, is_channels_last, show_progress, sync, with_progress
 from .analysis import eval_mode
-from .checkpoint import Checkpoint, CheckpointError
+from .checkpoint import Checkpoint, CheckpointError, describe_data
 from .devices import check_device, device_name
 from .guards import TrainingFailed, check_divergence, check_stall, label_did_not_learn
 from .history import History
@@ -300,8 +300,8 @@ def fit(net: nn.Module, train_iter, test_iter: Batches | None,
     history = History(meta=_meta(net, s, train_iter, device))
     if ddp:
         history.meta["world_size"] = distributed.world_size()
-    ckpt = None if checkpoint is None else Checkpoint(checkpoint, s, net,
-                                                      writer=distributed.is_main())
+    ckpt = None if checkpoint is None else Checkpoint(checkpoint, s, net, writer=distributed.is_main(),
+                                                      data=describe_data(train_iter))
     if ckpt is not None:
         ckpt.start(net, optimizer, schedulers, history, log)  # resumes, or checks it can write
     for name, it in (("test", test_iter), ("val", val_iter)):  # found before an epoch trains

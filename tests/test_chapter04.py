@@ -46,8 +46,8 @@ def test_the_smaller_side_is_the_first_stage_comparisons_vgg11(profile: str, sid
 
 def _grid_run(name: str, val: float) -> SimpleNamespace:
     record = {"epoch": 1, "train_loss": 0.5, "train_acc": 0.8, "test_acc": val, "val_acc": val}
-    return SimpleNamespace(run=name, failed=None, history=SimpleNamespace(records=[record], last=record),
-                           row=SimpleNamespace(extra={}))
+    history = SimpleNamespace(records=[record], last=record, meta={})
+    return SimpleNamespace(run=name, failed=None, history=history, row=SimpleNamespace(extra={}))
 
 
 def test_every_rate_comes_from_its_grid_run() -> None:

@@ -101,6 +101,23 @@ def test_resuming_with_other_data_or_model_is_refused(finished):
         fit(LeNet(*small_lenet()), *tiny, checkpoint=finished, **ARGS)
 
 
+def test_resuming_with_another_subset_or_dropout_is_refused(tiny, finished, tmp_path):
+    # neither changes a setting or a state-dict shape: the checkpoint records the data and layers
+    other_subset = load_fashion_mnist(64, train_size=640, test_size=320, device="cpu", seed=1)
+    with pytest.raises(ValueError, match=r"training set \(another subset\?\)"):
+        fit(small_lenet(), *other_subset, checkpoint=finished, **ARGS)
+
+    def with_dropout(p: float) -> nn.Sequential:
+        return nn.Sequential(*small_lenet()[:8], nn.Dropout(p), *small_lenet()[8:])
+
+    path = tmp_path / "dropout.pt"
+    fit(with_dropout(0.5), *tiny, checkpoint=path, **ARGS)
+    with pytest.raises(ValueError, match=r"layers: \(8\): Dropout\(p=0.5, inplace=False\) → "
+                                         r"\(8\): Dropout\(p=0.0"):
+        fit(with_dropout(0.0), *tiny, checkpoint=path, **ARGS)
+    assert len(fit(with_dropout(0.5), *tiny, checkpoint=path, **ARGS).records) == 1  # the same run
+
+
 def test_finished_run_continues_to_more_epochs_or_returns(tiny, tmp_path):
     path = tmp_path / "run.pt"
     set_seed(0)
