@@ -47,7 +47,9 @@ class Experiment:
     undecided after ``seeds`` seeds get this many (see :mod:`..course.protocol`).
     ``same_runs`` compares two measures of the same runs: ``{name: (variant, metric,
     reference metric)}``, e.g. ``{"ten-crop": ("recipe", "ten-crop acc", "last test acc")}``,
-    paired by run; it is judged, recorded and extended like ``against``.
+    paired by run; it is judged, recorded and extended like ``against``. ``rates`` compares
+    how often runs die or never start learning (:func:`..course.protocol.mark_not_started`):
+    ``{variant: reference}``, by Fisher's exact test on every seed (no second stage).
 
     A chapter's epoch pilot is the experiment named ``pilot`` (:data:`PILOT`), whose
     ``notes["epochs"]`` (or ``notes["epochs_of"]``) maps each piloted variant to its ``E``
@@ -64,6 +66,7 @@ class Experiment:
     question: str = ""
     more_seeds: int | None = None
     same_runs: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    rates: dict[str, str] = field(default_factory=dict)
 
     @property
     def waits(self) -> bool:
@@ -150,8 +153,8 @@ def train_all(ch: Any, experiments: dict[str, Experiment],
 def chapter_verdicts(experiments: dict[str, Experiment],
                      runs: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The ``verdicts.json`` records of a chapter: every comparison (``against``, then
-    ``same_runs``) of every experiment that answers a ``question``, judged by the protocol on its ``runs``
-    (``train_all``'s result)."""
+    ``same_runs``, then ``rates``) of every experiment that answers a ``question``, judged by
+    the protocol on its ``runs`` (``train_all``'s result)."""
     from ..course import explain, protocol
 
     records = []
@@ -165,6 +168,10 @@ def chapter_verdicts(experiments: dict[str, Experiment],
             c = {key: protocol.compare_metrics(runs[name], variant, metric, reference)}
             records += protocol.verdict_records(exp.question, c,
                                                 metric=f"{metric} vs {reference}, same runs of {variant}")
+        if exp.rates:
+            protocol.mark_not_started(runs[name])
+        records += [explain.dead_rate_record(exp.question, runs[name], variant, reference)
+                    for variant, reference in exp.rates.items()]
     return records
 
 

@@ -72,7 +72,8 @@ def experiments(P: Profile, *, dataset: str = "fashion_mnist", data_root: str | 
     pilot = protocol.pilot_specs(piloted, s["epochs"])
 
     def tuned(specs: list[Spec]) -> dict[str, Any]:
-        return dict(after="rates", tune=partial(_own_rates, s["lrs"], names, [v.name for v in specs]))
+        return dict(after="rates", tune=partial(protocol.tune_rates, s["lrs"], {n: n for n in names},
+                                                    [v.name for v in specs]))
 
     notes = {**s, "base": base.name, "dataset": dataset, "targets": TARGETS}
     more = dict(more_seeds=s["more_seeds"])
@@ -190,13 +191,3 @@ def _at_full_width(base: Spec) -> Spec:
     chapter not been scaled down (a timing probe only)."""
     return Spec(f"{base.name}_alexnet_width", "the reference at AlexNet's full width, FC 4096",
                 base.model, {**base.model_kwargs, **FULL_WIDTH}, train=base.train)
-
-
-def _own_rates(lrs: list[float], grid: list[str], names: list[str],
-               runs: list[Any]) -> dict[str, dict[str, Any]]:
-    """The rate of each of ``names``: its variant's best of ``lrs`` on the validation split
-    (``runs``: the grid of the variants ``grid``); a pilot's ``<variant>_e<epochs>`` takes
-    its variant's. A variant whose grid runs all died has no best rate: it trains at the
-    grid's middle rate (the page's rate table shows its grid dead)."""
-    best = protocol.best_rates({n: n for n in grid}, lrs, runs, all_dead="middle")
-    return {name: dict(best[name if name in best else name.rsplit("_e", 1)[0]]) for name in names}

@@ -73,7 +73,7 @@ def experiments(P: Profile, *, dataset: str = "fashion_mnist", seed: int = 0,
     notes = {**s, "grid": grid, "epochs_of": {v.name: s["epochs"] for v in piloted},
              "labels": {**{v.name: v.change for v in stages}, big.name: big.change},
              "layers": {name: _stage_layer(convs) for name, _, convs, _ in STAGES}}
-    tuned = partial(_tune, s["lrs"], grid)
+    tuned = partial(protocol.tune_rates, s["lrs"], grid)
     # probes hold out no validation images: their evaluation time is the test set's alone
     probe_common = {**common, "data_kwargs": {"paired_augment": True}}
     return {
@@ -188,17 +188,3 @@ def _bare(spec: Spec) -> Spec:
     """``spec`` without its recorders and kept weights: grid and pilot runs are judged by
     their validation accuracy alone."""
     return replace(spec, train={k: v for k, v in spec.train.items() if k not in ("record", "keep_net")})
-
-
-def _tune(lrs: list[float], grid: dict[str, str], names: list[str],
-          runs: list[Any]) -> dict[str, dict[str, Any]]:
-    """The rate of each of ``names``, chosen from ``lrs`` on the validation split by its
-    grid run (``grid``: variant → the first stage whose grid decides it); a pilot's
-    ``<variant>_e<epochs>`` takes its variant's. A stage whose grid runs all died trains at
-    the grid's middle rate (the page's rate table shows its grid dead)."""
-    best = protocol.best_rates({n: n for n in set(grid.values())}, lrs, runs, all_dead="middle")
-    out = {}
-    for name in names:
-        variant = name if name in grid else name.rsplit("_e", 1)[0]
-        out[name] = dict(best[grid[variant]])
-    return out

@@ -96,6 +96,22 @@ def best_rates(grid: Mapping[str, str], lrs: Sequence[float], runs: Iterable[Any
     return out
 
 
+def tune_rates(lrs: Sequence[float], grid: Mapping[str, str], names: Sequence[str],
+               runs: Iterable[Any]) -> dict[str, dict[str, float]]:
+    """An experiment's ``tune``: the rate of each of ``names`` chosen from ``lrs`` on the
+    validation split, by the grid runs of the variant that ``grid`` (variant → grid spec)
+    names for it; a pilot's ``<variant>_e<epochs>`` takes its variant's. A grid spec whose
+    runs all died gives the grid's middle rate (the page's rate table shows it dead)."""
+    best = best_rates({g: g for g in set(grid.values())}, lrs, runs, all_dead="middle")
+    out = {}
+    for name in names:
+        variant = name if name in grid else name.rsplit("_e", 1)[0]
+        if variant not in grid:
+            raise ValueError(f"{name!r} has no grid run to take its rate from; grid: {sorted(grid)}")
+        out[name] = dict(best[grid[variant]])
+    return out
+
+
 def rate_table(grid: Mapping[str, str], lrs: Sequence[float], runs: Iterable[Any]) -> pd.DataFrame:
     """Validation accuracy of every grid run: one row per grid spec, one column per rate."""
     by_name = {r.run: r for r in runs}
@@ -174,6 +190,29 @@ def compare_metrics(runs: Iterable[Any], variant: str, metric: str,
     return paired_compare([metric_value(r, metric) for r in runs],
                           [metric_value(r, reference) for r in runs],
                           names=(metric, reference), margin=MARGIN)
+
+
+def mark_not_started(runs: Iterable[Any], num_classes: int = 10) -> int:
+    """Label as failed every finished run whose last epoch's mean training loss is still at
+    least ``NOT_LEARNED_LOSS``·ln C (0.9·ln 10 ≈ 2.07): it never started learning in its
+    budget, even if its accuracy crept above chance (a NiN under d2l's settings ended at loss
+    2.299 and 18 % accuracy, which the chance test alone counts as learning). Dead runs
+    (:func:`.ablations.mark_ended_at_chance`) are labelled first. Returns how many runs this
+    criterion added."""
+    from ..guards import NOT_LEARNED_LOSS
+
+    runs = list(runs)
+    mark_ended_at_chance(runs, num_classes)
+    floor = NOT_LEARNED_LOSS * math.log(num_classes)
+    marked = 0
+    for r in runs:
+        if r.failed is None and r.history.records and r.history.last["train_loss"] >= floor:
+            last = r.history.last
+            r.failed = (f"never started learning: epoch {last['epoch']} ended at training loss "
+                        f"{last['train_loss']:.3f} ≥ {NOT_LEARNED_LOSS:g}·ln {num_classes} = {floor:.2f}")
+            r.row.failed = True
+            marked += 1
+    return marked
 
 
 def dead_counts(runs: Iterable[Any], variant: str, reference: str) -> dict[str, Any]:
