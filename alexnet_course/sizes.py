@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pandas as pd
+import torch
 from torch import nn
 
-from .analysis import count_flops, count_params, flop_table
+from .analysis import count_flops, count_params, flop_table, shape_table
 
 KINDS = ("fully connected", "conv k×k", "conv 1×n / n×1", "conv 1×1", "batch norm", "other")
 
@@ -136,3 +137,35 @@ def factorisation_costs(channels: int = 64, size: int = 12, n: int = 5) -> pd.Da
     df["relative cost"] = df["FLOPs"] / df["FLOPs"].iloc[0]
     return df
 
+
+
+# Layers whose outputs the backward pass keeps (float32); in-place ReLUs add nothing, and
+# dropout's mask is left out (d2l's exercise counts activations, not masks).
+KEPT = ("Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "BatchNorm2d")
+
+
+def memory_estimate(net: nn.Module, input_size: int, batch: int, in_channels: int = 1,
+                    optimizer_states: int = 1, bytes_per_value: int = 4) -> dict[str, float]:
+    """MiB a network needs to train and to predict on one batch, counted from its shapes
+    (d2l's NiN exercise 4(c)(d)): an *estimate*, without the framework's workspace, the
+    allocator's rounding or the data.
+
+    Training keeps the weights, their gradients, ``optimizer_states`` buffers per weight
+    (SGD with momentum: 1; Adam: 2) and every kept layer output of the batch (:data:`KEPT`),
+    plus the input. Prediction keeps the weights and, at any moment, one layer's input and
+    output: the largest consecutive pair of kept outputs."""
+    if input_size < 1 or batch < 1:
+        raise ValueError(f"input_size and batch must be positive, got {input_size} and {batch}")
+    mib = bytes_per_value / 2**20
+    weights = count_params(net) * mib
+    shapes = shape_table(net, input_size=input_size, in_channels=in_channels)
+    # the input, then every kept output (ReLUs work in place, Flatten is a view)
+    sizes = [in_channels * input_size ** 2] + [
+        int(torch.Size(s).numel()) for s, kind in zip(shapes["output_shape"], shapes["type"])
+        if kind in KEPT and s is not None]
+    kept = sum(sizes)
+    pair = max(a + b for a, b in zip(sizes, sizes[1:]))
+    return {"weights MiB": weights,
+            "training MiB": weights * (2 + optimizer_states) + kept * batch * mib,
+            "of which activations MiB": kept * batch * mib,
+            "inference MiB": weights + pair * batch * mib}

@@ -136,7 +136,7 @@ def settings(P: Profile, *, seeds: int | None, epochs: int | None, nin_size: int
         "epochs": epochs or P.pick(smoke=2, quick=4, standard=12, full=15),  # the pilot needs E ≥ 2
         "nin_size": nin_size or P.pick(smoke=28, quick=28, standard=28, full=224),
         "nin_width": nin_width or P.pick(smoke=0.125, quick=0.25, standard=0.25, full=1.0),
-        "train_size": train_size or P.pick(smoke=256, quick=4000, standard=10_000, full=None),
+        "train_size": train_size or P.pick(smoke=256, quick=4000, standard=10_000, full=20_000),
         "val_size": P.pick(smoke=64, quick=500, standard=protocol.VAL_SIZE, full=protocol.VAL_SIZE),
         "test_size": P.pick(smoke=64, quick=1000, standard=None, full=None),  # None: all 10,000
         "batch_size": P.pick(smoke=32, quick=64, standard=128, full=128),
