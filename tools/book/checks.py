@@ -1,7 +1,8 @@
 """``check``: what must hold before the book is built. Every document of ``_toc.yml``
 exists; every executed notebook is fully executed, without errors, with its widget state;
 every notebook (source, executed, Colab rendition) has the install cell for
-``repository.url`` at ``repository.pin`` before any import of the package (colab.py); every
+``repository.url`` at ``repository.pin`` before any import of the package, and the pin is a
+commit of the checkout that holds HEAD's package (colab.py); every
 executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
 a file and ``:pyobject:`` that exist (a moved module breaks no page silently); every results
 JSON can be read (the results page would drop it). A stale chapter is a warning.
@@ -29,7 +30,7 @@ from packaging.utils import canonicalize_name
 from sphinx.pycode import ModuleAnalyzer
 
 from .colab import (DISTRIBUTION, EXTRA, check_install_cell, install_cell_source,  # noqa: F401
-                    pinned_ref, ref_exists)
+                    pin_problem, pinned_ref)
 from .manifest import load_manifest, notebook_hash, run_reason, store_hash
 from .paths import (BookError, TocEntry, cell_source, parse_toc, read_json, read_notebook,
                     relative, repository_url, results_dir)
@@ -224,9 +225,9 @@ def command_check(root: Path) -> int:
     url, ref = repository_url(root), pinned_ref(root)
     manifest = load_manifest(root)
     problems = missing_documents(entries)
-    warnings: list[str] = [] if ref is None or ref_exists(root, ref) else [
-        f"repository.pin {ref} is not a tag or commit of this checkout: tag the commit that "
-        f"carries the pin (`git tag {ref}`) and push the tag, or Colab's install fails"]
+    pin = pin_problem(root, ref) if ref is not None else None
+    problems += [pin] if pin else []
+    warnings: list[str] = []
     executed = [e for e in entries if e.path is not None and e.path.suffix == ".ipynb"]
     for entry in executed:
         problems += _notebook_problems(entry.path, entry.docname, True, url, root, ref)

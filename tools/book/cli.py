@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("colab", help="render the executed chapters into colab/")
     commands.add_parser("pin", help="set the tag or commit every install cell installs"
                         ).add_argument("ref", nargs="?", metavar="REF",
-                                       help="default: the tag on HEAD, else HEAD's commit")
+                                       help="default: the last commit that changed "
+                                       "alexnet_course/ or pyproject.toml (or its tag)")
     commands.add_parser("set-url", help="move the repository: rewrite its URL everywhere"
                         ).add_argument("url", metavar="URL", help="https://github.com/OWNER/NAME")
     return parser

@@ -1,0 +1,111 @@
+"""The pin of the Colab install cells against a real (tiny, temporary) git repository: it
+must be a commit of the history holding HEAD's package, and `pin` defaults to the last
+commit that changed the package, not HEAD."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from book_helpers import write
+from tools.book import checks, colab
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost",
+                           "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false",
+                           *args], cwd=root, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def commit_all(root: Path, message: str) -> str:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+    return git(root, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(project: Path) -> Path:
+    """The test project (a fake alexnet_course/, pyproject.toml, _config.yml, notebooks)
+    as a git repository with one commit."""
+    git(project, "init", "-q")
+    commit_all(project, "the package")
+    return project
+
+
+@pytest.fixture
+def pin_errors(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """``check``'s pin errors; the (slow, unrelated) dependency check left out."""
+    monkeypatch.setattr(checks, "check_dependencies", lambda root: [])
+
+    def errors(root: Path) -> list[str]:
+        capsys.readouterr()
+        checks.command_check(root)
+        return [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("error: repository.pin")]
+    return errors
+
+
+def test_pin_defaults_to_the_last_commit_that_changed_the_package(repo: Path,
+                                                                 pin_errors) -> None:
+    package = git(repo, "rev-parse", "HEAD")
+    write(repo / "notebooks" / "README.md", "a chapter edit, not the package\n")
+    assert commit_all(repo, "prose") != package
+    assert colab.command_pin(repo, None) == 0
+    assert colab.pinned_ref(repo) == package
+    nb = json.loads((repo / "notebooks" / "01_first.ipynb").read_text())
+    index = colab.install_cell_index(nb)
+    assert "".join(nb["cells"][index]["source"]) == colab.install_cell_source(
+        colab.repository_url(repo), package)
+    commit_all(repo, "pin")
+    assert colab.pin_problem(repo, package) is None
+    assert pin_errors(repo) == []
+
+
+def test_a_tag_on_the_package_commit_is_the_default_pin(repo: Path) -> None:
+    git(repo, "tag", "v1.0")
+    write(repo / "notebooks" / "README.md", "prose\n")
+    commit_all(repo, "prose")
+    assert colab.default_pin(repo) == "v1.0"
+    assert colab.pin_problem(repo, "v1.0") is None
+
+
+def test_check_fails_on_a_pin_that_is_no_commit(repo: Path, pin_errors) -> None:
+    # the test project pins v1.0, which this repository has no tag of
+    assert colab.pinned_ref(repo) == "v1.0"
+    [error] = pin_errors(repo)
+    assert "v1.0 is not a tag or commit" in error and "python -m tools.book pin" in error
+
+
+def test_check_fails_on_a_pin_with_another_package(repo: Path, pin_errors) -> None:
+    old = git(repo, "rev-parse", "HEAD")
+    write(repo / "alexnet_course" / "__init__.py", "VERSION = 2\n")
+    commit_all(repo, "the package changes")
+    problem = colab.pin_problem(repo, old)
+    assert problem and "another" in problem and "python -m tools.book pin" in problem
+    colab.command_pin(repo, old)
+    [error] = pin_errors(repo)
+    assert old in error and "another" in error
+    write(repo / "pyproject.toml", (repo / "pyproject.toml").read_text() + "# edited\n")
+    new = commit_all(repo, "pyproject changes")
+    assert colab.pin_problem(repo, git(repo, "rev-parse", "HEAD~1")) is not None
+    assert colab.default_pin(repo) == new and colab.pin_problem(repo, new) is None
+
+
+def test_a_shallow_clone_names_the_fetch(repo: Path, tmp_path_factory: pytest.TempPathFactory
+                                         ) -> None:
+    first = git(repo, "rev-parse", "HEAD")
+    write(repo / "notebooks" / "README.md", "prose\n")
+    commit_all(repo, "prose")
+    clone = tmp_path_factory.mktemp("clone") / "shallow"
+    git(repo, "clone", "-q", "--depth", "1", repo.as_uri(), str(clone))
+    assert git(clone, "rev-parse", "--is-shallow-repository") == "true"
+    problem = colab.pin_problem(clone, first)
+    assert problem and "git fetch --unshallow" in problem
+
+
+def test_outside_a_checkout_there_is_nothing_to_check(project: Path) -> None:
+    assert colab.pin_problem(project, "v1.0") is None
