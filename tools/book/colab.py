@@ -32,12 +32,18 @@ PIN_FIX = "run `python -m tools.book pin` (it pins the last commit that changed 
 
 def install_cell_source(url: str, ref: str) -> str:
     """The first code cell of every chapter; torch and torchvision are left unpinned so that
-    Colab keeps its own CUDA build."""
+    Colab keeps its own CUDA build. ``%pip`` never raises, so the cell imports the package
+    again: a failed install stops here, under pip's error, not one cell later."""
     return ("try:\n"
             "    import alexnet_course\n"
             "except ImportError:  # on Colab: the course's package and what the chapters import,\n"
             "    # at the published edition (`python -m tools.book pin` writes the reference)\n"
-            f'    %pip install -q "{DISTRIBUTION}[{EXTRA}] @ git+{url}@{ref}"')
+            f'    %pip install -q "{DISTRIBUTION}[{EXTRA}] @ git+{url}@{ref}"\n'
+            "    try:\n"
+            "        import alexnet_course\n"
+            "    except ImportError:  # %pip never raises: stop here, under pip's error\n"
+            "        raise ImportError(\"the install above failed (pip's error is above): \"\n"
+            f'                          "check that {url} is reachable and has {ref}") from None')
 
 
 def install_cell_index(nb: dict[str, Any]) -> int | None:

@@ -1,17 +1,66 @@
-"""The pin of the Colab install cells against a real (tiny, temporary) git repository: it
-must be a commit of the history holding HEAD's package, and `pin` defaults to the last
-commit that changed the package, not HEAD."""
+"""The Colab install cell: a failed install stops at the cell itself; its pin, against a
+real (tiny, temporary) git repository, must be a commit of the history holding HEAD's
+package, and `pin` defaults to the last commit that changed the package, not HEAD."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
-from book_helpers import write
-from tools.book import checks, colab
+from book_helpers import URL, write
+from tools.book import checks, colab, manifest
+from tools.book.paths import REPO_ROOT
+
+
+def run_install_cell(monkeypatch: pytest.MonkeyPatch, installs: bool) -> list[str]:
+    """Execute the install cell as IPython would, the package not importable; the fake
+    ``%pip`` installs it or (like a failed install) does nothing. Its pip lines."""
+    lines: list[str] = []
+
+    class Shell:
+        def run_line_magic(self, name: str, line: str) -> None:
+            lines.append(f"%{name} {line}")
+            if installs:
+                monkeypatch.setitem(sys.modules, "alexnet_course",
+                                    types.ModuleType("alexnet_course"))
+
+    monkeypatch.setitem(sys.modules, "alexnet_course", None)  # `import` raises ImportError
+    source = TransformerManager().transform_cell(colab.install_cell_source(URL, "abc1234"))
+    exec(compile(source, "<install cell>", "exec"), {"get_ipython": Shell})
+    return lines
+
+
+def test_a_failed_install_stops_at_the_install_cell(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ImportError, match="install above failed") as failed:
+        run_install_cell(monkeypatch, installs=False)
+    assert URL in str(failed.value) and "abc1234" in str(failed.value)
+
+
+def test_a_good_install_runs_pip_once_with_torch_unpinned(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_install_cell(monkeypatch, installs=True) == [
+        f'%pip install -q "alexnet-course[course] @ git+{URL}@abc1234"']
+
+
+def test_pin_rewrites_a_chapter_install_cell_into_the_current_form(project: Path) -> None:
+    """A committed chapter (its install cell as written before this form) is rewritten by
+    `pin`, and stays up to date for the manifest."""
+    chapter = project / "notebooks" / "01_first.ipynb"
+    shutil.copy(REPO_ROOT / "notebooks" / "01_lenet_to_alexnet.ipynb", chapter)
+    before = manifest.notebook_hash(chapter)
+    assert colab.command_pin(project, "abc1234") == 0
+    nb = json.loads(chapter.read_text())
+    cell = "".join(nb["cells"][colab.install_cell_index(nb)]["source"])
+    assert cell == colab.install_cell_source(colab.repository_url(project), "abc1234")
+    assert manifest.notebook_hash(chapter) == before
+    assert colab.check_install_cell(nb, colab.repository_url(project), "abc1234") == []
 
 
 def git(root: Path, *args: str) -> str:
