@@ -4,8 +4,9 @@ every notebook (source, executed, Colab rendition) has the install cell for
 ``repository.url`` at ``repository.pin`` before any import of the package, and the pin is a
 commit of the checkout that holds HEAD's package (colab.py); every
 executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
-a file and ``:pyobject:`` that exist (a moved module breaks no page silently); every results
-JSON can be read (the results page would drop it). A stale chapter is a warning.
+a file and ``:pyobject:`` that exist (a moved module breaks no page silently); no notebook
+names a machine path (portable.py); every results JSON can be read (the results page would
+drop it). A stale chapter is a warning.
 
 And the install cell brings everything the chapters import: each third-party module of the
 chapters' code cells and of ``alexnet_course`` must come from a distribution that
@@ -34,6 +35,7 @@ from .colab import (DISTRIBUTION, EXTRA, check_install_cell, install_cell_source
 from .manifest import load_manifest, notebook_hash, run_reason, store_hash
 from .paths import (BookError, TocEntry, cell_source, parse_toc, read_json, read_notebook,
                     relative, repository_url, results_dir)
+from .portable import machine_paths
 from .rendition import check_renditions
 
 PACKAGE = "alexnet_course"
@@ -216,6 +218,9 @@ def _notebook_problems(path: Path, label: str, executed: bool, url: str, root: P
         return [str(error).replace(str(path), relative(path, root), 1)]
     problems = (check_notebook(nb) if executed else []) + check_install_cell(nb, url, ref)
     problems += check_includes(nb, path.parent)
+    problems += [f"{found}: a committed notebook names no machine; `python -m tools.book "
+                 "run` stores repository-relative papermill paths, anything else is printed "
+                 "by a cell (fix what prints it)" for found in machine_paths(nb)]
     return [f"{label}: {problem}" for problem in problems]
 
 
