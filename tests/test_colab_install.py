@@ -15,7 +15,7 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from book_helpers import URL, write
-from tools.book import checks, colab, manifest
+from tools.book import badges, checks, colab, manifest, sphinx_ext
 from tools.book.paths import REPO_ROOT
 
 
@@ -158,3 +158,34 @@ def test_a_shallow_clone_names_the_fetch(repo: Path, tmp_path_factory: pytest.Te
 
 def test_outside_a_checkout_there_is_nothing_to_check(project: Path) -> None:
     assert colab.pin_problem(project, "v1.0") is None
+
+
+# ------------------------------------------------------------ the README's Colab badges
+
+
+def test_pin_writes_the_readme_badges_and_check_compares_them(project: Path) -> None:
+    write(project / "colab" / "01_first.ipynb", "{}")
+    url = colab.repository_url(project)
+    write(project / "README.md", "# Course\n")
+    assert "no Colab badges" in badges.check_badges(project, url, "v1.0")[0]
+    write(project / "README.md", f"# Course\n\n{badges.START}\nstale\n{badges.END}\nMore.\n")
+    assert "pin` rewrites them" in badges.check_badges(project, url, "v1.0")[0]
+    colab.command_pin(project, "abc1234")
+    assert badges.check_badges(project, url, "abc1234") == []
+    readme = (project / "README.md").read_text()
+    assert readme.startswith("# Course\n\n") and readme.endswith(f"{badges.END}\nMore.\n")
+    [line] = [line for line in readme.splitlines() if line.startswith("- ")]
+    assert line.endswith(") First")  # the chapter's title
+    assert badges.check_badges(project, url, "v1.0") != []  # another pin: they drift
+
+
+def test_a_badge_opens_what_the_books_colab_button_opens(project: Path) -> None:
+    write(project / "colab" / "01_first.ipynb", "{}")
+    write(project / "_config.yml", (project / "_config.yml").read_text()
+          + "launch_buttons:\n  colab_url: https://colab.research.google.com\n")
+    theme = "https://colab.research.google.com/github/example/course/blob/main/book/01_first.ipynb"
+    context = {"header_buttons": [{"url": theme}]}
+    app = type("App", (), {"srcdir": str(project)})()
+    sphinx_ext.colab_button(app, "book/01_first", "page.html", context, None)
+    block = badges.badges_block(project, colab.repository_url(project), colab.pinned_ref(project))
+    assert f"]({context['header_buttons'][0]['url']}) First" in block

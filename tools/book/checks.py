@@ -2,7 +2,8 @@
 exists; every executed notebook is fully executed, without errors, with its widget state;
 every notebook (source, executed, Colab rendition) has the install cell for
 ``repository.url`` at ``repository.pin`` before any import of the package, and the pin is a
-commit of the checkout that holds HEAD's package (colab.py); every
+commit of the checkout that holds HEAD's package (colab.py), and the README's Colab badges
+open each rendition at it (badges.py); every
 executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
 a file and ``:pyobject:`` that exist (a moved module breaks no page silently); no notebook
 names a machine path (portable.py); every results JSON can be read (the results page would
@@ -30,6 +31,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from sphinx.pycode import ModuleAnalyzer
 
+from .badges import check_badges
 from .colab import (DISTRIBUTION, EXTRA, check_install_cell, install_cell_source,  # noqa: F401
                     pin_problem, pinned_ref)
 from .manifest import load_manifest, notebook_hash, run_reason, store_hash
@@ -231,7 +233,7 @@ def command_check(root: Path) -> int:
     manifest = load_manifest(root)
     problems = missing_documents(entries)
     pin = pin_problem(root, ref) if ref is not None else None
-    problems += [pin] if pin else []
+    problems += ([pin] if pin else []) + (check_badges(root, url, ref) if ref else [])
     warnings: list[str] = []
     executed = [e for e in entries if e.path is not None and e.path.suffix == ".ipynb"]
     for entry in executed:

@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .badges import README, write_badges
 from .paths import (REPO_ROOT, BookError, cell_source, dump_notebook, load_config, relative,
                     repository_url)
 
@@ -152,8 +153,8 @@ def notebook_paths(root: Path) -> list[Path]:
 
 
 def command_pin(root: Path, ref: str | None) -> int:
-    """``pin [REF]``: write the reference (default: :func:`default_pin`) into _config.yml
-    and every install cell."""
+    """``pin [REF]``: write the reference (default: :func:`default_pin`) into _config.yml,
+    every install cell and the README's Colab badges."""
     ref = ref or default_pin(root)
     if not ref:
         raise BookError(f"{root} is not a git checkout with a commit of "
@@ -178,7 +179,8 @@ def command_pin(root: Path, ref: str | None) -> int:
             nb["cells"][index]["source"] = wanted.splitlines(keepends=True)
             path.write_text(dump_notebook(nb), encoding="utf-8")
             changed += 1
-    print(f"pin: install cells install {url}@{ref} ({changed} notebook(s) rewritten)")
+    print(f"pin: install cells install {url}@{ref} ({changed} notebook(s) rewritten"
+          f"{f', and the Colab badges of {README}' if write_badges(root, url, ref) else ''})")
     problem = pin_problem(root, ref)
     if problem:  # e.g. a tag about to be made: `check` fails until it exists
         print(f"pin: note: {problem}")
@@ -201,6 +203,9 @@ def command_set_url(root: Path, url: str) -> int:
         if rewritten != text:
             path.write_text(rewritten, encoding="utf-8")
             changed.append(relative(path, root))
+    ref = pinned_ref(root)
+    if ref and write_badges(root, new, ref) and README not in changed:  # Colab's form of it
+        changed.append(README)
     print(f"set-url: {old} -> {new} in {len(changed)} file(s)")
     for name in changed:
         print(f"  {name}")
