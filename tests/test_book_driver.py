@@ -92,6 +92,9 @@ def test_run_publishes_a_successful_run_with_the_results_dir(
     assert main(["--root", str(root), "run", "--profile", profile]) == 0
     text = outputs_text(root / "book" / "01_first.ipynb")
     assert f"dir={(root / folder).resolve()}\n" in text and f"profile={profile}" in text
+    papermill = json.loads((root / "book" / "01_first.ipynb").read_text())["metadata"]["papermill"]
+    assert (papermill["input_path"], papermill["output_path"]) == (
+        "notebooks/01_first.ipynb", "book/01_first.ipynb")  # no path of this machine
     assert manifest.load_manifest(root)["chapters"]["01_first"]["profile"] == profile
     assert not (root / "_build" / "running" / "01_first.ipynb").exists()
     assert not (root / "_build" / "failed" / "01_first.ipynb").exists()

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from book_helpers import CPU, REF, URL, code, install_cell, markdown, notebook, write, write_nb
-from tools.book import checks, colab, manifest, rendition, sphinx_ext
+from tools.book import badges, checks, colab, manifest, rendition, sphinx_ext
 from tools.book.paths import REPO_ROOT, BookError, parse_toc
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
@@ -124,7 +124,7 @@ def _stale(project: Path) -> list[str]:
 
 def test_pin_and_set_url_rewrite_everywhere_and_stale_nothing(executed: Path) -> None:
     write(executed / "README.md", f"Clone {URL}.git or open {URL}/blob/main/colab/.\n"
-          f"Not {URL}-extras.\n")
+          f"Not {URL}-extras.\n{badges.START}\n{badges.END}\n")
     rendition.command_colab(executed, echo=quiet)
     _record_all(executed)
     assert _stale(executed) == []
@@ -140,7 +140,8 @@ def test_pin_and_set_url_rewrite_everywhere_and_stale_nothing(executed: Path) ->
     assert colab.command_set_url(executed, new + ".git") == 0
     assert "url: https://github.com/someone/elsewhere\n" in (executed / "_config.yml").read_text()
     readme = (executed / "README.md").read_text()
-    assert readme == (f"Clone {new}.git or open {new}/blob/main/colab/.\nNot {URL}-extras.\n")
+    assert readme.startswith(f"Clone {new}.git or open {new}/blob/main/colab/.\nNot {URL}-extras.\n")
+    assert "/github/someone/elsewhere/blob/v2.0/colab/01_first.ipynb" in readme  # its badge
     for path in colab.notebook_paths(executed):
         assert URL not in path.read_text() and f"git+{new}@v2.0" in path.read_text(), path
     assert _stale(executed) == [] and checks.command_check(executed) == 0

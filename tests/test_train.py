@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from alexnet_course.data import load_fashion_mnist
-from alexnet_course.course.profiles import resolve_profile
+from alexnet_course.course.profiles import choose_profile, device_facts, resolve_profile
 from alexnet_course.train import History, TrainingFailed, evaluate, fit, set_seed
 
 
@@ -188,7 +188,7 @@ def test_profile_resolution(monkeypatch):
     assert resolve_profile("auto").name == "smoke"
     assert resolve_profile("full").name == "full"  # an explicit choice wins
     monkeypatch.delenv("COURSE_PROFILE")
-    expected = "full" if torch.cuda.is_available() else "quick"
+    expected = choose_profile(device_facts()).profile  # full only on an H100/H200-class GPU
     assert resolve_profile().name == expected
     assert resolve_profile().pick(smoke=1, quick=2, full=3) == (3 if expected == "full" else 2)
     assert resolve_profile("standard").train_size is None  # the CPU edition: all the data

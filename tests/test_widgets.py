@@ -88,3 +88,25 @@ def test_results_explorer(tmp_path):
     empty = widgets.results_explorer(tmp_path / "none")
     empty.update()
     plt.close("all")
+
+
+def test_results_grid_of_many_runs_fits_without_a_warning(tmp_path):
+    """A chapter of many runs (chapter 01 has 155) is drawn without a legend of them all,
+    which tight_layout could not fit (its warning printed this file's path into a page)."""
+    import warnings
+
+    rec = {"epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "test_acc": 0.6, "lr": 0.1,
+           "examples": 10, "train_seconds": 1.0, "seconds": 1.0, "examples_per_sec": 10.0}
+    for chapter, runs in (("01_x", 60), ("02_y", 3)):
+        for i in range(runs):
+            path = tmp_path / chapter / f"run{i}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps({"run": f"run{i}", "chapter": chapter, "records": [rec],
+                                        "meta": {}, "row": {}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = widgets.results_grid(tmp_path)
+    many, few = fig.axes[:2]
+    assert many.get_legend() is None and any("60 runs" in t.get_text() for t in many.texts)
+    assert len(few.get_legend().get_texts()) == 3
+    plt.close("all")

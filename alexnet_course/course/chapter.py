@@ -27,7 +27,7 @@ from .. import datafiles
 from ..devices import check_device, default_device, device_name
 from ..train import History, set_seed
 from . import store
-from .profiles import Profile, resolve_profile
+from .profiles import Profile, auto_choice, describe_choice, resolve_profile
 from .rows import RunRow
 from .summary import format_seconds
 
@@ -198,7 +198,8 @@ class Chapter:
 def start(chapter: str, profile: str = "auto", seed: int = 0, *,
           device: str | None = None, show: bool = True,
           workdir: str | os.PathLike | None = None, stored: str = "auto") -> Chapter:
-    """Resolve the profile, seed, pick the device and show the chapter's header.
+    """Resolve the profile, seed, pick the device and show the chapter's header (and, when
+    ``auto`` was resolved by the device, which profile it chose and why).
 
     ``workdir`` is where the chapter keeps its results and, outside a checkout, its data
     (``<workdir>/data``, which the loaders then search and download into); by default the
@@ -206,7 +207,8 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
     reads every run from the store and trains none (``"auto"``: required when the book
     driver publishes a ``standard`` or ``full`` page, ``$COURSE_STORE=require``).
     """
-    prof = resolve_profile(profile)
+    choice = auto_choice() if profile == "auto" else None
+    prof = resolve_profile(choice.profile if choice else profile)
     set_seed(seed)
     folder = working_folder(workdir)
     if folder != book_root():  # a checkout keeps its data where `make data` put it
@@ -224,4 +226,6 @@ def start(chapter: str, profile: str = "auto", seed: int = 0, *,
         ch.glue(key, value)
     if show:
         ch.show_header()
+        if choice and not choice.from_env:  # a reader's run: say why it is this profile
+            print(describe_choice(choice))
     return ch

@@ -11,7 +11,9 @@ tiny batches per epoch, for at most two epochs and two seeds, and records the re
 size, epochs and a GPU-memory estimate, so a shape, configuration or bookkeeping error of
 the GPU edition fails CI before a GPU is lent (see ``tools/book/estimates.py``).
 A notebook's parameters cell says ``profile = "auto"``: the ``COURSE_PROFILE``
-environment variable when it is set, otherwise ``full`` on CUDA and ``quick`` on CPU.
+environment variable when it is set, otherwise ``full`` only on a GPU the full edition is
+sized for (:func:`choose_profile`) and ``quick`` anywhere else (a Colab T4, a laptop GPU,
+Apple's MPS, the CPU); :func:`describe_choice` says which and why.
 """
 
 from __future__ import annotations
@@ -85,11 +87,76 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+# The GPUs `full` is sized for (one H100 or H200, tools/book/estimates.py): Hopper or newer,
+# and memory for its largest runs with room to spare. An A100 (8.0) or a T4 (7.5) would
+# take hours, a 24-GiB card would not hold every run.
+FULL_MIN_CAPABILITY = (9, 0)
+FULL_MIN_MEMORY_GIB = 70.0
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    """What :func:`choose_profile` needs to know of the device a chapter will run on."""
+
+    name: str  # e.g. "Tesla T4", "Apple GPU (MPS)", "CPU"
+    capability: tuple[int, int] | None = None  # CUDA compute capability; None: no CUDA GPU
+    memory_gib: float | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The profile ``auto`` stands for here, and why."""
+
+    profile: str
+    reason: str
+    from_env: bool = False  # set by $COURSE_PROFILE (the book driver), not by the device
+
+
+def device_facts() -> DeviceFacts:
+    """The facts of the device a chapter picks by default (CUDA, then MPS, then the CPU)."""
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return DeviceFacts(props.name, (props.major, props.minor), props.total_memory / 2**30)
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return DeviceFacts("Apple GPU (MPS)")
+    return DeviceFacts("CPU")
+
+
+def choose_profile(facts: DeviceFacts) -> Choice:
+    """``full`` on an H100/H200-class GPU — CUDA compute capability ≥ 9.0 and ≥ 70 GiB of
+    memory — and ``quick`` on any other device, so a Colab T4 runs a chapter in minutes."""
+    if facts.capability is None:
+        return Choice("quick", f"no CUDA GPU here ({facts.name})")
+    major, minor = facts.capability
+    what = f"{facts.name}, compute capability {major}.{minor}, {facts.memory_gib or 0:.0f} GiB"
+    if facts.capability >= FULL_MIN_CAPABILITY and (facts.memory_gib or 0) >= FULL_MIN_MEMORY_GIB:
+        return Choice("full", f"{what}: an H100/H200-class GPU")
+    return Choice("quick", f"{what}: not an H100/H200-class GPU, which full is sized for")
+
+
+def auto_choice() -> Choice:
+    """What ``auto`` means here: ``$COURSE_PROFILE`` if set (the book driver sets it), else
+    :func:`choose_profile` of this machine's device."""
+    chosen = os.environ.get("COURSE_PROFILE")
+    if chosen:
+        return Choice(chosen, "$COURSE_PROFILE is set", from_env=True)
+    return choose_profile(device_facts())
+
+
+def describe_choice(choice: Choice | None = None) -> str:
+    """One line for the reader: ``auto → quick: Tesla T4, …; set profile = "full" …``."""
+    choice = choice or auto_choice()
+    other = "quick" if choice.profile == "full" else "full"
+    return (f'profile "auto" → {choice.profile}: {choice.reason}; set profile = "{other}" '
+            "in the parameters cell to override")
+
+
 def resolve_profile(profile: str = "auto") -> Profile:
-    """``"auto"`` → ``$COURSE_PROFILE`` if set, else ``full`` on CUDA, ``quick`` on CPU."""
+    """``"auto"`` → :func:`auto_choice` (``$COURSE_PROFILE``, else ``full`` on an
+    H100/H200-class GPU and ``quick`` elsewhere); any other name → that profile."""
     if profile == "auto":
-        profile = os.environ.get("COURSE_PROFILE") or ("full" if torch.cuda.is_available()
-                                                       else "quick")
+        profile = auto_choice().profile
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of: auto, "
                          f"{', '.join(PROFILES)}")

@@ -225,6 +225,11 @@ def pca_lighting_explorer(image: torch.Tensor | None = None, max_alpha: float = 
 
 
 # ----------------------------------------------------------------------- results
+# the most runs a panel labels: chapter 01's 155 runs made a legend taller than the figure,
+# and tight_layout warned (on the results page) that it could not fit it
+MAX_LEGEND = 12
+
+
 def draw_results(runs: Mapping[str, Any], metric: str = "test_acc", x: str = "epoch",
                  ax: plt.Axes | None = None, title: str | None = None) -> Figure:
     """Curves of ``metric`` for ``{label: History}`` against epoch (or ``x="time"``)."""
@@ -241,7 +246,11 @@ def draw_results(runs: Mapping[str, Any], metric: str = "test_acc", x: str = "ep
     ax.set_xlabel("wall-clock seconds" if x == "time" else "epoch")
     ax.set_ylabel(LABELS.get(metric, metric))
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
+    drawn = len(ax.get_legend_handles_labels()[0])
+    if drawn > MAX_LEGEND:  # a legend of every run outgrows the panel (and tight_layout)
+        ax.text(0.98, 0.02, f"{drawn} runs", ha="right", va="bottom", fontsize=6,
+                transform=ax.transAxes)
+    elif drawn:
         ax.legend(fontsize=6)
     else:
         ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)

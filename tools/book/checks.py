@@ -1,10 +1,13 @@
 """``check``: what must hold before the book is built. Every document of ``_toc.yml``
 exists; every executed notebook is fully executed, without errors, with its widget state;
 every notebook (source, executed, Colab rendition) has the install cell for
-``repository.url`` at ``repository.pin`` before any import of the package (colab.py); every
+``repository.url`` at ``repository.pin`` before any import of the package, and the pin is a
+commit of the checkout that holds HEAD's package (colab.py), and the README's Colab badges
+open each rendition at it (badges.py); every
 executed chapter has an up-to-date rendition (rendition.py); every ``literalinclude`` names
-a file and ``:pyobject:`` that exist (a moved module breaks no page silently); every results
-JSON can be read (the results page would drop it). A stale chapter is a warning.
+a file and ``:pyobject:`` that exist (a moved module breaks no page silently); no notebook
+names a machine path (portable.py); every results JSON can be read (the results page would
+drop it). A stale chapter is a warning.
 
 And the install cell brings everything the chapters import: each third-party module of the
 chapters' code cells and of ``alexnet_course`` must come from a distribution that
@@ -28,11 +31,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from sphinx.pycode import ModuleAnalyzer
 
+from .badges import check_badges
 from .colab import (DISTRIBUTION, EXTRA, check_install_cell, install_cell_source,  # noqa: F401
-                    pinned_ref, ref_exists)
+                    pin_problem, pinned_ref)
 from .manifest import load_manifest, notebook_hash, run_reason, store_hash
 from .paths import (BookError, TocEntry, cell_source, parse_toc, read_json, read_notebook,
                     relative, repository_url, results_dir)
+from .portable import machine_paths
 from .rendition import check_renditions
 
 PACKAGE = "alexnet_course"
@@ -215,6 +220,9 @@ def _notebook_problems(path: Path, label: str, executed: bool, url: str, root: P
         return [str(error).replace(str(path), relative(path, root), 1)]
     problems = (check_notebook(nb) if executed else []) + check_install_cell(nb, url, ref)
     problems += check_includes(nb, path.parent)
+    problems += [f"{found}: a committed notebook names no machine; `python -m tools.book "
+                 "run` stores repository-relative papermill paths, anything else is printed "
+                 "by a cell (fix what prints it)" for found in machine_paths(nb)]
     return [f"{label}: {problem}" for problem in problems]
 
 
@@ -224,9 +232,9 @@ def command_check(root: Path) -> int:
     url, ref = repository_url(root), pinned_ref(root)
     manifest = load_manifest(root)
     problems = missing_documents(entries)
-    warnings: list[str] = [] if ref is None or ref_exists(root, ref) else [
-        f"repository.pin {ref} is not a tag or commit of this checkout: tag the commit that "
-        f"carries the pin (`git tag {ref}`) and push the tag, or Colab's install fails"]
+    pin = pin_problem(root, ref) if ref is not None else None
+    problems += ([pin] if pin else []) + (check_badges(root, url, ref) if ref else [])
+    warnings: list[str] = []
     executed = [e for e in entries if e.path is not None and e.path.suffix == ".ipynb"]
     for entry in executed:
         problems += _notebook_problems(entry.path, entry.docname, True, url, root, ref)

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default=PUBLISHED, choices=(PUBLISHED, "auto", *PROFILES),
                      help="published (default): re-execute a stale chapter in the profile it "
                      "was published in (one never run: auto); another: re-execute every "
-                     "chapter not recorded in it (auto: full on CUDA, quick on CPU)")
+                     "chapter not recorded in it (auto: full on an H100/H200-class GPU, "
+                     "else quick)")
     run.add_argument("--only", nargs="+", metavar="CHAPTER", help="name or prefix, e.g. 04")
     run.add_argument("--force", action="store_true", help="execute even an up-to-date chapter")
     run.add_argument("--timeout", type=float, metavar="S", help="seconds a notebook may run "
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("colab", help="render the executed chapters into colab/")
     commands.add_parser("pin", help="set the tag or commit every install cell installs"
                         ).add_argument("ref", nargs="?", metavar="REF",
-                                       help="default: the tag on HEAD, else HEAD's commit")
+                                       help="default: the last commit that changed "
+                                       "alexnet_course/ or pyproject.toml (or its tag)")
     commands.add_parser("set-url", help="move the repository: rewrite its URL everywhere"
                         ).add_argument("url", metavar="URL", help="https://github.com/OWNER/NAME")
     return parser

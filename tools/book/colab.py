@@ -3,6 +3,8 @@
 On Colab each chapter's first code cell installs the package with its ``[course]`` extra from
 ``repository.url`` at ``repository.pin`` of ``_config.yml``, written literally (nothing can
 be read before the install): ``pin`` and ``set-url`` rewrite every copy, ``check`` compares.
+The pin must be a commit of the repository's history that holds the package HEAD holds
+(:func:`pin_problem`); ``pin`` with no reference pins the last commit that changed it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .badges import README, write_badges
 from .paths import (REPO_ROOT, BookError, cell_source, dump_notebook, load_config, relative,
                     repository_url)
 
@@ -23,16 +26,25 @@ URL_FILES = ("_config.yml", "README.md", "pyproject.toml")  # the other files na
 GITHUB_URL = re.compile(r"https://[\w.-]+/[\w.-]+/[\w.-]+")
 GIT_URL = re.compile(r"git\+(\S+?)(?:\.git)?(?:@[\w./-]+)?(?=[\s\"'#]|$)")
 IMPORTS_PACKAGE = re.compile(r"^\s*(?:import|from)\s+alexnet_course\b", re.M)
+# what `pip install git+URL@REF` installs from the repository: a pin must hold these as HEAD does
+PACKAGE_PATHS = ("alexnet_course", "pyproject.toml")
+PIN_FIX = "run `python -m tools.book pin` (it pins the last commit that changed the package)"
 
 
 def install_cell_source(url: str, ref: str) -> str:
     """The first code cell of every chapter; torch and torchvision are left unpinned so that
-    Colab keeps its own CUDA build."""
+    Colab keeps its own CUDA build. ``%pip`` never raises, so the cell imports the package
+    again: a failed install stops here, under pip's error, not one cell later."""
     return ("try:\n"
             "    import alexnet_course\n"
             "except ImportError:  # on Colab: the course's package and what the chapters import,\n"
             "    # at the published edition (`python -m tools.book pin` writes the reference)\n"
-            f'    %pip install -q "{DISTRIBUTION}[{EXTRA}] @ git+{url}@{ref}"')
+            f'    %pip install -q "{DISTRIBUTION}[{EXTRA}] @ git+{url}@{ref}"\n'
+            "    try:\n"
+            "        import alexnet_course\n"
+            "    except ImportError:  # %pip never raises: stop here, under pip's error\n"
+            "        raise ImportError(\"the install above failed (pip's error is above): \"\n"
+            f'                          "check that {url} is reachable and has {ref}") from None')
 
 
 def install_cell_index(nb: dict[str, Any]) -> int | None:
@@ -79,19 +91,50 @@ def command_install_cell(root: Path) -> int:
     return 0
 
 
-def _git(root: Path, *args: str) -> str | None:
+def _run_git(root: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
     try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                             timeout=30)
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                              timeout=30)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
-def ref_exists(root: Path, ref: str) -> bool:
-    """Whether ``ref`` names a commit of the checkout (True outside one: nothing to ask)."""
-    return (_git(root, "rev-parse", "--git-dir") is None
-            or _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is not None)
+def _git(root: Path, *args: str) -> str | None:
+    """git's output, or None when it fails or prints nothing."""
+    out = _run_git(root, *args)
+    return out.stdout.strip() if out and out.returncode == 0 and out.stdout.strip() else None
+
+
+def package_commit(root: Path) -> str | None:
+    """The last commit that changed what the install cell installs (None outside git)."""
+    return _git(root, "log", "-1", "--format=%H", "--", *PACKAGE_PATHS)
+
+
+def default_pin(root: Path) -> str | None:
+    """:func:`package_commit`, by its tag when a local tag names exactly that commit: pinning
+    HEAD would make every commit that only edits a chapter move the pin."""
+    commit = package_commit(root)
+    if commit is None:
+        return None
+    return _git(root, "describe", "--tags", "--exact-match", commit) or commit
+
+
+def pin_problem(root: Path, ref: str) -> str | None:
+    """Why Colab would not install HEAD's package at ``ref``, or None. Outside a git checkout
+    there is nothing to ask; in a shallow clone a missing commit may just not be fetched."""
+    if _git(root, "rev-parse", "--git-dir") is None:
+        return None
+    if _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}") is None:
+        if _git(root, "rev-parse", "--is-shallow-repository") == "true":
+            return (f"repository.pin {ref} is not in this shallow clone: fetch the history "
+                    "(`git fetch --unshallow --tags`) and check again")
+        return (f"repository.pin {ref} is not a tag or commit of this repository, so Colab's "
+                f"install would fail; {PIN_FIX}")
+    diff = _run_git(root, "diff", "--quiet", ref, "HEAD", "--", *PACKAGE_PATHS)
+    if diff is None or diff.returncode != 0:
+        return (f"repository.pin {ref} holds another {' or '.join(PACKAGE_PATHS)} than HEAD, "
+                f"so Colab would install a package the pages were not executed with; {PIN_FIX}")
+    return None
 
 
 def set_repository_key(text: str, key: str, value: str) -> str:
@@ -110,12 +153,12 @@ def notebook_paths(root: Path) -> list[Path]:
 
 
 def command_pin(root: Path, ref: str | None) -> int:
-    """``pin [REF]``: write the reference (default: the tag on HEAD, else HEAD's commit) into
-    _config.yml and every install cell."""
-    ref = ref or _git(root, "describe", "--tags", "--exact-match", "HEAD") or _git(
-        root, "rev-parse", "HEAD")
+    """``pin [REF]``: write the reference (default: :func:`default_pin`) into _config.yml,
+    every install cell and the README's Colab badges."""
+    ref = ref or default_pin(root)
     if not ref:
-        raise BookError(f"{root} is not a git checkout with a commit; give the reference: "
+        raise BookError(f"{root} is not a git checkout with a commit of "
+                        f"{' or '.join(PACKAGE_PATHS)}; give the reference: "
                         "`python -m tools.book pin REF`")
     if _git(root, "check-ref-format", "--normalize", "--allow-onelevel", ref) != ref:
         raise BookError(f"{ref!r} is not a git tag or commit name")
@@ -136,10 +179,11 @@ def command_pin(root: Path, ref: str | None) -> int:
             nb["cells"][index]["source"] = wanted.splitlines(keepends=True)
             path.write_text(dump_notebook(nb), encoding="utf-8")
             changed += 1
-    print(f"pin: install cells install {url}@{ref} ({changed} notebook(s) rewritten)")
-    if not ref_exists(root, ref):
-        print(f"pin: note: {ref} is not a tag or commit of this checkout yet; commit, then "
-              f"`git tag {ref}` and push the tag, or Colab's install fails")
+    print(f"pin: install cells install {url}@{ref} ({changed} notebook(s) rewritten"
+          f"{f', and the Colab badges of {README}' if write_badges(root, url, ref) else ''})")
+    problem = pin_problem(root, ref)
+    if problem:  # e.g. a tag about to be made: `check` fails until it exists
+        print(f"pin: note: {problem}")
     return 0
 
 
@@ -159,6 +203,9 @@ def command_set_url(root: Path, url: str) -> int:
         if rewritten != text:
             path.write_text(rewritten, encoding="utf-8")
             changed.append(relative(path, root))
+    ref = pinned_ref(root)
+    if ref and write_badges(root, new, ref) and README not in changed:  # Colab's form of it
+        changed.append(README)
     print(f"set-url: {old} -> {new} in {len(changed)} file(s)")
     for name in changed:
         print(f"  {name}")

@@ -24,6 +24,7 @@ from alexnet_course.course.profiles import PROFILES as _PACKAGE_PROFILES, resolv
 from .manifest import (load_manifest, new_record, notebook_hash, run_reason, save_manifest,
                        store_hash)
 from .paths import BookError, TocEntry, parse_toc, relative, results_dir
+from .portable import store_repository_paths
 from .rendition import write_rendition
 
 PROFILES: tuple[str, ...] = tuple(_PACKAGE_PROFILES)  # the package's list is the only one
@@ -153,6 +154,9 @@ def run_chapter(root: Path, entry: TocEntry, profile: str, timeout: float) -> Ou
     finally:  # an interrupt too keeps the cells that finished
         target = entry.output if ok else failed
         if running.is_file():
+            if ok:  # papermill recorded this machine's paths; the page names none
+                store_repository_paths(running, relative(entry.source, root),
+                                       relative(entry.output, root))
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(running, target)
 
