@@ -133,22 +133,23 @@ def settings(P: Profile, *, seeds: int | None, epochs: int | None, nin_size: int
                                    full=protocol.FIRST_SEEDS),
         "more_seeds": None if seeds else P.pick(smoke=None, quick=None, standard=protocol.MORE_SEEDS,
                                                 full=protocol.MORE_SEEDS),
-        "epochs": epochs or P.pick(smoke=2, quick=4, standard=12, full=15),  # the pilot needs E ≥ 2
+        "epochs": epochs or P.pick(smoke=2, quick=3, standard=12, full=15),  # the pilot needs E ≥ 2
         "nin_size": nin_size or P.pick(smoke=28, quick=28, standard=28, full=224),
         "nin_width": nin_width or P.pick(smoke=0.125, quick=0.25, standard=0.25, full=1.0),
-        "train_size": train_size or P.pick(smoke=256, quick=4000, standard=10_000, full=20_000),
+        "train_size": train_size or P.pick(smoke=256, quick=2000, standard=10_000, full=20_000),
         "val_size": P.pick(smoke=64, quick=500, standard=protocol.VAL_SIZE, full=protocol.VAL_SIZE),
         "test_size": P.pick(smoke=64, quick=1000, standard=None, full=None),  # None: all 10,000
         "batch_size": P.pick(smoke=32, quick=64, standard=128, full=128),
         # fit's stuck-at-chance guard judges epochs of at least this many batches
         "stall_min_steps": P.pick(smoke=10**6, quick=10, standard=50, full=100),
-        # smoke: one rate (a choice between two rates of barely-trained runs is noise)
-        "lrs": list(lrs or P.pick(smoke=LRS[1:2], quick=LRS[1:3], standard=LRS, full=LRS)),
-        "collapse_seeds": collapse_seeds or P.pick(smoke=1, quick=3, standard=COLLAPSE_SEEDS,
+        # smoke and quick: one rate (a choice between two rates of short runs is noise; quick
+        # stays within a few minutes on two cores)
+        "lrs": list(lrs or P.pick(smoke=LRS[1:2], quick=LRS[1:2], standard=LRS, full=LRS)),
+        "collapse_seeds": collapse_seeds or P.pick(smoke=1, quick=2, standard=COLLAPSE_SEEDS,
                                                    full=COLLAPSE_SEEDS),
         # d2l trains 10 epochs; two of all 60,000 images (938 steps) show whether a run starts
         "collapse_epochs": collapse_epochs or P.pick(smoke=1, quick=1, standard=2, full=2),
-        "collapse_train_size": P.pick(smoke=256, quick=4000, standard=None, full=None),
+        "collapse_train_size": P.pick(smoke=256, quick=2000, standard=None, full=None),
         "probe_steps": P.pick(smoke=2, quick=4, standard=15, full=15),
     }
 

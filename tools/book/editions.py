@@ -10,7 +10,7 @@ from __future__ import annotations
 # takes"), never measured: no GPU had run the edition. 08 and the results page have none.
 FULL_ESTIMATE_MINUTES = {"01_lenet_to_alexnet": 46.4, "02_alexnet_paper": 6.2,
                          "03_resolution_and_pooling": 6.3, "04_vgg": 27.8,
-                         "05_nin_googlenet": 1.3, "06_inception_successors": 1.3,
+                         "05_nin_googlenet": 16.4, "06_inception_successors": 1.3,
                          "07_when_training_goes_wrong": 2.0}
 # Measured: a chapter in quick, every run trained (as on Colab, with no run store), on two
 # quiet CPU cores (a Colab CPU runtime has two).
