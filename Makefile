@@ -25,7 +25,7 @@ book: setup data
 # trained afresh against the committed smoke store results/smoke/.
 test: setup data
 	$(BIN)/python -m pytest tests
-	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/_build/smoke-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	COURSE_PROFILE=smoke COURSE_RESULTS_DIR=$(CURDIR)/_build/smoke-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider notebooks/
 	$(MAKE) dryrun
 	$(BIN)/python -m tools.book check
 	$(BIN)/python -m tools.book build
@@ -46,7 +46,7 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 # lists, each run two batches of 4 images per epoch; then its memory and time estimates.
 dryrun: setup data
 	rm -rf _build/dryrun-results
-	COURSE_PROFILE=dryrun COURSE_RESULTS_DIR=$(CURDIR)/_build/dryrun-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	COURSE_PROFILE=dryrun COURSE_RESULTS_DIR=$(CURDIR)/_build/dryrun-results $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider notebooks/
 	$(BIN)/python -m tools.book estimates _build/dryrun-results
 
 # The GPU edition (README "The GPU edition"): `make wheelhouse` here copies data/ and checks

@@ -327,3 +327,20 @@ def test_a_reply_waited_for_without_timeout_is_polled_for(monkeypatch: pytest.Mo
         asyncio.run(papermill_run.get_msg(object(), 0.5))
     assert polls == [0.5]
     assert driver.papermill_command(Path("a.ipynb"), Path("b.ipynb"))[1].endswith("papermill_run.py")
+
+
+def test_a_cell_that_hangs_fails_in_its_own_timeout_with_the_cell_named(tmp_path: Path) -> None:
+    # a cell stalled like the widget cells nbclient loses (jupyter/nbclient#312) must fail in
+    # the per-cell limit, not hold the notebook for its whole timeout
+    source = write_nb(tmp_path / "nb.ipynb", notebook(code("x = 1", None), code("import time\ntime.sleep(300)", None)))
+    cmd = driver.papermill_command(source, tmp_path / "out.ipynb", cell_timeout=5)
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+               **{papermill_run.DRIVER_PID: str(os.getpid())})
+    start = time.monotonic()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert done.returncode != 0 and time.monotonic() - start < 100
+    # nbclient's error names the cell by its source; the saved copy shows where it stopped
+    assert "timed out" in done.stderr and "time.sleep(300)" in done.stderr.split("timed out", 1)[1]
+    cells = json.loads((tmp_path / "out.ipynb").read_text())["cells"]
+    stopped = [c for c in cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert ["time.sleep(300)" in "".join(c["source"]) for c in stopped] == [True]

@@ -33,6 +33,11 @@ PUBLISHED = "published"
 # their runs from the store (seconds); smoke and quick train theirs.
 DEFAULT_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 3600, "full": 4 * 3600,
                      "dryrun": 1800}
+# Seconds one cell may run (papermill's --execution-timeout): a cell that hangs (a widget's
+# messages lost by nbclient, jupyter/nbclient#312) fails in minutes, named in the log, rather
+# than using up the notebook's whole timeout. Standard and full read their runs from the
+# store, so no cell of theirs trains; smoke, quick and dryrun cells train.
+CELL_TIMEOUT_S = {"smoke": 600, "quick": 1800, "standard": 600, "full": 600, "dryrun": 900}
 # Seconds papermill gets to shut its kernel down after SIGINT before it is killed.
 STOP_GRACE_S = 15.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -84,10 +89,12 @@ def select_chapters(entries: Sequence[TocEntry], only: Sequence[str] | None) -> 
     return list(dict.fromkeys(chosen))  # each once, in the order asked
 
 
-def papermill_command(source: Path, output: Path) -> list[str]:
-    """papermill's command line, through papermill_run.py (see it: two fixes)."""
+def papermill_command(source: Path, output: Path, cell_timeout: float | None = None) -> list[str]:
+    """papermill's command line, through papermill_run.py (see it: two fixes); with
+    ``cell_timeout``, a cell running longer fails the notebook (papermill names the cell)."""
+    limit = ["--execution-timeout", str(int(cell_timeout))] if cell_timeout else []
     return [sys.executable, str(Path(__file__).with_name("papermill_run.py")), str(source), str(output),
-            "--cwd", str(source.parent), "--kernel", "python3",
+            "--cwd", str(source.parent), "--kernel", "python3", *limit,
             "--request-save-on-cell-execute", "--log-output", "--no-progress-bar"]
 
 
@@ -111,7 +118,7 @@ def execute_notebook(source: Path, output: Path, profile: str, timeout: float,
     env[DRIVER_PID] = str(os.getpid())  # papermill_run.py ends all it started when we die
     # the python3 kernelspec runs `python`: make it this environment's interpreter
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    cmd = papermill_command(source, output)
+    cmd = papermill_command(source, output, CELL_TIMEOUT_S.get(profile))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
