@@ -152,7 +152,8 @@ def memory_estimate(net: nn.Module, input_size: int, batch: int, in_channels: in
 
     Training keeps the weights, their gradients, ``optimizer_states`` buffers per weight
     (SGD with momentum: 1; Adam: 2) and every kept layer output of the batch (:data:`KEPT`),
-    plus the input. Prediction keeps the weights and, at any moment, one layer's input and
+    plus the input and max pooling's indices; not the gradients in flight during the
+    backward pass. Prediction keeps the weights and, at any moment, one layer's input and
     output: the largest consecutive pair of kept outputs."""
     if input_size < 1 or batch < 1:
         raise ValueError(f"input_size and batch must be positive, got {input_size} and {batch}")
@@ -160,10 +161,13 @@ def memory_estimate(net: nn.Module, input_size: int, batch: int, in_channels: in
     weights = count_params(net) * mib
     shapes = shape_table(net, input_size=input_size, in_channels=in_channels)
     # the input, then every kept output (ReLUs work in place, Flatten is a view)
-    sizes = [in_channels * input_size ** 2] + [
-        int(torch.Size(s).numel()) for s, kind in zip(shapes["output_shape"], shapes["type"])
-        if kind in KEPT and s is not None]
-    kept = sum(sizes)
+    outputs = [(int(torch.Size(s).numel()), kind) for s, kind in zip(shapes["output_shape"], shapes["type"])
+               if kind in KEPT and s is not None]
+    sizes = [in_channels * input_size ** 2] + [n for n, _ in outputs]
+    # max pooling also keeps the index of each output's maximum for its backward pass: int64,
+    # two float32 values' worth each
+    indices = sum(2 * n for n, kind in outputs if kind == "MaxPool2d")
+    kept = sum(sizes) + indices
     pair = max(a + b for a, b in zip(sizes, sizes[1:]))
     return {"weights MiB": weights,
             "training MiB": weights * (2 + optimizer_states) + kept * batch * mib,

@@ -13,7 +13,7 @@ import torch
 
 from alexnet_course import analysis
 from alexnet_course.chapters import chapter_verdicts, nin_googlenet as nin
-from alexnet_course.course import protocol
+from alexnet_course.course import explain, protocol
 from alexnet_course.course.profiles import PROFILES
 from alexnet_course.models import get_model
 from run_fakes import LN10, fake_run, seeded
@@ -85,9 +85,12 @@ def _ended_at(run, loss: float, acc: float):
 
 def test_a_run_ending_near_ln10_counts_as_not_started() -> None:
     slow = _ended_at(fake_run("slow", 0.18), 2.299, 0.18)  # d2l's seed 2: above chance, yet no start
+    slow.history.records[-1]["step_train_acc"] = [0.1] * 400 + [0.17] * 69
     learning = _ended_at(fake_run("learning", 0.6), 1.4, 0.6)
-    assert protocol.mark_not_started([slow, learning]) == 1
-    assert "never started" in slow.failed and learning.failed is None
+    late = _ended_at(fake_run("late", 0.5), 2.1, 0.5)  # took off near the end of its last epoch
+    late.history.records[-1]["step_train_acc"] = [0.1] * 400 + [0.6] * 69
+    assert explain.mark_not_started([slow, learning, late]) == 1
+    assert "never started" in slow.failed and learning.failed is None and late.failed is None
 
 
 def test_collapse_verdict_is_a_fisher_rate_record() -> None:

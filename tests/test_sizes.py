@@ -57,14 +57,15 @@ def test_reduction_savings_of_googlenet() -> None:
 def test_memory_estimate_counts_weights_states_and_kept_outputs() -> None:
     from alexnet_course.sizes import memory_estimate
 
-    # conv 1→2 (3×3, 20 weights) keeps 2·4·4 values, pool keeps 2·2·2, flatten + linear 8→3 (27
-    # weights) keeps 3: with the 16-value input, 16 + 32 + 8 + 3 = 59 values an image
+    # conv 1→2 (3×3, 20 weights) keeps 2·4·4 values, pool keeps 2·2·2 and as many int64 indices
+    # (16 float32 values' worth), flatten + linear 8→3 (27 weights) keeps 3: with the 16-value
+    # input, 16 + 32 + 8 + 16 + 3 = 75 values an image
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(),
                               torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(8, 3))
     m = memory_estimate(net, input_size=4, batch=10, bytes_per_value=2**20)  # 1 value = 1 "MiB"
     assert m["weights MiB"] == 47
-    assert m["of which activations MiB"] == 59 * 10
-    assert m["training MiB"] == 47 * 3 + 590  # weights, gradients, one momentum buffer
+    assert m["of which activations MiB"] == 75 * 10
+    assert m["training MiB"] == 47 * 3 + 750  # weights, gradients, one momentum buffer
     assert m["inference MiB"] == 47 + (16 + 32) * 10  # the largest input + output pair: the conv's
     with pytest.raises(ValueError, match="positive"):
         memory_estimate(net, input_size=4, batch=0)

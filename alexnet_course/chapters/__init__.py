@@ -48,7 +48,7 @@ class Experiment:
     ``same_runs`` compares two measures of the same runs: ``{name: (variant, metric,
     reference metric)}``, e.g. ``{"ten-crop": ("recipe", "ten-crop acc", "last test acc")}``,
     paired by run; it is judged, recorded and extended like ``against``. ``rates`` compares
-    how often runs die or never start learning (:func:`..course.protocol.mark_not_started`):
+    how often runs die or never start learning (:func:`..course.explain.mark_not_started`):
     ``{variant: reference}``, by Fisher's exact test on every seed (no second stage).
 
     A chapter's epoch pilot is the experiment named ``pilot`` (:data:`PILOT`), whose
@@ -169,7 +169,7 @@ def chapter_verdicts(experiments: dict[str, Experiment],
             records += protocol.verdict_records(exp.question, c,
                                                 metric=f"{metric} vs {reference}, same runs of {variant}")
         if exp.rates:
-            protocol.mark_not_started(runs[name])
+            explain.mark_not_started(runs[name])
         records += [explain.dead_rate_record(exp.question, runs[name], variant, reference)
                     for variant, reference in exp.rates.items()]
     return records

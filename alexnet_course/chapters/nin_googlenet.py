@@ -47,6 +47,8 @@ VARIANTS = (("nin_1x1_1", "one 1×1 conv per block", dict(num_1x1=1)),
             ("nin_fc_head", "two 1×1 convs per block, FC head instead of GAP",
              dict(num_1x1=2, head="fc")))
 GRID = ("nin_1x1_2", "nin_fc_head")  # the variants with their own rate grid
+# the deepest NiN, taken as the slowest to converge (the 3×3 variant, with 3× the FLOPs, would
+# cost the pilot ~14 min instead of ~6)
 PILOTED = "nin_1x1_3"
 OURS = dict(init="kaiming", momentum=0.9, warmup_steps=10)  # "our settings"
 D2L = dict(init="xavier", momentum=0.0, warmup_steps=0, lr=0.1)  # d2l's NiN section
@@ -118,15 +120,17 @@ def settings(P: Profile, *, seeds: int | None, epochs: int | None, nin_size: int
     images) for 12 epochs of SGD with momentum under a cosine decay, batch 128.
 
     ESTIMATE, to be calibrated by the first fill (written while another fill held the CPU).
-    The 2-epoch store of the previous edition trained this NiN at about 1,230 images/s on the
-    Intel Xeon (60,000 images in 49 s an epoch); evaluation at about 3× that. An epoch of
-    10,000 training and 15,000 evaluated images then takes ~12 s for the 1×1 variants and
-    the FC head (20–26 MFLOPs an image) and ~35 s with 3×3 convolutions (71 MFLOPs).
-    At 12 epochs: the grid (2 variants × 4 rates) ≈ 20 min; the pilot (6 + 18 epochs)
-    ≈ 5 min; the first stage (5 seeds of 5 variants, the reference shared) ≈ 49 min;
-    the collapse study (2 × 10 runs of 938 steps, ~105 s each) ≈ 35 min; probes ≈ 2 min.
-    ≈ 1.9 h, and ≈ 2.9 h at worst with a second stage for every comparison, inside the
-    3 CPU-hour budget.
+    The previous edition's 2-epoch store (all 60,000 images, the same NiNs, Intel Xeon, 2
+    threads) took 25, 46 and 60 s an epoch with one, two and three 1×1 convolutions and 48 s
+    with the FC head; scaled to an epoch of 10,000 training and 15,000 evaluated images
+    (evaluation at about 3× the training rate), ~6, ~11, ~14 and ~10.5 s, and ~35 s with
+    3×3 convolutions (71 MFLOPs an image, 3× the 1×1 NiN's). At 12 epochs: the grid
+    (2 variants × 4 rates) ≈ 21 min; the pilot (6 + 18 epochs) ≈ 6 min; the first stage
+    (5 seeds of 5 variants; the reference's and the FC head's seed 0 are their grid runs at
+    the chosen rate) ≈ 70 min; the collapse study (2 × 10 runs of 938 steps, ~90 s each)
+    ≈ 30 min; probes ≈ 2 min. ≈ 2.2 h in all; with a second stage for every comparison
+    (5 more seeds of every variant, ≈ 80 min) ≈ 3.5 h, over the 3 CPU-hour budget: the
+    collapse study or the 3×3 variant's second stage is what to cut if that happens.
     """
     return {
         "n_seeds": seeds or P.pick(smoke=1, quick=2, standard=protocol.FIRST_SEEDS,

@@ -7,6 +7,8 @@ cannot give:
   and dropped their pairs, seeds that disagree more than the reference's, or a comparison
   already decided at the first stage, which the two-stage rule gives no more seeds; an
   undecided one also says about how many pairs ±1 point would take;
+* a rate of runs that never started learning counts, besides dead runs, those still near
+  ln C at the end of their budget (:func:`mark_not_started`);
 * a comparison whose runs all died has no accuracy to compare (a dead run is never reported
   as a result), so what it answers is how often the change killed training: its rate of
   dead runs against the reference's, by Fisher's exact test (:func:`dead_rate_record`).
@@ -19,6 +21,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .ablations import mark_ended_at_chance
 from .protocol import FIRST_SEEDS, MARGIN, METRIC, dead_counts, verdict_records
 from .stats import Comparison
 
@@ -111,3 +114,36 @@ def against_records(question: str, runs: Iterable[Any],
         else:
             records += verdict_records(question, {key: c}, wide, metric=METRIC)
     return records
+
+
+def mark_not_started(runs: Iterable[Any], num_classes: int = 10, *, started_acc: float = 0.3,
+                     window: int = 20) -> int:
+    """Label as failed every finished run that never started learning in its budget: its last
+    epoch's mean training loss is still at least ``NOT_LEARNED_LOSS``·ln C (0.9·ln 10 ≈ 2.07)
+    even if its accuracy crept above chance (a NiN under d2l's settings ended at loss 2.299
+    and 18 % accuracy, which the chance test alone counts as learning), *and*, where the run
+    recorded each batch, its training accuracy over the last ``window`` batches is below
+    ``started_acc`` (a run that took off late in its last epoch has started, whatever that
+    epoch's mean loss). Dead runs (:func:`.ablations.mark_ended_at_chance`) are labelled
+    first. Returns how many runs this criterion added."""
+    from ..guards import NOT_LEARNED_LOSS
+
+    runs = list(runs)
+    mark_ended_at_chance(runs, num_classes)
+    floor = NOT_LEARNED_LOSS * math.log(num_classes)
+    marked = 0
+    for r in runs:
+        if r.failed is not None or not r.history.records:
+            continue
+        last = r.history.last
+        steps = last.get("step_train_acc") or []
+        recent = sum(steps[-window:]) / len(steps[-window:]) if steps else None
+        if last["train_loss"] < floor or (recent is not None and recent >= started_acc):
+            continue
+        r.failed = (f"never started learning: epoch {last['epoch']} ended at training loss "
+                    f"{last['train_loss']:.3f} ≥ {NOT_LEARNED_LOSS:g}·ln {num_classes} = {floor:.2f}"
+                    + (f", {recent:.0%} training accuracy over its last {len(steps[-window:])} batches"
+                       if recent is not None else ""))
+        r.row.failed = True
+        marked += 1
+    return marked

@@ -192,29 +192,6 @@ def compare_metrics(runs: Iterable[Any], variant: str, metric: str,
                           names=(metric, reference), margin=MARGIN)
 
 
-def mark_not_started(runs: Iterable[Any], num_classes: int = 10) -> int:
-    """Label as failed every finished run whose last epoch's mean training loss is still at
-    least ``NOT_LEARNED_LOSS``·ln C (0.9·ln 10 ≈ 2.07): it never started learning in its
-    budget, even if its accuracy crept above chance (a NiN under d2l's settings ended at loss
-    2.299 and 18 % accuracy, which the chance test alone counts as learning). Dead runs
-    (:func:`.ablations.mark_ended_at_chance`) are labelled first. Returns how many runs this
-    criterion added."""
-    from ..guards import NOT_LEARNED_LOSS
-
-    runs = list(runs)
-    mark_ended_at_chance(runs, num_classes)
-    floor = NOT_LEARNED_LOSS * math.log(num_classes)
-    marked = 0
-    for r in runs:
-        if r.failed is None and r.history.records and r.history.last["train_loss"] >= floor:
-            last = r.history.last
-            r.failed = (f"never started learning: epoch {last['epoch']} ended at training loss "
-                        f"{last['train_loss']:.3f} ≥ {NOT_LEARNED_LOSS:g}·ln {num_classes} = {floor:.2f}")
-            r.row.failed = True
-            marked += 1
-    return marked
-
-
 def dead_counts(runs: Iterable[Any], variant: str, reference: str) -> dict[str, Any]:
     """How many runs of ``variant`` and of ``reference`` died (stopped by a guard or ended at
     chance), and Fisher's exact test of the two rates (``p``) only when both have at least
