@@ -29,7 +29,10 @@ test: setup data
 	$(MAKE) dryrun
 	$(BIN)/python -m tools.book check
 	$(BIN)/python -m tools.book build
-	$(BIN)/python -m tools.book browser-test
+	# one run of 2026-12-08 hung after page 02 with every process idle (cause not found; the
+	# rerun passed in 103 s): a stall fails in 15 minutes and gets one more try
+	timeout 900 $(BIN)/python -m tools.book browser-test || { echo "browser-test failed or stalled: one more try"; \
+		timeout 900 $(BIN)/python -m tools.book browser-test; }
 
 setup: $(STAMP)
 
